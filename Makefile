@@ -1,0 +1,54 @@
+# autoprune: `make demo` runs the main job, `make test` runs the tests.
+# Both install what they need into .venv first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: install data test test-fast demo bench bench-quick lint clean
+
+install: $(STAMP) data
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The pinned CPU build of torch goes first, so nothing pulls in a CUDA build.
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# Fashion-MNIST from Debian, when it is missing and we are allowed to install it.
+data:
+	@if [ -z "$$AUTOPRUNE_FASHION_MNIST" ] && [ ! -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "Installing the Debian package dataset-fashion-mnist"; \
+	    apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	  else \
+	    echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist' or set AUTOPRUNE_FASHION_MNIST"; \
+	  fi; \
+	fi
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+demo: install
+	$(BIN)/autoprune demo
+
+bench: install
+	$(BIN)/autoprune bench
+
+bench-quick: install
+	$(BIN)/autoprune bench --quick
+
+lint: install
+	$(BIN)/ruff check autoprune tests
+	$(BIN)/ruff format --check autoprune tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

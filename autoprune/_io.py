@@ -1,0 +1,104 @@
+"""File I/O with two promises: writes are atomic, and weights never go through pickle.
+
+Every artifact is written to a temporary file in the same directory and renamed
+into place, so a crash leaves either the old file or the new one, never half of
+one. Weights are safetensors; a ``.pt``/``.pth`` state_dict is read with
+``torch.load(weights_only=True)`` and nothing else.
+
+Example:
+    >>> import tempfile, torch, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> save_weights(d / "w.safetensors", {"w": torch.ones(2)})
+    >>> load_weights(d / "w.safetensors")["w"].tolist()
+    [1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autoprune.errors import AutopruneError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomically write ``text`` to ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Atomically write ``data`` to ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read JSON, with a clear error for a missing or truncated file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise AutopruneError(f"File not found: {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise AutopruneError(f"{path} is not valid JSON (truncated or edited?): {exc}") from exc
+
+
+def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Atomically save a state_dict as safetensors."""
+    from safetensors.torch import save_file
+
+    tensors = {name: t.detach().contiguous().clone() for name, t in state_dict.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a state_dict from safetensors, or from a ``.pt`` file without unpickling objects."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise AutopruneError(f"Weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise AutopruneError(f"{path} is not a readable safetensors file (truncated?): {exc}") from exc
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # the weights-only unpickler refuses anything but tensors
+        raise AutopruneError(
+            f"{path} could not be loaded as a plain state_dict (weights only, no pickled objects): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise AutopruneError(f"{path} does not hold a state_dict of tensors.")
+    return state

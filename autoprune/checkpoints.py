@@ -1,0 +1,121 @@
+"""The dense baseline: train a task's model once, cache it, reuse it everywhere.
+
+The cache key covers the task name, the seed, the architecture (layer names and
+shapes), the training settings and a digest of the data, so a changed model or
+data set is never served a stale checkpoint. A task with a ``checkpoint`` file
+is loaded from it instead of being trained.
+
+Example:
+    >>> from autoprune.tasks import get_task
+    >>> dense = dense_model(get_task("digits-mlp"), seed=0, progress=False)   # doctest: +SKIP
+    >>> dense.info["test_metric"] > 0.9                                       # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from autoprune._io import load_weights, read_json, save_weights, write_json
+from autoprune.errors import TaskError
+from autoprune.tasks import Task
+from autoprune.tasks._data import dataset_digest
+from autoprune.training import evaluate, train_model
+
+CACHE_ENV = "AUTOPRUNE_CACHE_DIR"
+
+
+def cache_dir(override: str | os.PathLike | None = None) -> Path:
+    """The cache root: ``override``, else $AUTOPRUNE_CACHE_DIR, else ~/.cache/autoprune."""
+    if override is not None:
+        return Path(override)
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path.home() / ".cache" / "autoprune"
+
+
+def architecture_fingerprint(model: nn.Module) -> list[tuple[str, list[int]]]:
+    """Names and shapes of every entry of the state_dict, in order."""
+    return [(name, list(t.shape)) for name, t in model.state_dict().items()]
+
+
+def _cache_key(task: Task, model: nn.Module, seed: int) -> str:
+    payload = {
+        "architecture": architecture_fingerprint(model),
+        "train": [task.epochs, task.lr, task.batch_size, task.weight_decay, seed],
+        "data": [dataset_digest(task.train_data), dataset_digest(task.val_data)],
+    }
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:12]
+
+
+@dataclass
+class DenseModel:
+    """A trained dense model and what is known about it (metrics, time, file)."""
+
+    model: nn.Module
+    info: dict
+
+
+def dense_model(
+    task: Task,
+    *,
+    seed: int = 0,
+    cache: str | os.PathLike | None = None,
+    retrain: bool = False,
+    progress: bool = True,
+) -> DenseModel:
+    """The trained dense model of ``task``: from its checkpoint, the cache, or trained now."""
+    torch.manual_seed(seed)
+    model = task.new_model()
+    if task.checkpoint is not None:
+        return _from_checkpoint(task, model)
+    key = _cache_key(task, model, seed)
+    stem = cache_dir(cache) / "dense" / f"{task.name}-seed{seed}-{key}"
+    weights, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    if not retrain and weights.is_file() and meta.is_file():
+        model.load_state_dict(load_weights(weights))
+        model.eval()
+        return DenseModel(model, {**read_json(meta), "cached": True, "path": str(weights)})
+    log = train_model(model, task, seed=seed, progress=progress, desc=f"train {task.name}")
+    info = {
+        "task": task.name,
+        "seed": seed,
+        "epochs": task.epochs,
+        "train_seconds": round(log.seconds, 2),
+        "val_metric": evaluate(model, task.val_data, task).metric,
+        "test_metric": evaluate(model, task.test_data, task).metric,
+        "metric": task.metric_name,
+        "key": key,
+    }
+    save_weights(weights, model.state_dict())
+    write_json(meta, info)
+    return DenseModel(model, {**info, "cached": False, "path": str(weights)})
+
+
+def _from_checkpoint(task: Task, model: nn.Module) -> DenseModel:
+    state = load_weights(task.checkpoint)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise TaskError(
+            f"Checkpoint {task.checkpoint} does not fit the model of task '{task.name}': {' '.join(first)}"
+        ) from exc
+    model.eval()
+    info = {
+        "task": task.name,
+        "checkpoint": str(task.checkpoint),
+        "val_metric": evaluate(model, task.val_data, task).metric,
+        "test_metric": evaluate(model, task.test_data, task).metric,
+        "metric": task.metric_name,
+        "cached": True,
+        "path": str(task.checkpoint),
+    }
+    return DenseModel(model, info)

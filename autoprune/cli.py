@@ -1,0 +1,190 @@
+"""The ``autoprune`` command: a thin layer over the Python API.
+
+Every user error is printed as one line (``autoprune: error: ...``) with exit
+status 2; ``--debug`` shows the traceback instead.
+
+Example:
+    $ autoprune inspect --task fashion-cnn
+    $ autoprune train --task fashion-cnn
+    $ autoprune train --task my_task.py:task
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from autoprune._table import format_table
+from autoprune.errors import AutopruneError
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise AutopruneError(f"--task-option must look like KEY=VALUE (e.g. train_size=2000). Got {text!r} instead.")
+    return key.replace("-", "_"), yaml.safe_load(value)
+
+
+def _task_from_args(args):
+    from autoprune.tasks import get_task
+
+    options = dict(_parse_option(o) for o in args.task_option or [])
+    task = get_task(args.task, **options)
+    if getattr(args, "epochs", None) is not None:
+        task.epochs = args.epochs
+    return task
+
+
+def _add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, help="built-in task name or path/to/file.py:function")
+    parser.add_argument(
+        "--task-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="option for a built-in task's factory, e.g. train_size=2000 (repeatable)",
+    )
+
+
+def _add_latency_arguments(parser: argparse.ArgumentParser) -> None:
+    from autoprune.introspect._latency import DEFAULT_BATCH_SIZE, DEFAULT_THREADS
+
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="latency batch size (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="torch threads for latency (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=50, help="timed repeats (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs (default %(default)s)")
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_tasks(args) -> int:
+    from autoprune.tasks import available_tasks
+
+    rows = [{"task": name, "description": text} for name, text in available_tasks().items()]
+    print(format_table(rows))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from autoprune.checkpoints import dense_model
+
+    task = _task_from_args(args)
+    start = time.perf_counter()
+    dense = dense_model(task, seed=args.seed, retrain=args.retrain, progress=not args.quiet)
+    info = dense.info
+    source = "loaded from cache" if info.get("cached") else f"trained in {info['train_seconds']:.1f} s"
+    print(f"Task {task.name} (seed {args.seed}): dense model {source}")
+    print(f"  validation {task.metric_name}: {info['val_metric']:.4f}")
+    print(f"  test {task.metric_name}:       {info['test_metric']:.4f}")
+    print(f"  checkpoint: {info['path']}")
+    print(f"  wall time: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from autoprune.introspect import measure_latency, profile_model
+
+    task = _task_from_args(args)
+    model = task.new_model()
+    profile = profile_model(model, task.example_input)
+    latency = measure_latency(
+        model, task.example_input, batch_size=args.batch_size, threads=args.threads,
+        repeats=args.repeats, warmup=args.warmup,
+    )
+    if args.json:
+        out = {
+            "task": task.name,
+            "layers": profile.to_frame().to_dict(orient="records"),
+            "params": profile.params,
+            "macs": profile.macs,
+            "bytes": profile.bytes,
+            "latency": latency.as_dict(),
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    frame = profile.to_frame()
+    rows = [
+        {
+            "layer": r.layer,
+            "type": r.type,
+            "weight shape": r.weight_shape,
+            "params": int(r.params),
+            "param share": f"{r.param_share:.1%}",
+            "MACs": int(r.macs),
+            "MAC share": f"{r.mac_share:.1%}",
+        }
+        for r in frame.itertuples()
+    ]
+    print(f"Task {task.name}: {task.description or ''}".rstrip(": "))
+    print(format_table(rows))
+    print()
+    print(f"Parameters:   {profile.params:,} (all parameters; prunable layers hold {int(frame.params.sum()):,})")
+    print(f"MACs:         {profile.macs:,} per input")
+    print(f"Bytes (fp32): {profile.bytes:,} ({profile.bytes / 2**20:.2f} MiB, state_dict tensors)")
+    print(f"CPU latency:  {latency}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    print("== autoprune demo: train and inspect the default task (fashion-cnn) ==", flush=True)
+    base = ["--task", "fashion-cnn"]
+    rc = main(["train", *base])
+    if rc:
+        return rc
+    return main(["inspect", *base])
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autoprune", description="Find the best pruning policy under a budget.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("tasks", help="list the built-in tasks")
+    p.set_defaults(func=cmd_tasks)
+
+    p = sub.add_parser("train", help="train (or load from cache) the dense model of a task")
+    _add_task_arguments(p)
+    p.add_argument("--seed", type=int, default=0, help="training seed (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=None, help="override the task's epochs")
+    p.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("inspect", help="per-layer parameters, MACs, bytes and CPU latency")
+    _add_task_arguments(p)
+    _add_latency_arguments(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("demo", help="the main job on the default task")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``autoprune`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = args.debug or bool(os.environ.get("AUTOPRUNE_DEBUG"))
+    try:
+        return args.func(args)
+    except AutopruneError as exc:
+        if debug:
+            raise
+        print(f"autoprune: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("autoprune: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The Task: everything autoprune needs to know about a user's problem.
+
+A task says how to build the model, which data to train, validate and test on,
+which loss to train with and which metric (higher is better) to report. The
+search only ever sees the validation split; the test split is read once, for
+the final numbers.
+
+Example:
+    >>> import torch, autoprune
+    >>> X, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
+    >>> task = autoprune.Task(
+    ...     name="toy",
+    ...     build_model=lambda: torch.nn.Linear(4, 2),
+    ...     train_data=(X[:30], y[:30]), val_data=(X[30:35], y[30:35]),
+    ...     test_data=(X[35:], y[35:]), metric="accuracy",
+    ...     example_input=torch.randn(1, 4),
+    ... )
+    >>> len(task.val_data)
+    5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from autoprune._validation import check_fraction, check_number, check_positive_int
+from autoprune.errors import TaskError
+from autoprune.tasks._data import as_dataset, split_off
+from autoprune.tasks._metrics import get_metric, metric_name
+
+
+@dataclass
+class Task:
+    """A model builder, data splits, a loss and a metric.
+
+    ``train_data``, ``val_data`` and ``test_data`` are pairs of tensors ``(X, y)``
+    or torch Datasets; they are stored as Datasets. When ``val_data`` is None,
+    ``val_fraction`` of the training data is held out (seeded) for validation.
+    ``checkpoint`` is a state_dict file of the trained dense model; without it
+    autoprune trains the model once (``epochs``, ``lr``, ``batch_size``) and
+    caches it.
+    """
+
+    name: str
+    build_model: Callable[[], nn.Module]
+    train_data: Any
+    test_data: Any
+    val_data: Any = None
+    metric: str | Callable[[torch.Tensor, torch.Tensor], float] = "accuracy"
+    example_input: torch.Tensor | None = None
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    checkpoint: str | Path | None = None
+    epochs: int = 5
+    lr: float = 1e-3
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    description: str = ""
+    spec: str | None = field(default=None, compare=False)
+    spec_options: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise TaskError(f"The 'name' field must be a non-empty string. Got {self.name!r} instead.")
+        if not callable(self.build_model):
+            raise TaskError(
+                "The 'build_model' field must be a callable that returns a fresh nn.Module. "
+                f"Got {type(self.build_model).__name__} instead."
+            )
+        check_positive_int("epochs", self.epochs, minimum=0, error=TaskError)
+        check_positive_int("batch_size", self.batch_size, error=TaskError)
+        check_number("lr", self.lr, error=TaskError)
+        check_fraction("val_fraction", self.val_fraction, low=0.0, high=1.0, error=TaskError)
+        get_metric(self.metric)  # validates the metric spec
+        self.train_data = as_dataset(self.train_data, "train_data")
+        self.test_data = as_dataset(self.test_data, "test_data")
+        if self.val_data is None:
+            n_val = max(1, round(len(self.train_data) * self.val_fraction))
+            self.train_data, self.val_data = split_off(self.train_data, n_val, seed=self.split_seed)
+        else:
+            self.val_data = as_dataset(self.val_data, "val_data")
+        if self.example_input is None:
+            first_input = self.train_data[0][0]
+            self.example_input = torch.as_tensor(first_input).unsqueeze(0)
+        if not isinstance(self.example_input, torch.Tensor):
+            raise TaskError(
+                "The 'example_input' field must be a tensor with a batch dimension, "
+                f"e.g. torch.randn(1, *X.shape[1:]). Got {type(self.example_input).__name__} instead."
+            )
+        if self.loss is None:
+            self.loss = nn.CrossEntropyLoss()
+        if self.checkpoint is not None:
+            self.checkpoint = Path(self.checkpoint)
+
+    @property
+    def metric_name(self) -> str:
+        """The name of the metric, e.g. ``"accuracy"``."""
+        return metric_name(self.metric)
+
+    def new_model(self) -> nn.Module:
+        """Build a fresh model and check it runs on ``example_input``."""
+        try:
+            model = self.build_model()
+        except Exception as exc:  # user code: report it, do not hide it
+            raise TaskError(f"build_model of task '{self.name}' raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(model, nn.Module):
+            raise TaskError(
+                f"build_model of task '{self.name}' must return an nn.Module. "
+                f"Got {type(model).__name__} instead."
+            )
+        check_model_runs(model, self.example_input, context=f"task '{self.name}'")
+        return model
+
+
+def check_model_runs(model: nn.Module, example_input: torch.Tensor, *, context: str) -> torch.Tensor:
+    """Run ``model`` on ``example_input`` in eval mode; raise TaskError if it fails."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(example_input)
+    except Exception as exc:
+        raise TaskError(
+            f"The model of {context} does not run on its example_input of shape "
+            f"{tuple(example_input.shape)}: {type(exc).__name__}: {exc}. "
+            "Fix example_input (it needs a batch dimension) or the model."
+        ) from exc
+    finally:
+        model.train(was_training)
