@@ -130,6 +130,54 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def _parse_grid(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise AutopruneError(f"--grid must be comma-separated numbers in (0, 1), e.g. 0.1,0.3,0.5. Got {text!r} instead.") from None
+
+
+def cmd_sensitivity(args) -> int:
+    from pathlib import Path
+
+    from autoprune.checkpoints import dense_model
+    from autoprune.sensitivity import analyse_sensitivity
+
+    task = _task_from_args(args)
+    dense = dense_model(task, seed=args.seed, progress=not args.quiet)
+    sens = analyse_sensitivity(
+        dense.model, task, criterion=args.criterion, granularity=args.granularity, grid=_parse_grid(args.grid),
+        val_items=args.val_items, n_jobs=args.n_jobs, cache=not args.no_cache, seed=args.seed, progress=not args.quiet,
+    )
+    out = Path(args.out or Path("results/runs") / task.name / "sensitivity")
+    paths = sens.save(out, tolerance=args.tolerance)
+    ranking = sens.ranking()
+    caps, tiers = sens.caps(args.tolerance), sens.tiers()
+    unit = "layer" if sens.granularity == "unstructured" else "group"
+    rows = [
+        {"rank": int(r.rank), unit: r.layer, "mean drop": float(r.mean_drop), "max drop": float(r.max_drop),
+         f"cap (drop <= {args.tolerance:g})": caps[r.layer], "tier": tiers[r.layer], "failed": int(r.failed)}
+        for r in ranking.itertuples()
+    ]
+    print(f"Sensitivity of {task.name} ({sens.granularity}, {sens.criterion}; grid {', '.join(f'{g:g}' for g in sens.grid)}; "
+          f"dense validation {sens.metric_name} {sens.dense_metric:.4f} on {args.val_items} items)")
+    print(format_table(rows))
+    print(f"\n{sens.total_points} points in {sens.seconds:.1f} s ({sens.cached_points} from cache, n_jobs={args.n_jobs})")
+    for name, path in paths.items():
+        print(f"  {name}: {path}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    if args.suite == "engine":
+        from autoprune.bench import engine
+
+        path = engine.run(args.out or "results/engine", epochs=args.epochs)
+        print(f"Wrote {path}")
+        return 0
+    raise AutopruneError(f"Unknown benchmark suite {args.suite!r}; expected one of: engine.")
+
+
 def cmd_demo(args) -> int:
     print("== autoprune demo: train and inspect the default task (fashion-cnn) ==", flush=True)
     base = ["--task", "fashion-cnn"]
@@ -163,6 +211,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_latency_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("sensitivity", help="prune each layer alone at a grid of amounts; rank layers")
+    _add_task_arguments(p)
+    p.add_argument("--criterion", default="l1", help="pruning criterion (default %(default)s)")
+    p.add_argument("--granularity", default="unstructured", choices=["unstructured", "structured"])
+    p.add_argument("--grid", default="0.1,0.3,0.5,0.7,0.9", help="amounts to try (default %(default)s)")
+    p.add_argument("--tolerance", type=float, default=0.02, help="metric drop allowed for a layer's cap (default %(default)s)")
+    p.add_argument("--val-items", type=int, default=2000, help="validation items evaluated (default %(default)s)")
+    p.add_argument("--n-jobs", type=int, default=1, help="parallel workers (default %(default)s)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="output directory (default results/runs/TASK/sensitivity)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sensitivity)
+
+    p = sub.add_parser("bench", help="run a benchmark suite; figures go to results/")
+    p.add_argument("suite", nargs="?", default="engine", help="suite name (default %(default)s)")
+    p.add_argument("--out", default=None, help="output directory")
+    p.add_argument("--epochs", type=float, default=1.0, help="fine-tuning epochs (default %(default)s)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="the main job on the default task")
     p.set_defaults(func=cmd_demo)

@@ -76,6 +76,30 @@ def evaluate(
     return Evaluation(metric=metric.compute(), loss=total_loss / max(total, 1), n=total)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, data, *, batches: int = 20, batch_size: int = 128, seed: int = 0) -> bool:
+    """Re-estimate BatchNorm running statistics on a few training batches (after pruning).
+
+    Returns False (and does nothing) when the model has no BatchNorm layer.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return False
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    was_training = model.training
+    model.train()
+    subset = take(data, batches * batch_size, seed=seed)
+    for inputs, _ in iterate_batches(subset, batch_size=batch_size):
+        model(inputs)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+    return True
+
+
 def train_model(
     model: nn.Module,
     task: Task,
@@ -86,6 +110,7 @@ def train_model(
     weight_decay: float | None = None,
     seed: int = 0,
     max_steps: int | None = None,
+    steps: int | None = None,
     after_step: Sequence[StepCallback] = (),
     data=None,
     progress: bool = True,
@@ -94,7 +119,8 @@ def train_model(
     """Train ``model`` in place with Adam on the task's training split.
 
     ``epochs`` may be fractional (e.g. 0.25 for a quarter epoch); ``max_steps``
-    caps the number of optimizer steps. Defaults come from the task.
+    caps the number of optimizer steps; ``steps`` sets it exactly (overriding
+    ``epochs``). Defaults come from the task.
     Raises :class:`TrainingDiverged` when the loss becomes NaN or infinite.
     """
     from autoprune._progress import progress_bar
@@ -105,7 +131,7 @@ def train_model(
     weight_decay = task.weight_decay if weight_decay is None else weight_decay
     data = task.train_data if data is None else data
     steps_per_epoch = math.ceil(len(data) / batch_size)
-    total_steps = math.ceil(epochs * steps_per_epoch)
+    total_steps = math.ceil(epochs * steps_per_epoch) if steps is None else steps
     if max_steps is not None:
         total_steps = min(total_steps, max_steps)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)

@@ -43,3 +43,53 @@ def digits_dense(digits_task):
     from autoprune.checkpoints import dense_model
 
     return dense_model(digits_task, seed=0, progress=False)
+
+
+class TinyResNet(torch.nn.Module):
+    """A small conv net for 8x8 digits with BatchNorm, a residual addition and a flatten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from torch import nn
+
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.conv3 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.fc1 = nn.Linear(16 * 4 * 4, 32)
+        self.fc2 = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = x.view(-1, 1, 8, 8)
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(x + self.bn2(self.conv2(x)))
+        x = torch.relu(self.conv3(x))
+        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+
+
+@pytest.fixture(scope="session")
+def conv_task():
+    """Digits as 1x8x8 images with TinyResNet: convolutions, BatchNorm and a residual, in seconds."""
+    import autoprune
+    from autoprune.tasks.digits import load_digits_tensors
+
+    x, y = load_digits_tensors()
+    x = x.view(-1, 1, 8, 8)
+    return autoprune.Task(
+        name="digits-conv",
+        build_model=TinyResNet,
+        train_data=(x[:1200], y[:1200]),
+        val_data=(x[1200:1500], y[1200:1500]),
+        test_data=(x[1500:], y[1500:]),
+        example_input=torch.zeros(1, 1, 8, 8),
+        epochs=8,
+        lr=3e-3,
+    )
+
+
+@pytest.fixture(scope="session")
+def conv_dense(conv_task):
+    from autoprune.checkpoints import dense_model
+
+    return dense_model(conv_task, seed=0, progress=False)

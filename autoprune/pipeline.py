@@ -1,0 +1,101 @@
+"""Prune and fine-tune a model as a policy says: the schedule drives the Pruner.
+
+This is the one function search trials, ``apply`` and the final fine-tune all
+call, so a policy means the same thing everywhere. The fine-tuning run is cut
+into segments at the schedule's pruning events; masks are re-applied after
+every optimizer step, so pruned weights are exactly zero throughout.
+
+Example:
+    >>> from autoprune.tasks import get_task
+    >>> from autoprune.policy import Policy, FinetuneRecipe
+    >>> task = get_task("digits-mlp")
+    >>> policy = Policy.uniform(["fc1", "fc2"], 0.5, finetune=FinetuneRecipe(epochs=0))
+    >>> outcome = prune_and_finetune(task.new_model(), policy, task)
+    >>> [round(r["sparsity"], 2) for r in outcome.layers[:2]]
+    [0.5, 0.5]
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from torch import nn
+
+from autoprune.policy import Policy
+from autoprune.prune import Pruner
+from autoprune.schedules import make_schedule
+from autoprune.tasks import Task
+from autoprune.training import recalibrate_batchnorm, train_model
+
+
+@dataclass
+class PruneOutcome:
+    """The pruned (and fine-tuned) model, the per-layer table, the structured history."""
+
+    model: nn.Module
+    layers: list[dict]
+    history: list
+    finetune_steps: int
+    seconds: float
+
+
+def finetune_steps(policy: Policy, task: Task) -> int:
+    """Optimizer steps of the policy's fine-tuning recipe on this task."""
+    batch_size = policy.finetune.batch_size or task.batch_size
+    return math.ceil(policy.finetune.epochs * math.ceil(len(task.train_data) / batch_size))
+
+
+def prune_and_finetune(
+    model: nn.Module,
+    policy: Policy,
+    task: Task,
+    *,
+    epochs: float | None = None,
+    progress: bool = False,
+    stats_batches: int = 8,
+) -> PruneOutcome:
+    """Prune ``model`` in place on the policy's schedule, fine-tuning with masks enforced.
+
+    ``epochs`` overrides the policy's fine-tuning epochs (0: prune only, as the
+    cheap screening of a search does; the schedule then collapses to its final
+    amounts). BatchNorm is recalibrated at the end when the recipe asks for it.
+    """
+    start = time.perf_counter()
+    recipe = policy.finetune
+    if epochs is not None:
+        from dataclasses import replace
+
+        policy = replace(policy, finetune=replace(recipe, epochs=epochs))
+        recipe = policy.finetune
+    total = finetune_steps(policy, task)
+    schedule = make_schedule(policy.schedule)
+    pruner = Pruner(model, policy, task, stats_batches=stats_batches)
+    done = 0
+
+    def train_until(step: int, segment: int) -> None:
+        nonlocal done
+        if step > done:
+            train_model(
+                model, task, steps=step - done, lr=recipe.lr, batch_size=recipe.batch_size,
+                seed=policy.seed + segment, after_step=[pruner.masks], progress=progress,
+                desc="fine-tune",
+            )
+            done = step
+
+    for segment, (at_step, fraction) in enumerate(schedule.plan(total)):
+        train_until(at_step, segment)
+        pruner.step(lambda final, fraction=fraction: schedule.amount(final, fraction))
+    train_until(total, segment=len(schedule.plan(total)))
+    if recipe.recalibrate_bn:
+        recalibrate_batchnorm(model, task.train_data, seed=policy.seed)
+    pruner.masks.apply()
+    model.eval()
+    return PruneOutcome(
+        model=model,
+        layers=pruner.report(),
+        history=pruner.history,
+        finetune_steps=done,
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,249 @@
+"""The Policy: what to prune, how much, how, on which schedule, and how to fine-tune.
+
+A policy is the one hand-off between search time and production time. Per
+layer it says the granularity, the criterion and the amount:
+
+* ``unstructured``: ``sparsity`` = fraction of the layer's weight elements removed;
+* ``structured``: ``channel_ratio`` = fraction of its output channels (neurons)
+  removed, physically; the weight sparsity that results is larger (the next
+  layer loses inputs too) and is reported separately;
+* ``nm``: ``nm = "N:M"``, keep N of every M consecutive weights along the input
+  dimension (sparsity 1 - N/M).
+
+With ``scope="global"`` the per-layer amounts are not given: one ranking across
+the listed layers removes ``global_sparsity`` of their weights (unstructured) or
+channels (structured), never more than a layer's ``max_sparsity`` and never
+leaving fewer than ``min_kept`` units in a layer.
+
+Example:
+    >>> p = Policy.uniform(["fc1", "fc2"], 0.5)
+    >>> p.layers["fc1"].sparsity, p.scope, p.schedule.name
+    (0.5, 'local', 'one-shot')
+    >>> Policy.from_dict(p.to_dict()) == p
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from autoprune._validation import check_choice, check_fraction, check_number, check_positive_int
+from autoprune.errors import PolicyError
+
+GRANULARITIES = ("unstructured", "structured", "nm")
+SCOPES = ("local", "global")
+SCHEDULES = ("one-shot", "iterative", "gradual")
+CRITERIA = ("l1", "l2", "random", "taylor", "obd", "activation", "lamp")
+CRITERION_ALIASES = {"magnitude": "l1", "hessian": "obd", "gradient": "taylor"}
+
+
+def parse_nm(text: str, *, layer: str = "?") -> tuple[int, int]:
+    """``"2:4"`` -> ``(2, 4)``; N must be smaller than M."""
+    try:
+        n_text, m_text = str(text).split(":")
+        n, m = int(n_text), int(m_text)
+    except ValueError:
+        raise PolicyError(f"Layer '{layer}': 'nm' must look like 'N:M' (e.g. '2:4'). Got {text!r} instead.") from None
+    if not (0 < n < m):
+        raise PolicyError(f"Layer '{layer}': 'nm' needs 0 < N < M. Got {text!r} instead.")
+    return n, m
+
+
+@dataclass(frozen=True)
+class LayerPolicy:
+    """How one layer is pruned (see the module docstring for the meaning of each amount)."""
+
+    granularity: str = "unstructured"
+    criterion: str = "l1"
+    sparsity: float | None = None
+    channel_ratio: float | None = None
+    nm: str | None = None
+    max_sparsity: float | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("granularity", self.granularity, GRANULARITIES, error=PolicyError)
+        criterion = CRITERION_ALIASES.get(self.criterion, self.criterion)
+        object.__setattr__(self, "criterion", check_choice("criterion", criterion, CRITERIA, error=PolicyError))
+        if self.sparsity is not None:
+            check_fraction("sparsity", self.sparsity, error=PolicyError)
+        if self.channel_ratio is not None:
+            check_fraction("channel_ratio", self.channel_ratio, error=PolicyError)
+        if self.max_sparsity is not None:
+            check_fraction("max_sparsity", self.max_sparsity, error=PolicyError)
+        if self.nm is not None:
+            parse_nm(self.nm)
+
+    @property
+    def amount(self) -> float:
+        """The requested amount in this layer's own unit (sparsity, channel ratio, or 1 - N/M)."""
+        if self.granularity == "nm":
+            n, m = parse_nm(self.nm or "")
+            return 1.0 - n / m
+        value = self.sparsity if self.granularity == "unstructured" else self.channel_ratio
+        return 0.0 if value is None else value
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """One-shot, iterative (``rounds``) or gradual (masks updated ``every`` steps until ``end``)."""
+
+    name: str = "one-shot"
+    rounds: int = 3
+    every: int = 20
+    end: float = 0.75
+
+    def __post_init__(self) -> None:
+        check_choice("schedule", self.name, SCHEDULES, error=PolicyError)
+        check_positive_int("rounds", self.rounds, error=PolicyError)
+        check_positive_int("every", self.every, error=PolicyError)
+        check_fraction("end", self.end, low=0.0, high=1.0, include_high=True, error=PolicyError)
+
+
+@dataclass(frozen=True)
+class FinetuneRecipe:
+    """Masked fine-tuning after pruning: epochs (fractional allowed), learning rate, BN recalibration."""
+
+    epochs: float = 1.0
+    lr: float = 1e-4
+    batch_size: int | None = None
+    recalibrate_bn: bool = True
+
+    def __post_init__(self) -> None:
+        if check_number("epochs", self.epochs, error=PolicyError) < 0:
+            raise PolicyError(f"The 'epochs' parameter must be >= 0. Got {self.epochs!r} instead.")
+        if not 0 < check_number("lr", self.lr, error=PolicyError) < 1:
+            raise PolicyError(f"The 'lr' parameter must be in (0, 1). Got {self.lr!r} instead.")
+        if self.batch_size is not None:
+            check_positive_int("batch_size", self.batch_size, error=PolicyError)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A complete pruning policy (see the module docstring)."""
+
+    layers: dict[str, LayerPolicy]
+    scope: str = "local"
+    global_sparsity: float | None = None
+    min_kept: int = 1
+    round_to: int | None = None
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+    finetune: FinetuneRecipe = field(default_factory=FinetuneRecipe)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.layers, dict):
+            raise PolicyError(f"The 'layers' field must be a mapping of layer name to settings. Got {type(self.layers).__name__} instead.")
+        check_choice("scope", self.scope, SCOPES, error=PolicyError)
+        check_positive_int("min_kept", self.min_kept, error=PolicyError)
+        if self.round_to is not None:
+            check_positive_int("round_to", self.round_to, error=PolicyError)
+        for name, layer in self.layers.items():
+            if not isinstance(layer, LayerPolicy):
+                raise PolicyError(f"Layer '{name}' must be a LayerPolicy. Got {type(layer).__name__} instead.")
+            self._check_layer(name, layer)
+        if self.scope == "global":
+            self._check_global()
+
+    def _check_layer(self, name: str, layer: LayerPolicy) -> None:
+        if self.scope == "global":
+            return
+        needed = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}[layer.granularity]
+        if getattr(layer, needed) is None:
+            raise PolicyError(f"Layer '{name}' is {layer.granularity} and needs '{needed}'.")
+
+    def _check_global(self) -> None:
+        if self.global_sparsity is None:
+            raise PolicyError("A global-scope policy needs 'global_sparsity'.")
+        check_fraction("global_sparsity", self.global_sparsity, error=PolicyError)
+        kinds = {(layer.granularity, layer.criterion) for layer in self.layers.values()}
+        if len(kinds) > 1:
+            raise PolicyError(
+                "A global-scope policy ranks all its layers together, so they must share one "
+                f"granularity and criterion. Got {sorted(kinds)} instead."
+            )
+        if kinds and next(iter(kinds))[0] == "nm":
+            raise PolicyError("N:M sparsity has a fixed ratio per layer; use scope 'local' for 'nm'.")
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def uniform(
+        cls,
+        layer_names,
+        amount: float,
+        *,
+        granularity: str = "unstructured",
+        criterion: str = "l1",
+        nm: str = "2:4",
+        **settings: Any,
+    ) -> Policy:
+        """The same amount on every layer in ``layer_names`` (local scope)."""
+        key = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}.get(granularity)
+        value = nm if granularity == "nm" else amount
+        layers = {n: LayerPolicy(granularity=granularity, criterion=criterion, **{key: value}) for n in layer_names} if key else {}
+        if key is None:
+            check_choice("granularity", granularity, GRANULARITIES, error=PolicyError)
+        return cls(layers=layers, **settings)
+
+    @classmethod
+    def global_ranking(
+        cls,
+        layer_names,
+        global_sparsity: float,
+        *,
+        granularity: str = "unstructured",
+        criterion: str = "l1",
+        max_sparsity: float | dict[str, float] | None = None,
+        **settings: Any,
+    ) -> Policy:
+        """One ranking across ``layer_names``; ``max_sparsity`` caps a layer (a number or per layer)."""
+        caps = max_sparsity if isinstance(max_sparsity, dict) else {}
+        default_cap = None if isinstance(max_sparsity, dict) else max_sparsity
+        layers = {
+            n: LayerPolicy(granularity=granularity, criterion=criterion, max_sparsity=caps.get(n, default_cap))
+            for n in layer_names
+        }
+        return cls(layers=layers, scope="global", global_sparsity=global_sparsity, **settings)
+
+    # ------------------------------------------------------------------ plain data
+
+    def to_dict(self) -> dict:
+        """Plain data (for YAML/JSON); ``None`` settings are left out of layer entries."""
+        out = asdict(self)
+        out["layers"] = {n: {k: v for k, v in asdict(lp).items() if v is not None} for n, lp in self.layers.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Policy:
+        """Build from plain data; every unknown or mistyped field is a PolicyError naming it."""
+        if not isinstance(data, dict):
+            raise PolicyError(f"A policy must be a mapping. Got {type(data).__name__} instead.")
+        data = dict(data)
+        layers = data.pop("layers", None)
+        if not isinstance(layers, dict) or not layers:
+            raise PolicyError("The 'layers' field must be a non-empty mapping of layer name to settings.")
+        parsed = {str(name): _build(LayerPolicy, entry, f"layers.{name}") for name, entry in layers.items()}
+        schedule = _build(ScheduleSpec, data.pop("schedule", {}) or {}, "schedule")
+        finetune = _build(FinetuneRecipe, data.pop("finetune", {}) or {}, "finetune")
+        known = {f.name for f in fields(cls)} - {"layers", "schedule", "finetune"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise PolicyError(f"Unknown policy field(s) {unknown}; expected some of {sorted(known)}.")
+        try:
+            return cls(layers=parsed, schedule=schedule, finetune=finetune, **data)
+        except TypeError as exc:
+            raise PolicyError(f"Invalid policy: {exc}") from exc
+
+
+def _build(kind, entry, where: str):
+    if not isinstance(entry, dict):
+        raise PolicyError(f"'{where}' must be a mapping. Got {type(entry).__name__} ({entry!r}) instead.")
+    names = {f.name for f in fields(kind)}
+    unknown = sorted(set(entry) - names)
+    if unknown:
+        raise PolicyError(f"'{where}' has unknown field(s) {unknown}; expected some of {sorted(names)}.")
+    try:
+        return kind(**entry)
+    except PolicyError as exc:
+        raise PolicyError(f"'{where}': {exc}") from exc

@@ -1,0 +1,41 @@
+"""The pruning engine: criteria, scopes, granularities and the Pruner.
+
+Example:
+    >>> from autoprune.prune import available_criteria
+    >>> available_criteria()
+    ('l1', 'l2', 'random', 'taylor', 'obd', 'activation', 'lamp')
+"""
+
+from autoprune.policy import CRITERIA, GRANULARITIES, SCOPES
+from autoprune.prune._allocate import cap_count, global_counts, local_count
+from autoprune.prune._criteria import Criterion, get_criterion, lamp_normalise
+from autoprune.prune._engine import Pruner
+from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
+from autoprune.prune._statistics import collect_statistics
+from autoprune.prune._structured import ChannelPruner, StructuredGroup, replay_history
+
+
+def available_criteria() -> tuple[str, ...]:
+    """Short names of the criteria."""
+    return CRITERIA
+
+
+__all__ = [
+    "GRANULARITIES",
+    "SCOPES",
+    "ChannelPruner",
+    "Criterion",
+    "MaskSet",
+    "Pruner",
+    "StructuredGroup",
+    "available_criteria",
+    "cap_count",
+    "collect_statistics",
+    "get_criterion",
+    "global_counts",
+    "lamp_normalise",
+    "local_count",
+    "nm_mask",
+    "replay_history",
+    "unstructured_mask",
+]

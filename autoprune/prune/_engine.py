@@ -1,0 +1,213 @@
+"""The Pruner: prune a model in place as a policy says, one schedule event at a time.
+
+``step(scale)`` brings every layer to ``scale(final amount)``: structured layers
+first (channels physically removed, the dependency graph keeping coupled layers
+consistent), then unstructured and N:M masks on the weights that remain.
+Pruning is monotone: a weight or channel once removed stays removed, so
+iterative and gradual schedules only ever add to it. Between steps, the
+:attr:`masks` keep pruned weights at exactly zero during fine-tuning.
+
+Example:
+    >>> from autoprune.tasks import get_task
+    >>> from autoprune.policy import Policy
+    >>> task = get_task("digits-mlp"); model = task.new_model()
+    >>> pruner = Pruner(model, Policy.uniform(["fc1", "fc2"], 0.5), task)
+    >>> pruner.step()
+    >>> [round(r["sparsity"], 3) for r in pruner.report()[:2]]
+    [0.5, 0.5]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from autoprune.errors import PruningError
+from autoprune.introspect import prunable_layers
+from autoprune.policy import LayerPolicy, Policy, parse_nm
+from autoprune.prune._allocate import cap_count, global_counts, local_count
+from autoprune.prune._criteria import Criterion, get_criterion
+from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
+from autoprune.prune._statistics import collect_statistics
+from autoprune.prune._structured import ChannelPruner
+from autoprune.tasks import Task
+
+
+def _identity(final: float) -> float:
+    return final
+
+
+class Pruner:
+    """Applies ``policy`` to ``model`` (in place); ``task`` supplies data for data-driven criteria."""
+
+    def __init__(self, model: nn.Module, policy: Policy, task: Task, *, stats_batches: int = 8) -> None:
+        self.model = model
+        self.policy = policy
+        self.task = task
+        self.stats_batches = stats_batches
+        self.masks = MaskSet()
+        self.steps_done = 0
+        self.layers = prunable_layers(model)
+        for name in policy.layers:
+            if name not in self.layers:
+                raise PruningError(
+                    f"The policy names layer '{name}', which the model does not have. "
+                    f"Prunable layers: {', '.join(self.layers)}."
+                )
+        self._original = {
+            name: (layer.weight.numel(), layer.weight.shape[0], self._params(layer)) for name, layer in self.layers.items()
+        }
+        self._criteria: dict[str, Criterion] = {}
+        self.channel_pruner: ChannelPruner | None = None
+        self.group_policy: dict[str, LayerPolicy] = {}
+        structured = {n: lp for n, lp in policy.layers.items() if lp.granularity == "structured"}
+        if structured:
+            self.channel_pruner = ChannelPruner(model, task.example_input)
+            self.group_policy = self._groups_of(structured)
+
+    # ------------------------------------------------------------------ set-up helpers
+
+    @staticmethod
+    def _params(layer: nn.Module) -> int:
+        return layer.weight.numel() + (layer.bias.numel() if layer.bias is not None else 0)
+
+    def _groups_of(self, structured: dict[str, LayerPolicy]) -> dict[str, LayerPolicy]:
+        """Map structured layer entries to their dependency groups; coupled layers must agree."""
+        groups: dict[str, tuple[str, LayerPolicy]] = {}
+        for name, lp in structured.items():
+            group = self.channel_pruner.group_of(name)
+            if group in groups and groups[group][1] != lp:
+                other = groups[group][0]
+                raise PruningError(
+                    f"Layers '{other}' and '{name}' are coupled (they share channels through "
+                    f"group '{group}') but the policy gives them different settings; give them one."
+                )
+            groups[group] = (name, lp)
+        return {group: lp for group, (_, lp) in groups.items()}
+
+    def criterion(self, name: str) -> Criterion:
+        if name not in self._criteria:
+            self._criteria[name] = get_criterion(name, seed=self.policy.seed)
+        return self._criteria[name]
+
+    def _statistics(self, criteria: set[str]) -> dict[str, dict[str, torch.Tensor]]:
+        needs = set().union(*(self.criterion(c).needs for c in criteria)) if criteria else set()
+        return collect_statistics(
+            self.model, self.layers, self.task, needs=needs, batches=self.stats_batches, seed=self.policy.seed + self.steps_done
+        )
+
+    # ------------------------------------------------------------------ pruning
+
+    def step(self, scale: Callable[[float], float] = _identity) -> None:
+        """Prune every layer to ``scale(final amount)`` (identity: the policy's final amounts)."""
+        if self.group_policy:
+            stats = self._statistics({lp.criterion for lp in self.group_policy.values()})
+            self._step_structured(scale, stats)
+        mask_layers = {n: lp for n, lp in self.policy.layers.items() if lp.granularity != "structured"}
+        if mask_layers:
+            stats = self._statistics({lp.criterion for lp in mask_layers.values()})
+            self._step_masks(mask_layers, scale, stats)
+        self.steps_done += 1
+
+    def _round(self, original: int, removed: int) -> int:
+        """Apply ``round_to`` to the kept channel count (nearest multiple, at least one multiple)."""
+        step = self.policy.round_to
+        if not step:
+            return removed
+        kept = max(step, int(round((original - removed) / step)) * step)
+        return max(0, original - min(kept, original))
+
+    def _step_structured(self, scale, stats) -> None:
+        cp = self.channel_pruner
+        scores = {}
+        for group, lp in self.group_policy.items():
+            s = cp.channel_scores(group, self.criterion(lp.criterion), stats)
+            if self.policy.scope == "global" and self.criterion(lp.criterion).normalise_channels:
+                s = s / s.mean().clamp_min(1e-30)
+            scores[group] = s
+        already = {g: cp.original_channels[g] - cp.channels(g) for g in self.group_policy}
+        if self.policy.scope == "global":
+            original_total = sum(cp.original_channels[g] for g in self.group_policy)
+            target = round(scale(self.policy.global_sparsity) * original_total)
+            caps = {
+                g: cap_count(cp.original_channels[g], lp.max_sparsity, min_kept=self.policy.min_kept) - already[g]
+                for g, lp in self.group_policy.items()
+            }
+            extra = global_counts(scores, total=max(0, target - sum(already.values())), caps=caps)
+        else:
+            extra = {}
+            for g, lp in self.group_policy.items():
+                wanted = local_count(cp.original_channels[g], scale(lp.channel_ratio), min_kept=self.policy.min_kept)
+                wanted = self._round(cp.original_channels[g], wanted)
+                extra[g] = max(0, wanted - already[g])
+        for group, n in extra.items():
+            if n > 0:
+                order = torch.sort(scores[group], stable=True).indices
+                cp.remove(group, order[:n].tolist())
+
+    def _scores(self, name: str, lp: LayerPolicy, stats) -> torch.Tensor:
+        layer = self.layers[name]
+        scores = self.criterion(lp.criterion).weight_scores(layer, stats.get(name, {})).double()
+        # monotone pruning: what is already zero goes first and stays pruned
+        return scores.masked_fill(layer.weight.detach() == 0, float("-inf"))
+
+    def _step_masks(self, mask_layers: dict[str, LayerPolicy], scale, stats) -> None:
+        scores = {name: self._scores(name, lp, stats) for name, lp in mask_layers.items()}
+        if self.policy.scope == "global":
+            total = sum(s.numel() for s in scores.values())
+            caps = {
+                n: cap_count(s.numel(), mask_layers[n].max_sparsity, min_kept=self.policy.min_kept) for n, s in scores.items()
+            }
+            counts = global_counts(scores, total=round(scale(self.policy.global_sparsity) * total), caps=caps)
+        self.masks.clear()
+        for name, lp in mask_layers.items():
+            layer = self.layers[name]
+            if lp.granularity == "nm":
+                n, m = parse_nm(lp.nm, layer=name)
+                mask = nm_mask(scores[name], n, m, layer=name)
+            elif self.policy.scope == "global":
+                mask = unstructured_mask(scores[name], counts[name])
+            else:
+                count = local_count(scores[name].numel(), scale(lp.sparsity), min_kept=self.policy.min_kept)
+                mask = unstructured_mask(scores[name], count)
+            self.masks.set(name, layer, mask)
+        self.masks.apply()
+
+    # ------------------------------------------------------------------ results
+
+    def report(self) -> list[dict]:
+        """What was achieved, per prunable layer (every layer: neighbours of pruned layers shrink too).
+
+        ``sparsity`` is the fraction of the layer's original weight elements that are
+        gone (removed or zero); ``channel_ratio`` the fraction of output channels removed.
+        """
+        rows = []
+        for name, layer in self.layers.items():
+            numel0, channels0, params0 = self._original[name]
+            lp = self.policy.layers.get(name)
+            nonzero = int(torch.count_nonzero(layer.weight.detach()))
+            params_now = self._params(layer)
+            params_nonzero = nonzero + (int(torch.count_nonzero(layer.bias.detach())) if layer.bias is not None else 0)
+            rows.append(
+                {
+                    "layer": name,
+                    "granularity": lp.granularity if lp else "none",
+                    "criterion": lp.criterion if lp else "",
+                    "requested": (lp.nm if lp.granularity == "nm" else lp.amount) if lp and self.policy.scope == "local" else None,
+                    "sparsity": 1.0 - nonzero / numel0,
+                    "channels_before": channels0,
+                    "channels_after": int(layer.weight.shape[0]),
+                    "channel_ratio": 1.0 - layer.weight.shape[0] / channels0,
+                    "params_before": params0,
+                    "params_after": params_now,
+                    "nonzero_params": params_nonzero,
+                }
+            )
+        return rows
+
+    @property
+    def history(self) -> list:
+        """Structured pruning history (empty when nothing was removed physically)."""
+        return self.channel_pruner.history if self.channel_pruner else []

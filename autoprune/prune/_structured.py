@@ -1,0 +1,174 @@
+"""Structured pruning: remove whole output channels and neurons, physically.
+
+Channels are removed through torch-pruning's dependency graph, so every layer
+tied to a channel (BatchNorm, the next layer's inputs, residual additions, a
+flatten into a linear layer) shrinks with it. The unit is the *dependency
+group*: layers coupled by a residual addition lose the same channels. A group
+is named after its first output layer in definition order; the model's output
+layer is never a group (its outputs are the predictions).
+
+The graph records a pruning history (layer name, in/out, indices) that replays
+the same removal on a fresh model; that is how a pruned model is rebuilt
+without pickle.
+
+Example:
+    >>> import torch
+    >>> from autoprune.tasks.models import FashionCNN
+    >>> cp = ChannelPruner(FashionCNN(), torch.zeros(1, 1, 28, 28))
+    >>> sorted(cp.groups)
+    ['conv1', 'conv2', 'fc1']
+    >>> cp.remove("conv1", [0, 1]); cp.channels("conv1")
+    30
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from autoprune.errors import PruningError
+from autoprune.introspect import PRUNABLE_TYPES
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import torch_pruning as tp
+
+
+@dataclass(frozen=True)
+class StructuredGroup:
+    """Layers that lose the same channels: ``out_layers`` lose outputs, ``in_layers`` inputs."""
+
+    name: str
+    out_layers: tuple[str, ...]
+    in_layers: tuple[str, ...]
+
+
+def _trace(model: nn.Module, example_input: torch.Tensor):
+    was_training = model.training
+    model.eval()  # tracing runs a forward pass: never update BatchNorm statistics
+    try:
+        with warnings.catch_warnings(), torch.enable_grad():
+            warnings.simplefilter("ignore")
+            return tp.DependencyGraph().build_dependency(model, example_inputs=example_input, verbose=False)
+    except Exception as exc:
+        raise PruningError(
+            f"The model cannot be traced for structured pruning ({type(exc).__name__}: {exc}). "
+            "Use unstructured or N:M granularity for this model."
+        ) from exc
+    finally:
+        model.train(was_training)
+
+
+class ChannelPruner:
+    """Dependency groups of a model, their channel scores, and physical removal."""
+
+    def __init__(self, model: nn.Module, example_input: torch.Tensor) -> None:
+        self.model = model
+        self.graph = _trace(model, example_input)
+        order = {module: i for i, (_, module) in enumerate(model.named_modules())}
+        self._name = {module: name for name, module in model.named_modules()}
+        self._module = {name: module for module, name in self._name.items()}
+        self.groups: dict[str, StructuredGroup] = {}
+        self._layer_group: dict[str, str] = {}
+        self._output_layers: set[str] = set()
+        for group in self.graph.get_all_groups(root_module_types=PRUNABLE_TYPES):
+            outs, ins = self._members(group)
+            if not ins:
+                self._output_layers.update(outs)  # nothing consumes these channels: the model's output
+                continue
+            name = min(outs, key=lambda n: order[self._module[n]])
+            self.groups[name] = StructuredGroup(name, tuple(sorted(outs, key=lambda n: order[self._module[n]])), tuple(ins))
+            for layer in outs:
+                self._layer_group[layer] = name
+        self.groups = dict(sorted(self.groups.items(), key=lambda item: order[self._module[item[0]]]))
+        self.original_channels = {name: self.channels(name) for name in self.groups}
+
+    def _members(self, group) -> tuple[list[str], list[str]]:
+        outs, ins = [], []
+        for item in group:
+            module, handler = item.dep.target.module, item.dep.handler
+            if not isinstance(module, PRUNABLE_TYPES):
+                continue
+            name = self._name[module]
+            if self.graph.is_out_channel_pruning_fn(handler):
+                outs.append(name)
+            elif self.graph.is_in_channel_pruning_fn(handler):
+                ins.append(name)
+        return outs, ins
+
+    def group_of(self, layer: str) -> str:
+        """The group whose output channels include ``layer``'s; errors name the reason."""
+        if layer in self._layer_group:
+            return self._layer_group[layer]
+        if layer in self._output_layers:
+            raise PruningError(
+                f"Layer '{layer}' cannot be pruned structurally: its outputs are the model's outputs "
+                "(no later layer consumes them). Prune it unstructured or N:M instead."
+            )
+        raise PruningError(
+            f"Layer '{layer}' cannot be pruned structurally: the model cannot be traced through it "
+            "(its forward pass leaves autograd, e.g. .numpy(), .item() or torch.no_grad()). "
+            "Use unstructured or N:M granularity for this layer."
+        )
+
+    def channels(self, group: str) -> int:
+        """Current number of output channels of ``group``."""
+        return int(self.graph.get_out_channels(self._module[group]))
+
+    def _full_group(self, group: str):
+        module = self._module[group]
+        pruner = self.graph.get_pruner_of_module(module)
+        return self.graph.get_pruning_group(module, pruner.prune_out_channels, list(range(self.channels(group))))
+
+    def channel_scores(self, group: str, criterion, stats: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
+        """One score per current channel: the criterion summed over every coupled weight."""
+        n = self.channels(group)
+        direct = [criterion.channel_scores_from_output(stats.get(layer, {})) for layer in self.groups[group].out_layers]
+        if direct and all(d is not None for d in direct):
+            return torch.stack([d.double() for d in direct]).sum(0)
+        total = torch.zeros(n, dtype=torch.float64)
+        for item in self._full_group(group):
+            module, handler = item.dep.target.module, item.dep.handler
+            if not isinstance(module, PRUNABLE_TYPES) or None in item.root_idxs:
+                continue
+            scores = criterion.weight_scores(module, stats.get(self._name[module], {})).double()
+            if self.graph.is_out_channel_pruning_fn(handler):
+                per_unit = scores.flatten(1).sum(1)
+            elif self.graph.is_in_channel_pruning_fn(handler) and getattr(module, "groups", 1) == 1:
+                per_unit = scores.transpose(0, 1).flatten(1).sum(1)
+            else:
+                continue
+            total.scatter_add_(0, torch.as_tensor(item.root_idxs), per_unit[torch.as_tensor(item.idxs)])
+        return total
+
+    def remove(self, group: str, indices) -> None:
+        """Physically remove output channels ``indices`` of ``group`` and everything tied to them."""
+        indices = sorted(int(i) for i in indices)
+        if not indices:
+            return
+        if len(indices) >= self.channels(group):
+            raise PruningError(f"Cannot remove all {self.channels(group)} channels of group '{group}'.")
+        module = self._module[group]
+        pruner = self.graph.get_pruner_of_module(module)
+        pruning_group = self.graph.get_pruning_group(module, pruner.prune_out_channels, indices)
+        pruning_group.prune()
+
+    @property
+    def history(self) -> list:
+        """The pruning history: ``[layer name, is_out_channels, indices]`` per removal (JSON-ready)."""
+        return [[name, bool(is_out), [int(i) for i in idxs]] for name, is_out, idxs in self.graph.pruning_history()]
+
+
+def replay_history(model: nn.Module, example_input: torch.Tensor, history: list) -> nn.Module:
+    """Apply a recorded pruning history to a fresh model of the same architecture, in place."""
+    graph = _trace(model, example_input)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            graph.load_pruning_history([(name, bool(out), list(idxs)) for name, out, idxs in history])
+    except (AttributeError, IndexError, RuntimeError, ValueError) as exc:
+        raise PruningError(f"The structured pruning history does not fit this model: {type(exc).__name__}: {exc}") from exc
+    return model

@@ -1,0 +1,31 @@
+"""Sensitivity analysis: per-layer curves that pre-rank layers and steer the search.
+
+Example:
+    >>> from autoprune.sensitivity import DEFAULT_GRID
+    >>> DEFAULT_GRID
+    (0.1, 0.3, 0.5, 0.7, 0.9)
+"""
+
+from autoprune.sensitivity._analysis import (
+    DEFAULT_GRID,
+    analyse_sensitivity,
+    check_grid,
+    sensitivity_units,
+    weights_digest,
+)
+from autoprune.sensitivity._plot import plot_sensitivity
+from autoprune.sensitivity._result import Sensitivity
+from autoprune.sensitivity._seeds import global_allocation, sensitivity_allocation, uniform_allocation
+
+__all__ = [
+    "DEFAULT_GRID",
+    "Sensitivity",
+    "analyse_sensitivity",
+    "check_grid",
+    "global_allocation",
+    "plot_sensitivity",
+    "sensitivity_allocation",
+    "sensitivity_units",
+    "uniform_allocation",
+    "weights_digest",
+]

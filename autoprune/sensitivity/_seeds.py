@@ -1,0 +1,85 @@
+"""Seed policies: good first trials that already meet the budget.
+
+Each seed is a per-unit allocation of amounts (sparsity, or channel ratio for
+structured units) found by bisection on one knob until ``cost(amounts) <=
+target``:
+
+* ``uniform``: the same amount everywhere;
+* ``sensitivity``: every unit gets the amount its curve allows for a common
+  damage level (more to robust layers, less to fragile ones);
+* ``global``: the allocation a global magnitude ranking makes.
+
+``cost`` maps an allocation to the budgeted quantity (parameters, MACs, ...)
+and must not increase when amounts grow. Caps bound every unit.
+
+Example:
+    >>> sizes = {"a": 100, "b": 900}
+    >>> cost = lambda amounts: sum(n * (1 - amounts.get(u, 0)) for u, n in sizes.items())
+    >>> alloc = uniform_allocation(list(sizes), cost=cost, target=500)
+    >>> round(alloc["a"], 3), cost(alloc) <= 500
+    (0.5, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from autoprune.errors import BudgetError
+
+Allocation = dict[str, float]
+CostFn = Callable[[Allocation], float]
+
+
+def _bisect(make: Callable[[float], Allocation], cost: CostFn, target: float, *, iterations: int = 40) -> Allocation:
+    """Smallest knob in [0, 1] whose allocation meets ``target`` (the knob's top must meet it)."""
+    top = make(1.0)
+    if cost(top) > target:
+        raise BudgetError(
+            f"Even the most pruning this seed allows costs {cost(top):,.0f}, above the target {target:,.0f}."
+        )
+    lo, hi = 0.0, 1.0
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        if cost(make(mid)) <= target:
+            hi = mid
+        else:
+            lo = mid
+    return make(hi)
+
+
+def uniform_allocation(units: list[str], *, cost: CostFn, target: float, caps: dict[str, float] | None = None,
+                       top: float = 0.99) -> Allocation:
+    """The same amount on every unit (capped), the smallest that meets ``target``."""
+    caps = caps or {}
+    return _bisect(lambda k: {u: min(k * top, caps.get(u, top)) for u in units}, cost, target)
+
+
+def sensitivity_allocation(sens, *, cost: CostFn, target: float, caps: dict[str, float] | None = None,
+                           units: list[str] | None = None) -> Allocation:
+    """Each unit takes what its curve allows at a common damage level, the lowest that meets ``target``."""
+    caps = caps or {}
+    units = units or sens.units
+    worst = max(1e-6, float(sens.table["drop"].fillna(sens.dense_metric).max()))
+
+    def make(k: float) -> Allocation:
+        tolerance = k * worst
+        return {u: min(sens.allowed_amount(u, tolerance), caps.get(u, 0.99)) for u in units}
+
+    return _bisect(make, cost, target)
+
+
+def global_allocation(scores: dict, *, cost: CostFn, target: float, caps: dict[str, float] | None = None) -> Allocation:
+    """The allocation of one global ranking of ``scores`` (unit -> tensor of unit scores)."""
+    from autoprune.prune import cap_count, global_counts
+
+    caps = caps or {}
+    sizes = {u: s.numel() for u, s in scores.items()}
+    total = sum(sizes.values())
+    limits = {u: cap_count(n, caps.get(u, 0.99)) for u, n in sizes.items()}
+    capacity = sum(limits.values())
+
+    def make(k: float) -> Allocation:
+        counts = global_counts(scores, total=int(k * capacity), caps=limits)
+        return {u: counts[u] / sizes[u] for u in scores}
+
+    return _bisect(make, cost, target)
