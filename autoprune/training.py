@@ -58,7 +58,7 @@ def evaluate(
     data,
     task: Task,
     *,
-    batch_size: int = 1000,
+    batch_size: int = 256,
     max_items: int | None = None,
 ) -> Evaluation:
     """Evaluate ``model`` on a split (``max_items`` takes a seeded subset)."""

@@ -7,7 +7,7 @@ Example:
 """
 
 from autoprune.policy import CRITERIA, GRANULARITIES, SCOPES
-from autoprune.prune._allocate import cap_count, global_counts, local_count
+from autoprune.prune._allocate import cap_count, channels_to_remove, global_counts, local_count
 from autoprune.prune._criteria import Criterion, get_criterion, lamp_normalise
 from autoprune.prune._engine import Pruner
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
@@ -30,6 +30,7 @@ __all__ = [
     "StructuredGroup",
     "available_criteria",
     "cap_count",
+    "channels_to_remove",
     "collect_statistics",
     "get_criterion",
     "global_counts",

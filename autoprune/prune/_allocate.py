@@ -59,3 +59,17 @@ def cap_count(n_units: int, max_amount: float | None, *, min_kept: int = 1) -> i
     """The most units a layer may lose in a global ranking."""
     limit = n_units if max_amount is None else int(max_amount * n_units)
     return max(0, min(limit, n_units - min_kept))
+
+
+def channels_to_remove(n_channels: int, ratio: float, *, min_kept: int = 1, round_to: int | None = None) -> int:
+    """Channels a structured ``ratio`` removes, keeping ``min_kept`` and rounding kept channels to ``round_to``.
+
+    Example:
+        >>> channels_to_remove(32, 0.3), channels_to_remove(32, 0.3, round_to=8)
+        (10, 8)
+    """
+    removed = local_count(n_channels, ratio, min_kept=min_kept)
+    if not round_to:
+        return removed
+    kept = max(round_to, int(round((n_channels - removed) / round_to)) * round_to)
+    return max(0, n_channels - min(kept, n_channels))

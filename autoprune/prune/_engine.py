@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -27,7 +28,7 @@ from torch import nn
 from autoprune.errors import PruningError
 from autoprune.introspect import prunable_layers
 from autoprune.policy import LayerPolicy, Policy, parse_nm
-from autoprune.prune._allocate import cap_count, global_counts, local_count
+from autoprune.prune._allocate import cap_count, channels_to_remove, global_counts, local_count
 from autoprune.prune._criteria import Criterion, get_criterion
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
 from autoprune.prune._statistics import collect_statistics
@@ -37,6 +38,14 @@ from autoprune.tasks import Task
 
 def _identity(final: float) -> float:
     return final
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Channels to remove now per group, and weights masked per layer, at one schedule point."""
+
+    channels: dict[str, int]
+    weights: dict[str, int]
 
 
 class Pruner:
@@ -60,6 +69,7 @@ class Pruner:
             name: (layer.weight.numel(), layer.weight.shape[0], self._params(layer)) for name, layer in self.layers.items()
         }
         self._criteria: dict[str, Criterion] = {}
+        self._scores_cache: dict[str, dict[str, torch.Tensor]] = {}
         self.channel_pruner: ChannelPruner | None = None
         self.group_policy: dict[str, LayerPolicy] = {}
         structured = {n: lp for n, lp in policy.layers.items() if lp.granularity == "structured"}
@@ -102,31 +112,72 @@ class Pruner:
 
     def step(self, scale: Callable[[float], float] = _identity) -> None:
         """Prune every layer to ``scale(final amount)`` (identity: the policy's final amounts)."""
-        if self.group_policy:
-            stats = self._statistics({lp.criterion for lp in self.group_policy.values()})
-            self._step_structured(scale, stats)
-        mask_layers = {n: lp for n, lp in self.policy.layers.items() if lp.granularity != "structured"}
-        if mask_layers:
-            stats = self._statistics({lp.criterion for lp in mask_layers.values()})
-            self._step_masks(mask_layers, scale, stats)
+        plan = self.plan(scale)
+        for group, n in plan.channels.items():
+            if n > 0:
+                order = torch.sort(self._channel_scores()[group], stable=True).indices
+                self.channel_pruner.remove(group, order[:n].tolist())
+        self._scores_cache.clear()  # structured removal changed the shapes
+        if self.mask_layers:
+            self._apply_masks(self.plan(scale).weights)
         self.steps_done += 1
+        self._scores_cache.clear()
 
-    def _round(self, original: int, removed: int) -> int:
-        """Apply ``round_to`` to the kept channel count (nearest multiple, at least one multiple)."""
-        step = self.policy.round_to
-        if not step:
-            return removed
-        kept = max(step, int(round((original - removed) / step)) * step)
-        return max(0, original - min(kept, original))
+    @property
+    def mask_layers(self) -> dict[str, LayerPolicy]:
+        return {n: lp for n, lp in self.policy.layers.items() if lp.granularity != "structured"}
 
-    def _step_structured(self, scale, stats) -> None:
+    def plan(self, scale: Callable[[float], float] = _identity) -> Plan:
+        """What :meth:`step` would remove now: more channels per group, weights per mask layer.
+
+        Nothing is changed; the scores are computed once per step and reused, so the
+        search can ask for many scales (e.g. to fit a budget) cheaply.
+        """
+        channels = self._plan_channels(scale) if self.group_policy else {}
+        weights = self._plan_weights(scale) if self.mask_layers and not any(channels.values()) else {}
+        return Plan(channels=channels, weights=weights)
+
+    def max_global_amount(self) -> float:
+        """The largest ``global_sparsity`` the per-layer caps allow (exactly, in whole units)."""
+        if self.group_policy:
+            sizes = dict(self.channel_pruner.original_channels)
+            caps = {g: self.group_policy[g].max_sparsity for g in sizes}
+        else:
+            sizes = {n: self.layers[n].weight.numel() for n in self.mask_layers}
+            caps = {n: self.policy.layers[n].max_sparsity for n in sizes}
+        allowed = sum(cap_count(n, caps[u], min_kept=self.policy.min_kept) for u, n in sizes.items())
+        return allowed / max(1, sum(sizes.values()))
+
+    def amounts(self, scale: Callable[[float], float] = _identity) -> dict[str, float]:
+        """Per-unit amounts the plan reaches: channel ratio per group, sparsity per mask layer."""
+        plan = self.plan(scale)
         cp = self.channel_pruner
-        scores = {}
-        for group, lp in self.group_policy.items():
-            s = cp.channel_scores(group, self.criterion(lp.criterion), stats)
-            if self.policy.scope == "global" and self.criterion(lp.criterion).normalise_channels:
-                s = s / s.mean().clamp_min(1e-30)
-            scores[group] = s
+        out = {g: (cp.original_channels[g] - cp.channels(g) + n) / cp.original_channels[g] for g, n in plan.channels.items()}
+        for name, n in plan.weights.items():
+            out[name] = n / self.layers[name].weight.numel()
+        return out
+
+    def _channel_scores(self) -> dict[str, torch.Tensor]:
+        if "channels" not in self._scores_cache:
+            stats = self._statistics({lp.criterion for lp in self.group_policy.values()})
+            scores = {}
+            for group, lp in self.group_policy.items():
+                s = self.channel_pruner.channel_scores(group, self.criterion(lp.criterion), stats)
+                if self.policy.scope == "global" and self.criterion(lp.criterion).normalise_channels:
+                    s = s / s.mean().clamp_min(1e-30)
+                scores[group] = s
+            self._scores_cache["channels"] = scores
+        return self._scores_cache["channels"]
+
+    def _weight_scores(self) -> dict[str, torch.Tensor]:
+        if "weights" not in self._scores_cache:
+            layers = self.mask_layers
+            stats = self._statistics({lp.criterion for lp in layers.values()})
+            self._scores_cache["weights"] = {name: self._scores(name, lp, stats) for name, lp in layers.items()}
+        return self._scores_cache["weights"]
+
+    def _plan_channels(self, scale) -> dict[str, int]:
+        cp = self.channel_pruner
         already = {g: cp.original_channels[g] - cp.channels(g) for g in self.group_policy}
         if self.policy.scope == "global":
             original_total = sum(cp.original_channels[g] for g in self.group_policy)
@@ -135,17 +186,14 @@ class Pruner:
                 g: cap_count(cp.original_channels[g], lp.max_sparsity, min_kept=self.policy.min_kept) - already[g]
                 for g, lp in self.group_policy.items()
             }
-            extra = global_counts(scores, total=max(0, target - sum(already.values())), caps=caps)
-        else:
-            extra = {}
-            for g, lp in self.group_policy.items():
-                wanted = local_count(cp.original_channels[g], scale(lp.channel_ratio), min_kept=self.policy.min_kept)
-                wanted = self._round(cp.original_channels[g], wanted)
-                extra[g] = max(0, wanted - already[g])
-        for group, n in extra.items():
-            if n > 0:
-                order = torch.sort(scores[group], stable=True).indices
-                cp.remove(group, order[:n].tolist())
+            return global_counts(self._channel_scores(), total=max(0, target - sum(already.values())), caps=caps)
+        extra = {}
+        for g, lp in self.group_policy.items():
+            wanted = channels_to_remove(
+                cp.original_channels[g], scale(lp.channel_ratio), min_kept=self.policy.min_kept, round_to=self.policy.round_to
+            )
+            extra[g] = max(0, wanted - already[g])
+        return extra
 
     def _scores(self, name: str, lp: LayerPolicy, stats) -> torch.Tensor:
         layer = self.layers[name]
@@ -153,25 +201,33 @@ class Pruner:
         # monotone pruning: what is already zero goes first and stays pruned
         return scores.masked_fill(layer.weight.detach() == 0, float("-inf"))
 
-    def _step_masks(self, mask_layers: dict[str, LayerPolicy], scale, stats) -> None:
-        scores = {name: self._scores(name, lp, stats) for name, lp in mask_layers.items()}
+    def _plan_weights(self, scale) -> dict[str, int]:
+        """Weights to mask per layer (N:M layers: the number their pattern removes)."""
+        layers, scores = self.mask_layers, self._weight_scores()
         if self.policy.scope == "global":
             total = sum(s.numel() for s in scores.values())
-            caps = {
-                n: cap_count(s.numel(), mask_layers[n].max_sparsity, min_kept=self.policy.min_kept) for n, s in scores.items()
-            }
-            counts = global_counts(scores, total=round(scale(self.policy.global_sparsity) * total), caps=caps)
+            caps = {n: cap_count(s.numel(), layers[n].max_sparsity, min_kept=self.policy.min_kept) for n, s in scores.items()}
+            return global_counts(scores, total=round(scale(self.policy.global_sparsity) * total), caps=caps)
+        counts = {}
+        for name, lp in layers.items():
+            numel = scores[name].numel()
+            if lp.granularity == "nm":
+                n, m = parse_nm(lp.nm, layer=name)
+                counts[name] = numel - numel * n // m
+            else:
+                counts[name] = local_count(numel, scale(lp.sparsity), min_kept=self.policy.min_kept)
+        return counts
+
+    def _apply_masks(self, counts: dict[str, int]) -> None:
+        scores = self._weight_scores()
         self.masks.clear()
-        for name, lp in mask_layers.items():
+        for name, lp in self.mask_layers.items():
             layer = self.layers[name]
             if lp.granularity == "nm":
                 n, m = parse_nm(lp.nm, layer=name)
                 mask = nm_mask(scores[name], n, m, layer=name)
-            elif self.policy.scope == "global":
-                mask = unstructured_mask(scores[name], counts[name])
             else:
-                count = local_count(scores[name].numel(), scale(lp.sparsity), min_kept=self.policy.min_kept)
-                mask = unstructured_mask(scores[name], count)
+                mask = unstructured_mask(scores[name], counts[name])
             self.masks.set(name, layer, mask)
         self.masks.apply()
 

@@ -39,11 +39,18 @@ with warnings.catch_warnings():
 
 @dataclass(frozen=True)
 class StructuredGroup:
-    """Layers that lose the same channels: ``out_layers`` lose outputs, ``in_layers`` inputs."""
+    """Layers that lose the same channels.
+
+    ``out_layers`` lose outputs; ``in_layers`` lose inputs, ``in_factors[i]`` inputs
+    per channel (49 for a flatten of 7x7 maps into a linear layer); ``norm_layers``
+    (BatchNorm, LayerNorm, ...) lose their per-channel parameters and statistics.
+    """
 
     name: str
     out_layers: tuple[str, ...]
     in_layers: tuple[str, ...]
+    in_factors: tuple[int, ...] = ()
+    norm_layers: tuple[str, ...] = ()
 
 
 def _trace(model: nn.Module, example_input: torch.Tensor):
@@ -75,29 +82,37 @@ class ChannelPruner:
         self._layer_group: dict[str, str] = {}
         self._output_layers: set[str] = set()
         for group in self.graph.get_all_groups(root_module_types=PRUNABLE_TYPES):
-            outs, ins = self._members(group)
+            outs, ins, factors, norms = self._members(group)
             if not ins:
                 self._output_layers.update(outs)  # nothing consumes these channels: the model's output
                 continue
             name = min(outs, key=lambda n: order[self._module[n]])
-            self.groups[name] = StructuredGroup(name, tuple(sorted(outs, key=lambda n: order[self._module[n]])), tuple(ins))
+            self.groups[name] = StructuredGroup(
+                name, tuple(sorted(outs, key=lambda n: order[self._module[n]])), tuple(ins), tuple(factors), tuple(norms)
+            )
             for layer in outs:
                 self._layer_group[layer] = name
         self.groups = dict(sorted(self.groups.items(), key=lambda item: order[self._module[item[0]]]))
         self.original_channels = {name: self.channels(name) for name in self.groups}
 
-    def _members(self, group) -> tuple[list[str], list[str]]:
-        outs, ins = [], []
+    def _members(self, group) -> tuple[list[str], list[str], list[int], list[str]]:
+        outs, ins, factors, norms = [], [], [], []
+        n_channels = len(group[0].idxs)
         for item in group:
             module, handler = item.dep.target.module, item.dep.handler
-            if not isinstance(module, PRUNABLE_TYPES):
+            if not isinstance(module, nn.Module) or module not in self._name:
                 continue
             name = self._name[module]
+            if not isinstance(module, PRUNABLE_TYPES):
+                if self.graph.is_out_channel_pruning_fn(handler) and any(p.dim() == 1 for p in module.parameters(recurse=False)):
+                    norms.append(name)
+                continue
             if self.graph.is_out_channel_pruning_fn(handler):
                 outs.append(name)
             elif self.graph.is_in_channel_pruning_fn(handler):
                 ins.append(name)
-        return outs, ins
+                factors.append(max(1, len(item.idxs) // max(1, n_channels)))
+        return outs, ins, factors, norms
 
     def group_of(self, layer: str) -> str:
         """The group whose output channels include ``layer``'s; errors name the reason."""

@@ -127,11 +127,25 @@ class Sensitivity:
         plot_sensitivity(self, paths["plot"])
         return paths
 
+    def to_records(self) -> list[dict]:
+        """The table as JSON-ready rows (NaN as None)."""
+        return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+                for row in self.table.to_dict(orient="records")]
+
     @classmethod
-    def from_csv(cls, path: str | Path, *, dense_metric: float, dense_loss: float = float("nan"), metric_name: str = "metric") -> Sensitivity:
-        """Rebuild from a saved ``sensitivity.csv`` (the report reads it back)."""
-        table = pd.read_csv(path, keep_default_na=True)
-        table["error"] = table.get("error", pd.Series([""] * len(table))).fillna("")
-        grid = tuple(sorted(table["sparsity"].unique()))
+    def from_records(cls, rows: list[dict], *, dense_metric: float, dense_loss: float = float("nan"),
+                     metric_name: str = "metric") -> Sensitivity:
+        """Rebuild from :meth:`to_records` rows (or a CSV's rows)."""
+        table = pd.DataFrame(rows)
+        for column in ("metric", "loss", "drop", "achieved"):
+            if column in table:
+                table[column] = pd.to_numeric(table[column], errors="coerce")
+        table["error"] = table["error"].fillna("") if "error" in table else ""
+        grid = tuple(sorted(float(v) for v in table["sparsity"].unique()))
         return cls(table, dense_metric, dense_loss, str(table["criterion"].iloc[0]), str(table["granularity"].iloc[0]),
                    grid, metric_name, 0.0)
+
+    @classmethod
+    def from_csv(cls, path: str | Path, *, dense_metric: float, metric_name: str = "metric") -> Sensitivity:
+        """Rebuild from a saved ``sensitivity.csv`` (the report reads it back)."""
+        return cls.from_records(pd.read_csv(path).to_dict(orient="records"), dense_metric=dense_metric, metric_name=metric_name)

@@ -1,0 +1,154 @@
+"""Costs of a policy without pruning anything: parameters, MACs and bytes, analytically.
+
+The search repairs candidates to fit a budget and the seed policies are found
+by bisection; both evaluate many allocations, so they need costs in
+microseconds, not a pruned copy of the model each time. The model traces the
+dependency groups once and then counts: a layer keeps ``out_kept x in_kept x
+kernel`` weights (structured), of which ``1 - sparsity`` are non-zero
+(unstructured) or ``N/M`` (N:M). The figures equal what the Pruner produces
+(tests check this); bytes are an upper estimate of the weights file (the
+trial measures the exact size).
+
+Example:
+    >>> import torch
+    >>> from autoprune.tasks.models import FashionCNN
+    >>> from autoprune.policy import Policy
+    >>> cm = CostModel(FashionCNN(), torch.zeros(1, 1, 28, 28))
+    >>> cm.estimate(Policy.uniform(["fc1"], 0.5)).params
+    220938
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from autoprune.artifact import encode_state_dict, serialize_state_dict, sparse_bytes
+from autoprune.budgets._costs import Costs
+from autoprune.introspect import profile_model, prunable_layers
+from autoprune.policy import Policy, parse_nm
+from autoprune.prune import ChannelPruner, channels_to_remove, local_count
+
+HEADER_PER_SPARSE_TENSOR = 160  # two more header entries (mask, values) and the shape in metadata
+HEADER_MARGIN = 256
+
+
+@dataclass(frozen=True)
+class _Layer:
+    out_dim: int
+    in_dim: int
+    kernel: int
+    bias: bool
+    macs: int
+
+
+class CostModel:
+    """Analytic costs of policies applied to one dense model."""
+
+    def __init__(self, model: nn.Module, example_input: torch.Tensor) -> None:
+        profile = profile_model(model, example_input)
+        macs = {layer.name: layer.macs for layer in profile.layers}
+        self.layers: dict[str, _Layer] = {}
+        for name, module in prunable_layers(model).items():
+            w = module.weight
+            out_dim, in_dim = w.shape[0], w.shape[1]
+            self.layers[name] = _Layer(out_dim, in_dim, w.numel() // (out_dim * in_dim), module.bias is not None, macs[name])
+        self.total_params = profile.params
+        self.prunable_params = sum(layer.params for layer in profile.layers)
+        try:
+            self.groups = ChannelPruner(copy.deepcopy(model), example_input).groups
+        except Exception:  # an untraceable model simply has no structured option
+            self.groups = {}
+        self.layer_group = {layer: g for g, group in self.groups.items() for layer in group.out_layers}
+        modules = dict(model.named_modules())
+        self.norm_params = {g: sum(p.numel() for n in group.norm_layers for p in modules[n].parameters(recurse=False))
+                            for g, group in self.groups.items()}
+        self.norm_buffers = {g: sum(b.numel() for n in group.norm_layers for b in modules[n].buffers(recurse=False) if b.dim() == 1)
+                             for g, group in self.groups.items()}
+        tensors, _ = encode_state_dict(model.state_dict())
+        encoded_payload = sum(t.numel() * t.element_size() for t in tensors.values())
+        self.dense_bytes = len(serialize_state_dict(model.state_dict()))
+        self.header_bytes = self.dense_bytes - encoded_payload
+        # upper estimate: every tensor the dense file encodes sparsely is counted as a sparse header entry
+        self.header_bytes += HEADER_PER_SPARSE_TENSOR * sum(name.endswith(".__values__") for name in tensors)
+
+    def group_of(self, layer: str) -> str | None:
+        return self.layer_group.get(layer)
+
+    def kept_channels(self, policy: Policy) -> dict[str, int]:
+        """Channels kept per dependency group under ``policy`` (local scope)."""
+        kept = {}
+        for name, lp in policy.layers.items():
+            if lp.granularity == "structured":
+                group = self.layer_group[name]
+                n = self.layers[self.groups[group].out_layers[0]].out_dim
+                kept[group] = n - channels_to_remove(n, lp.channel_ratio, min_kept=policy.min_kept, round_to=policy.round_to)
+        return kept
+
+    def estimate(self, policy: Policy) -> Costs:
+        """Parameters, MACs and (upper-estimate) bytes of ``policy`` on the dense model (local scope)."""
+        if policy.scope != "local":
+            raise ValueError("CostModel.estimate needs a local-scope policy; convert a global ranking first.")
+        kept = self.kept_channels(policy)
+        params = self.total_params - self.prunable_params
+        macs = 0
+        payload = 4 * (self.total_params - self.prunable_params) + self._buffer_bytes()
+        sparse_tensors = 0
+        for name, layer in self.layers.items():
+            group = self.layer_group.get(name)
+            out_kept = kept.get(group, layer.out_dim) if group else layer.out_dim
+            in_kept = layer.in_dim - self._inputs_removed(name, kept)
+            numel = out_kept * in_kept * layer.kernel
+            lp = policy.layers.get(name)
+            nonzero = numel
+            if lp is not None and lp.granularity == "unstructured":
+                nonzero = numel - local_count(numel, lp.sparsity, min_kept=policy.min_kept)
+            elif lp is not None and lp.granularity == "nm":
+                n, m = parse_nm(lp.nm, layer=name)
+                nonzero = numel * n // m
+            bias = out_kept if layer.bias else 0
+            params += nonzero + bias
+            density = nonzero / numel if numel else 0.0
+            macs += round(layer.macs * (out_kept / layer.out_dim) * (in_kept / layer.in_dim) * density)
+            weight_bytes = min(4 * numel, sparse_bytes(numel, nonzero))
+            sparse_tensors += weight_bytes < 4 * numel
+            payload += weight_bytes + 4 * bias
+        for group, n_kept in kept.items():
+            n = self.layers[self.groups[group].out_layers[0]].out_dim
+            fraction = n_kept / n
+            params -= round(self.norm_params[group] * (1 - fraction))
+            payload -= 4 * round((self.norm_params[group] + self.norm_buffers[group]) * (1 - fraction))
+        header = self.header_bytes + sparse_tensors * HEADER_PER_SPARSE_TENSOR + HEADER_MARGIN
+        return Costs(params=int(params), macs=int(macs), bytes=int(payload + header))
+
+    def structural_macs(self, policy: Policy) -> dict[str, int]:
+        """Dense MACs of each layer after the structured part of ``policy`` (latency features)."""
+        kept = self.kept_channels(policy)
+        out = {}
+        for name, layer in self.layers.items():
+            group = self.layer_group.get(name)
+            out_kept = kept.get(group, layer.out_dim) if group else layer.out_dim
+            in_kept = layer.in_dim - self._inputs_removed(name, kept)
+            out[name] = round(layer.macs * (out_kept / layer.out_dim) * (in_kept / layer.in_dim))
+        return out
+
+    def _inputs_removed(self, layer: str, kept: dict[str, int]) -> int:
+        removed = 0
+        for group, n_kept in kept.items():
+            info = self.groups[group]
+            if layer in info.in_layers:
+                factor = info.in_factors[info.in_layers.index(layer)]
+                n = self.layers[info.out_layers[0]].out_dim
+                removed += (n - n_kept) * factor
+        return removed
+
+    def _buffer_bytes(self) -> int:
+        return 4 * sum(self.norm_buffers.values()) + 8 * sum(1 for g in self.groups.values() for _ in g.norm_layers)
+
+    def max_pruning(self, policy_at_caps: Policy) -> Costs:
+        """Costs with every unit at its cap (the most a space allows); used to detect impossible budgets."""
+        return self.estimate(policy_at_caps)
+

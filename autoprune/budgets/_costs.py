@@ -1,0 +1,72 @@
+"""Exact costs of a (pruned) model: what the budgets are checked against.
+
+* ``params``: non-zero parameters (pruned weights do not count);
+* ``macs``: MACs per input, each layer's dense MACs times its weight density
+  (structured pruning shrinks the dense MACs themselves; unstructured and N:M
+  sparsity count as the work a sparse kernel would skip);
+* ``bytes``: the exact size of the weights file ``apply`` writes
+  (:mod:`autoprune.artifact`: bitmask plus values for sparse tensors);
+* ``latency_ms``: measured or estimated CPU latency, when asked for.
+
+Example:
+    >>> import torch
+    >>> c = measure_costs(torch.nn.Linear(10, 10), torch.zeros(1, 10))
+    >>> c.params, c.macs
+    (110, 100)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+
+from autoprune.artifact import artifact_bytes
+from autoprune.introspect import profile_model
+
+COST_OF_KIND = {"params": "params", "macs": "macs", "size": "bytes", "latency": "latency_ms"}
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Parameters, MACs, bytes on disk and (optionally) latency of one model."""
+
+    params: int
+    macs: int
+    bytes: int
+    latency_ms: float | None = None
+
+    def of(self, kind: str) -> float:
+        """The value a budget of ``kind`` is checked against."""
+        value = getattr(self, COST_OF_KIND[kind])
+        if value is None:
+            raise ValueError(f"No {kind} measured for this model.")
+        return float(value)
+
+    def with_latency(self, latency_ms: float) -> Costs:
+        return replace(self, latency_ms=latency_ms)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure_costs(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    *,
+    latency: Callable[[nn.Module], float] | None = None,
+) -> Costs:
+    """Exact parameters, MACs and bytes of ``model``; latency when ``latency`` is given."""
+    profile = profile_model(model, example_input)
+    prunable_params = sum(layer.params for layer in profile.layers)
+    prunable_nonzero = sum(layer.nonzero_params for layer in profile.layers)
+    # non-zero parameters of the prunable layers; every other parameter as it is
+    params = profile.params - prunable_params + prunable_nonzero
+    return Costs(
+        params=int(params),
+        macs=int(profile.nonzero_macs),
+        bytes=artifact_bytes(model.state_dict()),
+        latency_ms=None if latency is None else float(latency(model)),
+    )

@@ -1,0 +1,106 @@
+"""A latency model: predict CPU latency from the per-layer MACs of structured variants.
+
+Measuring every candidate is slow and noisy, so the search measures a sample
+of structurally pruned variants of the dense model (random channel ratios per
+dependency group), fits a non-negative linear model ``latency = a + sum_l b_l
+* MACs_l`` with scikit-learn, reports its error on held-out samples, and uses
+it to screen candidates. Candidates that reach the report are measured.
+Unstructured and N:M sparsity do not change the features: on a CPU with dense
+kernels they do not make a model faster.
+
+Example:
+    >>> import pandas as pd
+    >>> samples = pd.DataFrame({"a": [1e6, 2e6, 3e6, 4e6], "b": [1e6, 1e6, 2e6, 2e6],
+    ...                         "latency_ms": [2.0, 3.0, 5.0, 6.0]})
+    >>> model = LatencyModel(["a", "b"]).fit(samples)
+    >>> round(model.predict({"a": 2e6, "b": 2e6}), 2)
+    4.0
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from autoprune.introspect import measure_latency, profile_model
+
+
+class LatencyModel:
+    """``latency_ms`` as a non-negative linear function of per-layer MACs (in millions)."""
+
+    def __init__(self, layers: list[str]) -> None:
+        self.layers = list(layers)
+
+    def _matrix(self, rows) -> np.ndarray:
+        return np.array([[float(r[name]) / 1e6 for name in self.layers] for r in rows])
+
+    def fit(self, samples: pd.DataFrame, *, holdout: float = 0.25, seed: int = 0) -> LatencyModel:
+        """Fit on ``samples`` (one column per layer plus ``latency_ms``); held-out error first."""
+        from sklearn.linear_model import LinearRegression
+        from sklearn.model_selection import train_test_split
+
+        rows = samples.to_dict(orient="records")
+        x, y = self._matrix(rows), samples["latency_ms"].to_numpy(float)
+        self.holdout_error_ = float("nan")
+        if len(rows) >= 8 and holdout > 0:
+            x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=holdout, random_state=seed)
+            probe = LinearRegression(positive=True).fit(x_tr, y_tr)
+            self.holdout_error_ = float(np.mean(np.abs(probe.predict(x_te) - y_te) / y_te))
+        self.regression_ = LinearRegression(positive=True).fit(x, y)
+        self.n_samples_ = len(rows)
+        return self
+
+    def predict(self, layer_macs: dict[str, float]) -> float:
+        """Predicted latency (ms) of a variant with these per-layer dense MACs."""
+        return float(self.regression_.predict(self._matrix([layer_macs]))[0])
+
+    def predict_model(self, model: nn.Module, example_input: torch.Tensor) -> float:
+        """Predicted latency of a (pruned) model, from its structural MACs."""
+        return self.predict({layer.name: layer.macs for layer in profile_model(model, example_input).layers})
+
+
+def sample_latencies(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    *,
+    n_samples: int = 24,
+    batch_size: int = 64,
+    threads: int = 1,
+    repeats: int = 20,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Measure ``n_samples`` random structured variants of ``model`` (the dense model first)."""
+    from autoprune.prune import ChannelPruner
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n_samples):
+        variant = copy.deepcopy(model)
+        if i > 0:
+            pruner = ChannelPruner(variant, example_input)
+            uniform = rng.uniform(0.0, 0.9) if i % 3 == 0 else None
+            for group, channels in pruner.original_channels.items():
+                ratio = uniform if uniform is not None else rng.uniform(0.0, 0.9)
+                n_remove = min(channels - 1, int(round(ratio * channels)))
+                pruner.remove(group, list(range(n_remove)))
+        macs = {layer.name: layer.macs for layer in profile_model(variant, example_input).layers}
+        stats = measure_latency(variant, example_input, batch_size=batch_size, threads=threads, repeats=repeats, warmup=3)
+        rows.append({**macs, "latency_ms": stats.median_ms})
+    return pd.DataFrame(rows)
+
+
+def load_or_sample(path: Path, model: nn.Module, example_input: torch.Tensor, **kwargs) -> pd.DataFrame:
+    """Samples from ``path`` when present (a resumed run), else measured now and saved there."""
+    from autoprune._io import write_text
+
+    if path.is_file():
+        return pd.read_csv(path)
+    samples = sample_latencies(model, example_input, **kwargs)
+    write_text(path, samples.to_csv(index=False))
+    return samples

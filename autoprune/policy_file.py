@@ -1,0 +1,187 @@
+"""Policy files: a versioned, validated, human-readable document around a Policy.
+
+A policy file (YAML, or JSON by extension) holds:
+
+* ``schema_version`` (this module writes :data:`SCHEMA_VERSION`) and ``kind``;
+* ``policy``: per-layer entries and global settings (:class:`autoprune.policy.Policy`);
+* ``fingerprint``: the prunable layers (names and weight shapes) it was found on;
+* ``provenance``: autoprune, torch and optuna versions, seed, task, budget,
+  machine, thread count, model builder, time;
+* ``results``: the measurements that justified it.
+
+Loading validates everything and raises :class:`autoprune.errors.PolicyError`
+with the field and the value; a bare policy mapping (schema 0, no wrapper) is
+migrated, a newer schema is refused.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from autoprune.policy import Policy
+    >>> doc = PolicyDocument(Policy.uniform(["fc1"], 0.5), fingerprint={"fc1": [128, 64]})
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "policy.yaml"
+    >>> save_policy(path, doc)
+    >>> load_policy(path).policy == doc.policy
+    True
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+from autoprune.errors import PolicyError
+from autoprune.policy import Policy
+
+SCHEMA_VERSION = 1
+KIND = "autoprune-policy"
+
+
+@dataclass
+class PolicyDocument:
+    """A policy with its fingerprint, provenance and results."""
+
+    policy: Policy
+    fingerprint: dict[str, list[int]] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": KIND,
+            "policy": self.policy.to_dict(),
+            "fingerprint": {name: list(shape) for name, shape in self.fingerprint.items()},
+            "provenance": self.provenance,
+            "results": self.results,
+        }
+
+
+def fingerprint(model: nn.Module) -> dict[str, list[int]]:
+    """Names and weight shapes of the prunable layers, in order."""
+    from autoprune.introspect import prunable_layers
+
+    return {name: list(layer.weight.shape) for name, layer in prunable_layers(model).items()}
+
+
+def check_fingerprint(expected: dict[str, list[int]], model: nn.Module) -> None:
+    """Raise PolicyError naming the first layer whose name or shape differs."""
+    actual = fingerprint(model)
+    for name, shape in expected.items():
+        if name not in actual:
+            raise PolicyError(
+                f"The policy was found on a model with layer '{name}' {tuple(shape)}, which this model does not have "
+                f"(its prunable layers: {', '.join(actual)})."
+            )
+        if list(actual[name]) != list(shape):
+            raise PolicyError(
+                f"Layer '{name}' has weight shape {tuple(actual[name])}, but the policy was found on shape {tuple(shape)}."
+            )
+    extra = [n for n in actual if n not in expected]
+    if expected and extra:
+        raise PolicyError(f"The model has layer '{extra[0]}' {tuple(actual[extra[0]])}, which the policy's model did not have.")
+
+
+def provenance(**extra) -> dict:
+    """Versions, machine and time, plus ``extra`` (task, budget, seed, ...)."""
+    import torch
+
+    try:
+        import optuna
+
+        optuna_version = optuna.__version__
+    except ImportError:
+        optuna_version = None
+    import autoprune
+
+    return {
+        "autoprune": autoprune.__version__,
+        "torch": str(torch.__version__),
+        "optuna": optuna_version,
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()} ({platform.node()})",
+        "threads": torch.get_num_threads(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def _dump(path: Path, data: dict) -> str:
+    if path.suffix == ".json":
+        return json.dumps(data, indent=2) + "\n"
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+def save_policy(path: str | Path, document: PolicyDocument | Policy) -> None:
+    """Write a policy file atomically (YAML, or JSON when the name ends in .json)."""
+    from autoprune._io import write_text
+
+    if isinstance(document, Policy):
+        document = PolicyDocument(document)
+    path = Path(path)
+    write_text(path, _dump(path, document.to_dict()))
+
+
+def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
+    """Validate plain data (from a file) into a PolicyDocument."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: a policy file holds a mapping. Got {type(data).__name__} instead.")
+    if "schema_version" not in data:
+        if "layers" in data:  # schema 0: a bare policy, as Policy.to_dict() writes it
+            data = {"schema_version": SCHEMA_VERSION, "kind": KIND, "policy": data}
+        else:
+            raise PolicyError(f"{source}: missing 'schema_version' (and no 'layers' to read as a bare policy).")
+    version = data["schema_version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise PolicyError(f"{source}: 'schema_version' must be an integer. Got {version!r} instead.")
+    if version > SCHEMA_VERSION:
+        raise PolicyError(
+            f"{source}: schema version {version} is newer than this autoprune understands ({SCHEMA_VERSION}); "
+            "upgrade autoprune to read it."
+        )
+    if version < 1:
+        raise PolicyError(f"{source}: schema version {version} is not supported; the oldest readable is 1.")
+    unknown = sorted(set(data) - {"schema_version", "kind", "policy", "fingerprint", "provenance", "results"})
+    if unknown:
+        raise PolicyError(f"{source}: unknown field(s) {unknown}.")
+    if data.get("kind", KIND) != KIND:
+        raise PolicyError(f"{source}: 'kind' must be {KIND!r}. Got {data.get('kind')!r} instead.")
+    if "policy" not in data:
+        raise PolicyError(f"{source}: missing the 'policy' field (the per-layer entries and global settings).")
+    try:
+        policy = Policy.from_dict(data["policy"])
+    except PolicyError as exc:
+        raise PolicyError(f"{source}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise PolicyError(f"{source}: invalid policy: {exc}") from exc
+    raw = data.get("fingerprint") or {}
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in v)
+        for k, v in raw.items()
+    ):
+        raise PolicyError(f"{source}: 'fingerprint' must map layer names to lists of integers (weight shapes).")
+    for key in ("provenance", "results"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise PolicyError(f"{source}: '{key}' must be a mapping. Got {type(data.get(key)).__name__} instead.")
+    return PolicyDocument(policy, dict(raw), dict(data.get("provenance") or {}), dict(data.get("results") or {}), version)
+
+
+def load_policy(path: str | Path) -> PolicyDocument:
+    """Read and validate a policy file (YAML or JSON); errors name the file and the field."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise PolicyError(f"Policy file {path} does not exist.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise PolicyError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'} (truncated or edited?): {exc}") from exc
+    return parse_policy_document(data, source=str(path))

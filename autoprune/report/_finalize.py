@@ -1,0 +1,151 @@
+"""The final model: fine-tune the shortlist fully, choose on validation, test once, save.
+
+1. the front's candidates are shortlisted by the selection rule;
+2. each is pruned from the dense model and fine-tuned for the space's
+   ``final_epochs``; the rule chooses among them on their *validation* metric;
+3. only then is the test split evaluated, once, for the chosen model;
+4. the policy file and the weights are written to ``final/`` (a previous
+   ``final/`` is kept as ``final-<time>/``), the model is reloaded from those
+   files and measured again: parameters, MACs, bytes on disk and latency
+   (median and spread, side by side with the dense model), each budget checked.
+
+Everything measured goes to ``final/final.json``; the report reads it.
+
+Example:
+    >>> # finalize("results/runs/fashion-cnn-params0.1", rule="best", top=3)
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from autoprune._io import read_json, write_json, write_text
+from autoprune.apply import builder_path, load_pruned, save_pruned
+from autoprune.bench._common import side_by_side_latency
+from autoprune.budgets import measure_costs, parse_budgets
+from autoprune.errors import RunError
+from autoprune.pipeline import prune_and_finetune
+from autoprune.policy import Policy
+from autoprune.policy_file import PolicyDocument, fingerprint, provenance
+from autoprune.report._pick import choose, shortlist
+from autoprune.training import evaluate
+
+
+def export_tables(run_dir: Path, study) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``trials.csv`` and ``front.csv`` from the study; returns both tables."""
+    from autoprune.search import front_of, trials_frame
+
+    trials = trials_frame(study)
+    front = front_of(trials)
+    write_text(run_dir / "trials.csv", trials.to_csv(index=False))
+    write_text(run_dir / "front.csv", front.to_csv(index=False))
+    return trials, front
+
+
+def _keep_previous(final_dir: Path) -> Path | None:
+    if not final_dir.exists():
+        return None
+    stamp = datetime.datetime.fromtimestamp(final_dir.stat().st_mtime).strftime("%Y%m%d-%H%M%S")
+    kept = final_dir.with_name(f"final-{stamp}")
+    n = 1
+    while kept.exists():
+        kept = final_dir.with_name(f"final-{stamp}-{n}")
+        n += 1
+    final_dir.rename(kept)
+    return kept
+
+
+def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: float = 0.005,
+             epochs: float | None = None, progress: bool = True) -> dict:
+    """Pick, fine-tune fully, test once, save and re-measure the final model (see the module docstring)."""
+    from autoprune.search import SearchResult, open_run
+
+    result = result_or_run_dir if isinstance(result_or_run_dir, SearchResult) else open_run(result_or_run_dir)
+    run_dir, ctx = Path(result.run_dir), result.context
+    trials, front = export_tables(run_dir, result.study)
+    if trials.empty or not (trials.state == "COMPLETE").any():
+        raise RunError(f"{run_dir} has no finished trial yet: resume the search to get one.")
+    if front.empty:
+        raise RunError(f"{run_dir} has no feasible fine-tuned trial: nothing to finalize. "
+                       "Run more trials or loosen the budget; the report can still show the trials.")
+    epochs = ctx.space.finetune.final_epochs if epochs is None else epochs
+    candidates = shortlist(front, rule, top=top, tolerance=tolerance)
+    start = time.perf_counter()
+    tuned, models = [], {}
+    for row in candidates.itertuples():
+        policy = Policy.from_dict(json.loads(row.policy))
+        policy = replace(policy, finetune=replace(policy.finetune, epochs=epochs))
+        outcome = prune_and_finetune(ctx.fresh_dense(), policy, ctx.task, progress=progress)
+        val = evaluate(outcome.model, ctx.task.val_data, ctx.task).metric
+        tuned.append({"number": int(row.number), "val_metric": val, "search_val_metric": float(row.val_metric),
+                      "cost": float(row.cost), "policy": policy})
+        models[int(row.number)] = outcome
+    frame = pd.DataFrame(tuned)
+    chosen = choose(frame[["number", "val_metric", "cost"]], rule, tolerance=tolerance)
+    final = models[chosen]
+    policy = next(t["policy"] for t in tuned if t["number"] == chosen)
+    test = evaluate(final.model, ctx.task.test_data, ctx.task)  # the one and only look at the test split
+    final_dir = run_dir / "final"
+    previous = _keep_previous(final_dir)
+    setup = ctx.setup
+    document = PolicyDocument(
+        policy,
+        fingerprint=fingerprint(ctx.dense),
+        provenance=provenance(task=setup.task, task_options=setup.task_options, budget=setup.budgets, seed=setup.seed,
+                              trial=chosen, rule=rule, builder=builder_path(ctx.task.build_model),
+                              input_shape=list(ctx.example_input.shape)),
+        results={"val_metric": next(t["val_metric"] for t in tuned if t["number"] == chosen), "test_metric": test.metric},
+    )
+    save_pruned(final.model, final_dir, document, history=final.history)
+    reloaded = load_pruned(final_dir, build_model=ctx.task.build_model, example_input=ctx.example_input)
+    costs = measure_costs(reloaded, ctx.example_input)
+    on_disk = (final_dir / "model.safetensors").stat().st_size
+    latency = side_by_side_latency({"dense": ctx.dense, "final": reloaded}, ctx.example_input,
+                                   batch_size=setup.latency_batch_size, threads=setup.latency_threads)
+    measured = {"params": costs.params, "macs": costs.macs, "size": on_disk, "latency": latency["final"]["median_ms"]}
+    dense_costs = ctx.dense_costs
+    dense_latency = latency["dense"]["median_ms"]
+    checks = []
+    for budget in parse_budgets(setup.budgets):
+        reference = dense_latency if budget.kind == "latency" else dense_costs.of(budget.kind)
+        limit = budget.limit(ctx.dense_costs.latency_ms if budget.kind == "latency" and ctx.dense_costs.latency_ms else reference)
+        checks.append({"budget": str(budget), "kind": budget.kind, "value": measured[budget.kind], "limit": limit,
+                       "met": measured[budget.kind] <= limit})
+    summary = {
+        "chosen_trial": chosen,
+        "rule": rule,
+        "tolerance": tolerance,
+        "final_epochs": epochs,
+        "candidates": [{k: v for k, v in t.items() if k != "policy"} for t in tuned],
+        "val_metric": next(t["val_metric"] for t in tuned if t["number"] == chosen),
+        "test_metric": test.metric,
+        "test_loss": test.loss,
+        "dense": {"val_metric": ctx.dense_info["val_metric"], "test_metric": ctx.dense_info["test_metric"],
+                  "params": dense_costs.params, "macs": dense_costs.macs, "bytes": _dense_file_bytes(ctx),
+                  "latency": latency["dense"]},
+        "final": {"params": costs.params, "macs": costs.macs, "bytes": on_disk, "latency": latency["final"],
+                  "layers": final.layers},
+        "budget_checks": checks,
+        "finalize_seconds": round(time.perf_counter() - start, 1),
+        "previous_final": str(previous) if previous else None,
+        "metric": ctx.task.metric_name,
+    }
+    write_json(final_dir / "final.json", summary)
+    return summary
+
+
+def _dense_file_bytes(ctx) -> int:
+    from autoprune.artifact import artifact_bytes
+
+    return artifact_bytes(ctx.dense.state_dict())
+
+
+def read_final(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / "final" / "final.json"
+    return read_json(path) if path.is_file() else None

@@ -1,0 +1,279 @@
+"""The search: Optuna over pruning policies under a budget. The only package that imports optuna.
+
+Example:
+    >>> import autoprune
+    >>> result = autoprune.search("digits-mlp", budget="params=0.3", space="quick", n_trials=4,
+    ...                           out="/tmp/ap-doc-run", progress=False)      # doctest: +SKIP
+    >>> result.front[["val_metric", "cost"]]                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from autoprune.budgets import parse_budgets
+from autoprune.errors import RunError, TaskError
+from autoprune.search._context import SearchContext
+from autoprune.search._results import front_of, trials_frame
+from autoprune.search._run import (
+    SEEDED_ATTR,
+    SETUP_ATTR,
+    SHARED_ATTR,
+    check_feasible,
+    check_setup,
+    default_run_dir,
+    open_storage,
+    prepare_shared,
+    write_run_json,
+)
+from autoprune.search._seeds import seed_trials
+from autoprune.search._setup import SearchSetup
+from autoprune.search._space import SearchSpace, available_spaces, load_space
+from autoprune.search._worker import count, fail_dead_trials, run_worker, top_up_slots
+from autoprune.tasks import Task, get_task
+
+
+@dataclass
+class SearchResult:
+    """What a search leaves: the study, every trial, the front, where it all lives."""
+
+    run_dir: Path
+    study: object
+    trials: pd.DataFrame
+    front: pd.DataFrame
+    context: SearchContext
+    seconds: float
+
+    @property
+    def best(self) -> pd.Series | None:
+        """The feasible fine-tuned trial with the highest validation metric (None if there is none)."""
+        if self.front.empty:
+            return None
+        return self.front.sort_values(["val_metric", "cost"], ascending=[False, True]).iloc[0]
+
+
+def _sampler(seed: int, worker_index: int = 0):
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed + worker_index, multivariate=True, group=True,
+                                          constant_liar=True, n_startup_trials=8)
+
+
+def _load_study(storage, study_name: str, seed: int, worker_index: int = 0, *, create: bool):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if create:
+        return optuna.create_study(study_name=study_name, storage=storage, directions=["maximize", "minimize"],
+                                   sampler=_sampler(seed, worker_index), load_if_exists=True)
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage, sampler=_sampler(seed, worker_index))
+    except KeyError as exc:
+        raise RunError(f"No study named {study_name!r} in this storage.") from exc
+
+
+def search(
+    task: str | Task,
+    budget,
+    *,
+    space: str | Path | SearchSpace | dict = "default",
+    n_trials: int = 40,
+    out: str | Path | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+    sensitivity: bool = True,
+    latency_batch_size: int = 64,
+    latency_threads: int = 1,
+    max_failures: int | None = None,
+    task_options: dict | None = None,
+    progress: bool = True,
+) -> SearchResult:
+    """Search pruning policies for ``task`` under ``budget``; resumes a run directory that exists.
+
+    ``budget`` is ``"params=0.1"``, a list of such strings, or Budget objects.
+    Returns a :class:`SearchResult`; everything is also in the run directory.
+    """
+    start = time.perf_counter()
+    task_obj = task if isinstance(task, Task) else get_task(task, **(task_options or {}))
+    budgets = parse_budgets(budget)
+    space_obj = load_space(space)
+    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+        raise RunError(f"The 'n_trials' parameter must be an integer >= 1. Got {n_trials!r} instead.")
+    if not isinstance(n_jobs, int) or n_jobs < 1:
+        raise RunError(f"The 'n_jobs' parameter must be an integer >= 1. Got {n_jobs!r} instead.")
+    if n_jobs > 1 and not task_obj.spec:
+        raise TaskError("n_jobs > 1 runs workers in new processes, which find the task by name or file: "
+                        "pass the task as a name or 'file.py:function'.")
+    setup = SearchSetup(
+        task=task_obj.spec or task_obj.name, budgets=[_budget_text(b) for b in budgets], space=space_obj.to_dict(),
+        n_trials=n_trials, task_options=dict(task_obj.spec_options or {}), seed=seed, sensitivity=sensitivity,
+        latency_batch_size=latency_batch_size, latency_threads=latency_threads,
+        max_failures=max_failures,
+    )
+    run_dir = Path(out) if out is not None else default_run_dir(task_obj.name, budgets)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_setup(run_dir, setup)
+    study_name = study_name or run_dir.name
+    store = open_storage(run_dir, storage)
+    study = _load_study(store, study_name, seed, create=True)
+    shared = study.user_attrs.get(SHARED_ATTR)
+    if shared is None:
+        shared = prepare_shared(setup, run_dir, task_obj, progress=progress)
+        study.set_user_attr(SETUP_ATTR, setup.to_dict())
+        study.set_user_attr(SHARED_ATTR, shared)
+    else:
+        stored = SearchSetup.from_dict(study.user_attrs[SETUP_ATTR])
+        if stored.differences(setup):
+            raise RunError(f"Study {study_name!r} was set up differently (it differs in: {', '.join(stored.differences(setup))}).")
+        study.set_user_attr(SETUP_ATTR, setup.to_dict())  # the trial count may have grown
+    write_run_json(run_dir, setup, shared, study_name, storage)
+    ctx = SearchContext(setup, shared, task=task_obj)
+    check_feasible(ctx)
+    fail_dead_trials(study)
+    if not study.user_attrs.get(SEEDED_ATTR):
+        for params, name in seed_trials(ctx):
+            study.enqueue_trial(params, user_attrs={"seed": name}, skip_if_exists=False)
+        study.set_user_attr(SEEDED_ATTR, True)
+    top_up_slots(study, n_trials)
+    try:
+        _run_workers(study, ctx, setup, run_dir, storage, study_name, n_jobs=n_jobs, progress=progress)
+    finally:
+        _record_run(run_dir, ctx, time.perf_counter() - start)
+    trials = trials_frame(study)
+    front = front_of(trials)
+    return SearchResult(run_dir, study, trials, front, ctx, time.perf_counter() - start)
+
+
+def _record_run(run_dir: Path, ctx: SearchContext, seconds: float) -> None:
+    """Add the absolute limits and the accumulated search time to run.json."""
+    from autoprune._io import read_json, write_json
+
+    path = run_dir / "run.json"
+    run = read_json(path)
+    run["limits"] = ctx.limits
+    run["search_seconds"] = round(run.get("search_seconds", 0.0) + seconds, 1)
+    write_json(path, run)
+
+
+def open_run(run_dir: str | Path, *, task: Task | None = None) -> SearchResult:
+    """The SearchResult of an existing run directory (its study, trials, front and context)."""
+    from autoprune._io import read_json
+
+    run_dir = Path(run_dir)
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a run directory: it has no run.json.")
+    run = read_json(path)
+    setup = SearchSetup.from_dict(run["setup"])
+    url = run.get("storage")
+    url = None if not url or url.startswith("journal:") else url
+    study = _load_study(open_storage(run_dir, url), run["study_name"], setup.seed, create=False)
+    if SHARED_ATTR not in study.user_attrs:
+        raise RunError(f"The study of {run_dir} was never set up (its preparation did not finish); run the search again.")
+    ctx = SearchContext(setup, study.user_attrs[SHARED_ATTR], task=task)
+    trials = trials_frame(study)
+    return SearchResult(run_dir, study, trials, front_of(trials), ctx, float(run.get("search_seconds", 0.0)))
+
+
+def _budget_text(budget) -> str:
+    kind, value = budget.kind, budget.value
+    if budget.relative:
+        return f"{kind}={value:g}"
+    unit = {"params": "", "macs": "", "size": "B", "latency": "ms"}[kind]
+    return f"{kind}={value:.10g}{unit}"
+
+
+class _Progress:
+    """Trials done, the best feasible fine-tuned metric so far, and the time left (tqdm's estimate)."""
+
+    def __init__(self, study, n_trials: int, enabled: bool) -> None:
+        from autoprune._progress import progress_bar
+
+        self.n_trials = n_trials
+        self.bar = progress_bar(total=n_trials, desc="search", unit="trial", enabled=enabled)
+        self.update(study)
+
+    def update(self, study) -> None:
+        from optuna.trial import TrialState
+
+        done = count(study, TrialState.COMPLETE)
+        self.bar.n = min(done, self.n_trials)
+        trials = trials_frame(study)
+        front = front_of(trials)
+        best = front.val_metric.max() if not front.empty else math.nan
+        failed = int((trials.state == "FAIL").sum())
+        self.bar.set_postfix_str(f"best feasible {best:.4f}" + (f", {failed} failed" if failed else ""), refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run_workers(study, ctx, setup, run_dir, storage, study_name, *, n_jobs: int, progress: bool) -> None:
+    bar = _Progress(study, setup.n_trials, progress)
+    try:
+        if n_jobs == 1:
+            run_worker(study, ctx, max_failures=setup.failure_allowance, on_trial=bar.update)
+            return
+        spawn = multiprocessing.get_context("spawn")
+        threads = max(1, (os.cpu_count() or 1) // n_jobs)
+        processes = [
+            spawn.Process(target=worker_main, args=(str(run_dir), storage, study_name, i, threads), daemon=False)
+            for i in range(n_jobs)
+        ]
+        for p in processes:
+            p.start()
+        while any(p.is_alive() for p in processes):
+            time.sleep(1.0)
+            bar.update(study)
+        bad = [p.exitcode for p in processes if p.exitcode not in (0, None)]
+        if bad:
+            raise RunError(f"{len(bad)} worker process(es) exited with status {bad}; the study keeps what they finished.")
+    finally:
+        bar.update(study)
+        bar.close()
+
+
+def worker_main(run_dir: str, storage: str | None, study_name: str, worker_index: int = 0, threads: int | None = None) -> int:
+    """Join a prepared study and run trials until no slot is left (also ``autoprune worker``)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    os.environ.setdefault("AUTOPRUNE_NO_PROGRESS", "1")
+    store = open_storage(Path(run_dir), storage)
+    probe = _load_study(store, study_name, 0, create=False)
+    if SETUP_ATTR not in probe.user_attrs:
+        raise RunError(f"Study {study_name!r} has not been set up by 'autoprune search' yet.")
+    setup = SearchSetup.from_dict(probe.user_attrs[SETUP_ATTR])
+    study = _load_study(store, study_name, setup.seed, worker_index + 1, create=False)
+    ctx = SearchContext(setup, study.user_attrs[SHARED_ATTR])
+    return run_worker(study, ctx, max_failures=setup.failure_allowance)
+
+
+__all__ = [
+    "SearchContext",
+    "SearchResult",
+    "SearchSetup",
+    "SearchSpace",
+    "available_spaces",
+    "front_of",
+    "load_space",
+    "open_run",
+    "search",
+    "trials_frame",
+    "worker_main",
+]

@@ -1,0 +1,166 @@
+"""Everything the trials of one search share, built once per worker.
+
+The context holds the task, the dense model and its costs, the budgets as
+absolute limits, the analytic cost model, the units of each granularity with
+their bounds (the sensitivity caps), and the latency model when a latency
+budget is set. :meth:`SearchContext.estimate` gives the costs of a per-unit
+allocation in microseconds; the candidates use it to fit the budget.
+
+Example:
+    >>> # ctx = SearchContext(setup, run_dir); ctx.limits["params"]
+"""
+
+from __future__ import annotations
+
+import copy
+import torch
+
+from autoprune.budgets import Budget, CostModel, Costs, LatencyModel, measure_costs, parse_budgets
+from autoprune.checkpoints import dense_model
+from autoprune.errors import BudgetError, SearchSpaceError
+from autoprune.introspect import prunable_layers
+from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy, ScheduleSpec, parse_nm
+from autoprune.search._setup import SearchSetup
+from autoprune.search._space import SearchSpace
+from autoprune.sensitivity import Sensitivity
+from autoprune.tasks import Task, get_task
+
+AMOUNT_FIELD = {"unstructured": "sparsity", "structured": "channel_ratio"}
+
+
+class SearchContext:
+    """Shared, read-only state of a search (see the module docstring)."""
+
+    def __init__(self, setup: SearchSetup, shared: dict, *, task: Task | None = None) -> None:
+        self.setup = setup
+        self.shared = shared
+        self.task = task if task is not None else get_task(setup.task, **setup.task_options)
+        self.space = SearchSpace.from_dict(setup.space)
+        self.budgets: list[Budget] = parse_budgets(setup.budgets)
+        self.primary = self.budgets[0]
+        dense = dense_model(self.task, seed=setup.seed, progress=False)
+        self.dense = dense.model
+        self.dense_info = dense.info
+        self.example_input = self.task.example_input
+        self.cost_model = CostModel(self.dense, self.example_input)
+        dense_latency = shared.get("dense_latency_ms")
+        self.dense_costs: Costs = measure_costs(self.dense, self.example_input)
+        if dense_latency is not None:
+            self.dense_costs = self.dense_costs.with_latency(dense_latency)
+        self.limits = {b.kind: b.limit(self.dense_costs.of(b.kind)) for b in self.budgets}
+        self.latency_model: LatencyModel | None = None
+        if "latency" in self.limits:
+            import pandas as pd
+
+            samples = pd.DataFrame(shared["latency_samples"])
+            self.latency_model = LatencyModel(list(self.cost_model.layers)).fit(samples)
+        self.granularities = self._usable_granularities()
+        self.sensitivity: dict[str, Sensitivity] = {
+            granularity: Sensitivity.from_records(data["rows"], dense_metric=data["dense_metric"], metric_name=self.task.metric_name)
+            for granularity, data in shared.get("sensitivity", {}).items()
+        }
+        self.units = self._units()
+        self.bounds = self._bounds()
+
+    # ------------------------------------------------------------------ units and bounds
+
+    def _usable_granularities(self) -> tuple[str, ...]:
+        allowed = list(self.space.granularities)
+        if not self.cost_model.groups and "structured" in allowed:
+            allowed.remove("structured")
+        if "latency" in self.limits:
+            allowed = [g for g in allowed if g == "structured"]
+            if not allowed:
+                raise BudgetError(
+                    "A latency budget needs structured pruning (unstructured and N:M sparsity do not make a model "
+                    f"faster on dense CPU kernels), but the search space '{self.space.name}' allows none for this model."
+                )
+        if not allowed:
+            raise SearchSpaceError(f"The search space '{self.space.name}' allows no granularity this model supports.")
+        return tuple(allowed)
+
+    def _units(self) -> dict[str, list[str]]:
+        layers = list(prunable_layers(self.dense))
+        units = {"unstructured": layers, "structured": list(self.cost_model.groups)}
+        m_values = {parse_nm(p)[1] for p in self.space.nm}
+        units["nm"] = [n for n in layers if all(self.cost_model.layers[n].in_dim % m == 0 for m in m_values)]
+        return {g: units[g] for g in self.granularities}
+
+    def _bounds(self) -> dict[str, dict[str, tuple[float, float]]]:
+        bounds = {}
+        for granularity, units in self.units.items():
+            if granularity == "nm":
+                continue
+            space_range = self.space.sparsity if granularity == "unstructured" else self.space.channel_ratio
+            caps = {}
+            if granularity in self.sensitivity:
+                caps = self.sensitivity[granularity].caps(self.space.sensitivity.tolerance, interpolate=True)
+            bounds[granularity] = {}
+            for unit in units:
+                low, high = space_range.bounds(unit)
+                high = min(high, caps.get(unit, high))
+                bounds[granularity][unit] = (min(low, high), high)
+        return bounds
+
+    def tiers(self, granularity: str) -> dict[str, int]:
+        """Sensitivity tier of each unit (only when the space asks for tiers)."""
+        return self.sensitivity[granularity].tiers(self.space.tiers)
+
+    # ------------------------------------------------------------------ policies and costs
+
+    def policy(
+        self,
+        granularity: str,
+        amounts: dict[str, float | str],
+        *,
+        scope: str = "local",
+        global_amount: float | None = None,
+        criterion: str = "l1",
+        schedule: str = "one-shot",
+        lr: float = 1e-4,
+        epochs: float | None = None,
+    ) -> Policy:
+        """The Policy of an allocation (N:M allocations map layers to patterns)."""
+        space = self.space
+        settings = dict(
+            schedule=ScheduleSpec(name=schedule, rounds=space.finetune.iterative_rounds, every=space.finetune.gradual_every),
+            finetune=FinetuneRecipe(epochs=space.finetune.epochs if epochs is None else epochs, lr=lr),
+            seed=self.setup.seed,
+        )
+        if scope == "global":
+            caps = {u: high for u, (_, high) in self.bounds[granularity].items()}
+            return Policy.global_ranking(list(caps), global_amount, granularity=granularity, criterion=criterion,
+                                         max_sparsity=caps, **settings)
+        if granularity == "nm":
+            layers = {u: LayerPolicy(granularity="nm", criterion=criterion, nm=p) for u, p in amounts.items() if p != "dense"}
+        else:
+            field = AMOUNT_FIELD[granularity]
+            layers = {u: LayerPolicy(granularity=granularity, criterion=criterion, **{field: float(a)})
+                      for u, a in amounts.items() if float(a) > 0}
+        return Policy(layers=layers, **settings)
+
+    def estimate(self, policy: Policy) -> dict[str, float]:
+        """Estimated value of every budgeted quantity for a local-scope policy."""
+        costs = self.cost_model.estimate(policy)
+        out = {"params": costs.params, "macs": costs.macs, "size": costs.bytes}
+        if self.latency_model is not None:
+            out["latency"] = self.latency_model.predict(self.cost_model.structural_macs(policy))
+        return {kind: out[kind] for kind in self.limits}
+
+    def meets(self, estimates: dict[str, float], use: float = 1.0) -> bool:
+        return all(estimates[k] <= use * limit for k, limit in self.limits.items())
+
+    def latency_of(self, model: torch.nn.Module) -> float:
+        """Estimated latency of a pruned model (ms), from the latency model."""
+        return self.latency_model.predict_model(model, self.example_input)
+
+    def fresh_dense(self) -> torch.nn.Module:
+        return copy.deepcopy(self.dense)
+
+    def describe_limits(self) -> list[str]:
+        """One line per budget: the limit and the dense model's value."""
+        lines = []
+        for b in self.budgets:
+            dense = self.dense_costs.of(b.kind)
+            lines.append(f"{b}: limit {self.limits[b.kind]:,.6g} (dense {dense:,.6g})")
+        return lines

@@ -1,0 +1,69 @@
+"""A finished (or running) study as tables: every trial, and the Pareto front.
+
+Example:
+    >>> # trials = trials_frame(study); front = front_of(trials)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+from optuna.trial import TrialState
+
+from autoprune._pareto import pareto_mask
+
+TRIAL_COLUMNS = [
+    "number", "state", "fidelity", "seed", "granularity", "scope", "criterion", "schedule", "lr", "budget_use",
+    "val_metric", "screen_metric", "cost", "params", "macs", "bytes", "latency_ms", "feasible", "repaired",
+    "seconds", "worker", "fail_reason", "retry_of", "policy",
+]
+
+
+def _row(trial) -> dict:
+    attrs, params = trial.user_attrs, trial.params
+    costs = attrs.get("costs", {})
+    constraints = trial.constraints
+    complete = trial.state == TrialState.COMPLETE
+    return {
+        "number": trial.number,
+        "state": trial.state.name,
+        "fidelity": attrs.get("fidelity", ""),
+        "seed": attrs.get("seed", ""),
+        "granularity": params.get("granularity", ""),
+        "scope": params.get("scope", "local" if params else ""),
+        "criterion": params.get("criterion", ""),
+        "schedule": params.get("schedule", ""),
+        "lr": attrs.get("policy", {}).get("finetune", {}).get("lr", math.nan),
+        "budget_use": params.get("budget_use", math.nan),
+        "val_metric": trial.values[0] if complete and trial.values else math.nan,
+        "screen_metric": attrs.get("screen_metric", math.nan),
+        "cost": trial.values[1] if complete and trial.values else attrs.get("cost", math.nan),
+        "params": costs.get("params", math.nan),
+        "macs": costs.get("macs", math.nan),
+        "bytes": costs.get("bytes", math.nan),
+        "latency_ms": costs.get("latency_ms", math.nan) if costs.get("latency_ms") is not None else math.nan,
+        "feasible": bool(constraints) and all(v <= 0 for v in constraints.values()),
+        "repaired": bool(attrs.get("repaired", False)),
+        "seconds": attrs.get("seconds", math.nan),
+        "worker": attrs.get("worker", ""),
+        "fail_reason": attrs.get("fail_reason", ""),
+        "retry_of": attrs.get("retry_of", attrs.get("replaces", math.nan)),
+        "policy": json.dumps(attrs["policy"], sort_keys=True) if "policy" in attrs else "",
+    }
+
+
+def trials_frame(study) -> pd.DataFrame:
+    """One row per trial that ran (not the queued slots), ordered by number."""
+    rows = [_row(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def front_of(trials: pd.DataFrame) -> pd.DataFrame:
+    """Non-dominated feasible, fine-tuned trials over (validation metric, cost), cheapest first."""
+    pool = trials[(trials.state == "COMPLETE") & trials.feasible & (trials.fidelity == "finetuned")]
+    if pool.empty:
+        return pool.copy()
+    mask = pareto_mask(pool.val_metric.to_numpy(), pool.cost.to_numpy())
+    return pool[mask].sort_values(["cost", "val_metric"], ascending=[True, False]).reset_index(drop=True)

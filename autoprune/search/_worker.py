@@ -1,0 +1,125 @@
+"""The worker loop: claim an enqueued trial, run it, tell the study, repeat.
+
+A study of N trials holds exactly N *slots*: enqueued (WAITING) trials, the
+seed policies first. A worker claims a slot atomically (the same state change
+Optuna's ``ask`` uses), so any number of workers on any storage finish exactly
+N trials and never create extra ones. A trial that fails is recorded with its
+reason and its slot is replaced (up to ``max_failures``); a trial left
+RUNNING by a process that died is marked failed and re-queued with the same
+parameters.
+
+Example:
+    >>> # run_worker(study, ctx, progress=bar)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import socket
+
+import optuna
+from optuna.trial import TrialState
+
+from autoprune.search._objective import Objective, TrialFailed
+from autoprune.search._run import worker_id
+
+
+def count(study, *states) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def top_up_slots(study, n_trials: int) -> int:
+    """Enqueue empty slots until COMPLETE + RUNNING + WAITING reaches ``n_trials``; returns how many."""
+    have = count(study, TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    for _ in range(max(0, n_trials - have)):
+        study.enqueue_trial({}, skip_if_exists=False)
+    return max(0, n_trials - have)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_trials(study, *, min_age_seconds: float = 60.0) -> list[int]:
+    """Mark RUNNING trials of dead local processes as failed and re-queue their parameters."""
+    host = socket.gethostname()
+    now = datetime.datetime.now()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get("worker", "")
+        owner_host, _, pid = owner.rpartition(":")
+        if owner:
+            dead = owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
+        else:  # claimed but never labelled: dead if it has been like that for a while
+            started = trial.datetime_start or now
+            dead = (now - started).total_seconds() > min_age_seconds
+        if not dead:
+            continue
+        storage = study._storage
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", f"worker {owner or '?'} died while running it")
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        study.enqueue_trial(dict(trial.params), user_attrs=_retry_attrs(trial), skip_if_exists=False)
+        failed.append(trial.number)
+    return failed
+
+
+def _retry_attrs(trial) -> dict:
+    attrs = {"retry_of": trial.number}
+    if trial.user_attrs.get("seed"):
+        attrs["seed"] = trial.user_attrs["seed"]
+    return attrs
+
+
+def _claim(study):
+    study._thread_local.cached_all_trials = None
+    trial_id = study._pop_waiting_trial_id()
+    return None if trial_id is None else optuna.Trial(study, trial_id)
+
+
+def _heartbeat(study, trial):
+    from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+
+    if is_heartbeat_enabled(study._storage):
+        return get_heartbeat_thread(trial._trial_id, study._storage)
+    return contextlib.nullcontext()
+
+
+def run_worker(study, ctx, *, max_failures: int, on_trial=None) -> int:
+    """Run claimed trials until no slot is left; returns the number this worker finished."""
+    from optuna.storages._heartbeat import fail_stale_trials, is_heartbeat_enabled
+
+    objective = Objective(ctx)
+    finished = 0
+    while True:
+        if is_heartbeat_enabled(study._storage):
+            fail_stale_trials(study)
+        trial = _claim(study)
+        if trial is None:
+            return finished
+        trial.set_user_attr("worker", worker_id())
+        try:
+            with _heartbeat(study, trial):
+                values = objective(trial)
+        except (KeyboardInterrupt, SystemExit):
+            trial.set_user_attr("fail_reason", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as exc:  # user code, NaN losses, a model that stops running: record, replace, go on
+            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, TrialFailed) else str(exc)
+            trial.set_user_attr("fail_reason", reason.splitlines()[0][:500])
+            study.tell(trial, state=TrialState.FAIL)
+            if count(study, TrialState.FAIL) <= max_failures:
+                study.enqueue_trial({}, user_attrs={"replaces": trial.number}, skip_if_exists=False)
+        else:
+            study.tell(trial, values)
+            finished += 1
+        if on_trial is not None:
+            on_trial(study)

@@ -1,0 +1,143 @@
+"""The report: the front against brute force, the selection rules, numbers equal to the files."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autoprune._pareto import pareto_mask
+from autoprune.errors import RunError
+from autoprune.report import build_report, choose, classify, finalize, shortlist
+from autoprune.search import search
+
+
+def _brute_force_front(metric, cost):
+    n = len(metric)
+    keep = []
+    for i in range(n):
+        dominated = any(
+            metric[j] >= metric[i] and cost[j] <= cost[i] and (metric[j] > metric[i] or cost[j] < cost[i])
+            for j in range(n)
+        )
+        keep.append(not dominated)
+    return np.array(keep)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=40))
+def test_front_equals_the_brute_force_definition(points):
+    metric = [p[0] / 20 for p in points]  # small integer grids make ties common
+    cost = [p[1] / 20 for p in points]
+    assert pareto_mask(metric, cost).tolist() == _brute_force_front(metric, cost).tolist()
+
+
+def test_front_on_random_points():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        metric, cost = rng.random(30), rng.random(30)
+        assert (pareto_mask(metric, cost) == _brute_force_front(metric, cost)).all()
+
+
+FRONT = pd.DataFrame({"number": [10, 11, 12, 13, 14], "val_metric": [0.70, 0.86, 0.895, 0.90, 0.901],
+                      "cost": [0.1, 0.3, 0.5, 0.8, 1.0]})
+
+
+def test_selection_rules():
+    assert choose(FRONT, "best") == 14
+    assert choose(FRONT, "smallest", tolerance=0.01) == 12  # cheapest within 0.01 of 0.901
+    assert choose(FRONT, "smallest", tolerance=0.0) == 14
+    assert choose(FRONT, "knee") == 11  # farthest from the line between (0.1, 0.70) and (1.0, 0.901)
+    assert list(shortlist(FRONT, "best", top=2).number) == [14, 13]
+    assert list(shortlist(FRONT, "smallest", top=2, tolerance=0.01).number) == [12, 13]
+    assert list(shortlist(FRONT, "knee", top=3).number) == [11, 10, 12]
+    with pytest.raises(Exception, match="'rule' parameter must be one of"):
+        choose(FRONT, "cheapest")
+
+
+def test_classify_marks_every_category():
+    trials = pd.DataFrame({
+        "number": range(5), "state": ["COMPLETE"] * 4 + ["FAIL"],
+        "feasible": [True, True, True, False, False], "fidelity": ["finetuned", "finetuned", "screened", "rejected", ""],
+        "val_metric": [0.9, 0.85, 0.95, 0.99, np.nan], "cost": [0.5, 0.7, 0.2, 2.0, np.nan],
+    })
+    assert list(classify(trials).category) == ["front", "dominated", "screened", "infeasible"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "run"
+    result = search("digits-mlp", "params=0.3", space="quick", n_trials=6, out=out, progress=False)
+    summary = finalize(result, top=2, progress=False)
+    paths = build_report(out)
+    return result, summary, paths
+
+
+def test_final_model_files_and_budget_checked_from_them(finished_run):
+    result, summary, _ = finished_run
+    final = result.run_dir / "final"
+    for name in ("policy.yaml", "model.safetensors", "final.json"):
+        assert (final / name).is_file()
+    assert summary["budget_checks"][0]["met"]
+    assert summary["final"]["bytes"] == (final / "model.safetensors").stat().st_size
+    assert summary["chosen_trial"] in {c["number"] for c in summary["candidates"]}
+    assert len(summary["candidates"]) == 2
+    chosen = max(summary["candidates"], key=lambda c: c["val_metric"])
+    assert summary["chosen_trial"] == chosen["number"]  # rule 'best': highest validation after the full fine-tune
+
+
+def test_report_numbers_equal_the_files(finished_run):
+    result, summary, paths = finished_run
+    md = paths["markdown"].read_text()
+    front = pd.read_csv(result.run_dir / "front.csv")
+    for row in front.itertuples():
+        assert f"| {int(row.number)} | {row.val_metric:.4f} | {row.cost:.4f} | {int(row.params):,} |" in md
+    assert f"| test accuracy | {summary['dense']['test_metric']:.4f} | {summary['test_metric']:.4f} |" in md
+    assert f"| parameters (non-zero) | {summary['dense']['params']:,} | {summary['final']['params']:,} |" in md
+    trials = pd.read_csv(result.run_dir / "trials.csv")
+    assert f"{(trials.state == 'COMPLETE').sum()} trials complete" in md
+
+
+def test_html_report_is_self_contained_with_every_image(finished_run):
+    _, _, paths = finished_run
+    page = paths["html"].read_text()
+    images = re.findall(r"src='data:image/png;base64,([^']+)'", page)
+    assert len(images) >= 4  # pareto, sparsity, sensitivity, history
+    for data in images:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "src='http" not in page and 'src="http' not in page
+
+
+def test_a_second_finalize_keeps_the_previous_final_model(finished_run):
+    result, _, _ = finished_run
+    summary = finalize(result, top=1, epochs=0.1, progress=False)
+    assert summary["previous_final"] and (result.run_dir / summary["previous_final"].split("/")[-1]).is_dir()
+
+
+def test_report_of_an_incomplete_run_says_what_is_missing(tmp_path):
+    from autoprune.cli import main
+
+    out = tmp_path / "run"
+    search("digits-mlp", "params=0.3", space="quick", n_trials=2, out=out, progress=False)
+    assert main(["report", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "No final model yet" in md and "Not in this report yet" in md
+    with pytest.raises(RunError, match="not a run directory"):
+        build_report(tmp_path)
+
+
+def test_cli_search_writes_the_report_and_checks_the_budget(tmp_path, capsys):
+    from autoprune.cli import main
+
+    rc = main(["search", "--task", "digits-mlp", "--budget", "params=0.3", "--space", "quick", "--trials", "4",
+               "--out", str(tmp_path / "run"), "--quiet", "--top", "1"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "Final model (trial" in out and "met" in out and "report.html" in out
+    assert (tmp_path / "run" / "report.html").is_file()
+

@@ -1,0 +1,190 @@
+"""The search: exact trial counts, budgets kept, resume, failures, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import subprocess
+
+import pytest
+import torch
+
+import autoprune
+from autoprune.budgets import measure_costs
+from autoprune.errors import BudgetError, RunError
+from autoprune.pipeline import prune_and_finetune
+from autoprune.policy import Policy
+from autoprune.search import search
+from autoprune.tasks.models import DigitsMLP
+
+QUICK = "quick"
+
+
+def _reapplied_costs(result, row):
+    ctx = result.context
+    policy = Policy.from_dict(json.loads(row.policy))
+    model = prune_and_finetune(ctx.fresh_dense(), policy, ctx.task, epochs=0).model
+    return measure_costs(model, ctx.example_input)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    return search("digits-mlp", "params=0.25", space=QUICK, n_trials=6, out=out, progress=False)
+
+
+def test_a_search_finishes_exactly_its_trials_seeds_first(digits_run):
+    trials = digits_run.trials
+    assert (trials.state == "COMPLETE").sum() == 6 and len(trials) == 6
+    assert list(trials.seed[:2]) == ["uniform:unstructured", "sensitivity:unstructured"]
+    assert set(trials.fidelity) <= {"finetuned", "screened", "rejected"}
+    assert (trials.fidelity[:2] == "finetuned").all()  # seeds are always fine-tuned
+    for name in ("run.json", "study.journal", "sensitivity/unstructured/sensitivity.csv", "sensitivity/unstructured/sensitivity.png"):
+        assert (digits_run.run_dir / name).is_file()
+
+
+def test_constraints_are_the_measured_costs_over_the_limit(digits_run):
+    limit = digits_run.context.limits["params"]
+    assert limit == pytest.approx(0.25 * 17226)
+    for trial in digits_run.study.get_trials(states=[autoprune_state("COMPLETE")]):
+        assert set(trial.constraints) == {"params"}
+        assert trial.constraints["params"] == pytest.approx(trial.user_attrs["costs"]["params"] / limit - 1)
+        assert trial.values[1] == pytest.approx(trial.user_attrs["costs"]["params"] / limit)
+
+
+def autoprune_state(name):
+    from optuna.trial import TrialState
+
+    return TrialState[name]
+
+
+def test_every_feasible_trial_meets_the_budget_when_its_policy_is_reapplied(digits_run):
+    feasible = digits_run.trials[digits_run.trials.feasible]
+    assert len(feasible) >= 2
+    for row in feasible.itertuples():
+        assert _reapplied_costs(digits_run, row).params <= digits_run.context.limits["params"]
+
+
+def test_front_is_feasible_fine_tuned_and_non_dominated(digits_run):
+    front = digits_run.front
+    assert not front.empty and front.feasible.all() and (front.fidelity == "finetuned").all()
+    assert front.cost.is_monotonic_increasing and front.val_metric.is_monotonic_increasing
+    assert digits_run.best.val_metric == front.val_metric.max()
+
+
+def test_resume_keeps_finished_trials_and_completes(tmp_path):
+    out = tmp_path / "run"
+    first = search("digits-mlp", "params=0.3", space=QUICK, n_trials=3, out=out, progress=False)
+    before = first.trials[["number", "val_metric", "cost", "policy"]].copy()
+    second = search("digits-mlp", "params=0.3", space=QUICK, n_trials=5, out=out, progress=False)
+    assert (second.trials.state == "COMPLETE").sum() == 5
+    after = second.trials.set_index("number").loc[before.number, ["val_metric", "cost", "policy"]].reset_index()
+    assert after.equals(before)
+    # asking for fewer trials than are done runs nothing new
+    third = search("digits-mlp", "params=0.3", space=QUICK, n_trials=4, out=out, progress=False)
+    assert len(third.trials) == 5
+
+
+def test_a_trial_left_running_by_a_dead_process_is_failed_and_retried(tmp_path):
+    out = tmp_path / "run"
+    first = search("digits-mlp", "params=0.3", space=QUICK, n_trials=2, out=out, progress=False)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = first.study.ask()
+    orphan.suggest_categorical("granularity", ["unstructured"])
+    orphan.set_user_attr("worker", f"{socket.gethostname()}:{dead.pid}")
+    result = search("digits-mlp", "params=0.3", space=QUICK, n_trials=3, out=out, progress=False)
+    trials = result.trials
+    assert (trials.state == "COMPLETE").sum() == 3
+    failed = trials[trials.state == "FAIL"]
+    assert list(failed.number) == [orphan.number] and "died" in failed.fail_reason.iloc[0]
+    retry = trials[trials.retry_of == orphan.number]
+    assert len(retry) == 1 and retry.granularity.iloc[0] == "unstructured" and retry.state.iloc[0] == "COMPLETE"
+
+
+class FragileMLP(DigitsMLP):
+    """A model that refuses to run once fc1 is more than half pruned (user code that raises)."""
+
+    def forward(self, x):
+        if float((self.fc1.weight == 0).float().mean()) > 0.5:
+            raise RuntimeError("fragile model: fc1 is too sparse to run")
+        return super().forward(x)
+
+
+def test_failing_trials_are_recorded_with_their_reason_and_the_study_goes_on(digits_task, tmp_path):
+    task = dataclasses.replace(digits_task, name="digits-fragile", build_model=FragileMLP)
+    result = search(task, "params=0.45", space=QUICK, n_trials=6, out=tmp_path / "run", sensitivity=False,
+                    max_failures=40, progress=False)
+    trials = result.trials
+    failed = trials[trials.state == "FAIL"]
+    assert len(failed) >= 1 and failed.fail_reason.str.contains("fragile model: fc1 is too sparse").all()
+    assert (trials.state == "COMPLETE").sum() == 6
+
+
+def test_a_study_whose_every_trial_fails_stops_after_the_allowed_failures(digits_task, tmp_path):
+    def nan_loss(outputs, targets):
+        return outputs.sum() * float("nan")
+
+    task = dataclasses.replace(digits_task, name="digits-nan", loss=nan_loss, checkpoint=None)
+    with pytest.raises(Exception):  # noqa: B017 - the dense model itself cannot train
+        search(task, "params=0.5", space=QUICK, n_trials=3, out=tmp_path / "run", progress=False)
+
+
+def test_budget_the_dense_model_already_meets(tmp_path):
+    with pytest.raises(BudgetError, match="already meets the budget params <= 20,000 parameters"):
+        search("digits-mlp", "params=20000", space=QUICK, n_trials=2, out=tmp_path / "r", progress=False)
+
+
+def test_budget_no_policy_in_the_space_can_meet(tmp_path):
+    space = {"granularities": ["unstructured"], "sparsity": {"high": 0.3}, "sensitivity": {"grid": [0.5], "val_items": 200}}
+    with pytest.raises(BudgetError, match="No policy in the search space can meet the budget.*tightest caps are fc1 0.30"):
+        search("digits-mlp", "params=0.1", space=space, n_trials=2, out=tmp_path / "r", progress=False)
+
+
+def test_latency_budget_needs_structured_pruning(tmp_path):
+    with pytest.raises(BudgetError, match="latency budget needs structured pruning"):
+        search("digits-mlp", "latency=0.5", space="unstructured", n_trials=2, out=tmp_path / "r", progress=False)
+
+
+def test_a_run_directory_holds_one_search(tmp_path, digits_run):
+    with pytest.raises(RunError, match="holds a different search .*budgets"):
+        search("digits-mlp", "params=0.5", space=QUICK, n_trials=2, out=digits_run.run_dir, progress=False)
+
+
+def test_structured_search_under_a_size_budget_keeps_its_promise_on_disk(conv_task, tmp_path):
+    space = {"granularities": ["structured", "unstructured"], "criteria": ["l1"], "schedules": ["one-shot"],
+             "finetune": {"epochs": 0.2, "lr": 1e-3}, "sensitivity": {"grid": [0.5, 0.9], "structured_grid": [0.5], "val_items": 300}}
+    result = search(conv_task, "size=0.4", space=space, n_trials=6, out=tmp_path / "run", progress=False)
+    limit = result.context.limits["size"]
+    feasible = result.trials[result.trials.feasible]
+    assert len(feasible) >= 2
+    for row in feasible.itertuples():
+        assert _reapplied_costs(result, row).bytes <= limit
+
+
+def test_cli_search_prints_the_front(tmp_path, capsys):
+    from autoprune.cli import main
+
+    rc = main(["search", "--task", "digits-mlp", "--budget", "params=0.3", "--space", QUICK, "--trials", "3",
+               "--out", str(tmp_path / "run"), "--quiet"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "best feasible: trial" in out and "params <= 0.3 x dense" in out
+    assert main(["search", "--task", "digits-mlp", "--budget", "flops=1", "--trials", "3", "--quiet"]) == 2
+    assert "Unknown budget kind 'flops'" in capsys.readouterr().err
+
+
+def test_latency_search_on_a_small_convnet(conv_task, tmp_path):
+    space = {"granularities": ["structured"], "criteria": ["l1"], "schedules": ["one-shot"],
+             "finetune": {"epochs": 0.2, "lr": 1e-3},
+             "sensitivity": {"structured_grid": [0.5, 0.9], "tolerance": 1.0, "val_items": 300}}
+    result = search(conv_task, "latency=0.85", space=space, n_trials=4, out=tmp_path / "run", progress=False,
+                    latency_batch_size=512)
+    assert (result.run_dir / "latency_samples.csv").is_file()
+    ctx = result.context
+    assert ctx.latency_model is not None and ctx.latency_model.holdout_error_ >= 0
+    for trial in result.study.get_trials(states=[autoprune_state("COMPLETE")]):
+        estimate = trial.user_attrs["costs"]["latency_ms"]
+        assert trial.constraints["latency"] == pytest.approx(estimate / ctx.limits["latency"] - 1)
+    assert torch.get_num_threads() >= 1

@@ -1,0 +1,56 @@
+"""Search-space files: the shipped ones load, every bad field is named."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoprune.errors import SearchSpaceError
+from autoprune.search import SearchSpace, available_spaces, load_space
+
+
+@pytest.mark.parametrize("name", ["default", "unstructured", "structured", "quick"])
+def test_shipped_spaces_load_and_round_trip(name):
+    space = load_space(name)
+    assert space.name == name
+    assert SearchSpace.from_dict(space.to_dict()) == space
+
+
+def test_spaces_are_listed_and_unknown_names_refused():
+    assert {"default", "unstructured", "structured"} <= set(available_spaces())
+    with pytest.raises(SearchSpaceError, match="Unknown search space 'nope'. Available: .*default"):
+        load_space("nope")
+
+
+def test_a_space_file_by_path(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("granularities: [structured]\nfinetune: {epochs: 2, lr: 0.0005}\n")
+    space = load_space(str(path))
+    assert space.granularities == ("structured",) and space.finetune.lr == (0.0005, 0.0005)
+    path.write_text("granularities: [structured\n")
+    with pytest.raises(SearchSpaceError, match="not valid YAML"):
+        load_space(str(path))
+
+
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        ({"scopes": ["local", "diagonal"]}, r"scopes\[1\]: must be one of local, global. Got 'diagonal'"),
+        ({"granularities": []}, "granularities: must be a non-empty list"),
+        ({"criteria": "taylor", "sparsity": {"high": 1.5}}, r"sparsity.high: must be in \[0, 0.999\]. Got 1.5"),
+        ({"sparsity": {"low": 0.9, "high": 0.5}}, "sparsity: must be low <= high"),
+        ({"sparsity": {"layers": {"fc1": [0.9, 0.1]}}}, r"sparsity.layers.fc1: must be \[low, high\]"),
+        ({"finetune": {"lr": "fast"}}, "finetune.lr: must be a number or a"),
+        ({"finetune": {"epochs": -1}}, r"finetune.epochs: must be in \[0, 1000\]"),
+        ({"screening": {"margin": 2}}, r"screening.margin: must be in \[0, 1\]"),
+        ({"sensitivity": {"grid": [0.5, 1.0]}}, r"sensitivity.grid\[1\]: must be in \(0, 0.999\]"),
+        ({"sensitivity": {"enabled": "yes"}}, "sensitivity.enabled: must be true or false"),
+        ({"tiers": 3, "sensitivity": {"enabled": False}}, "tiers come from the sensitivity analysis"),
+        ({"budget_use": [0.9, 0.2]}, "budget_use: must be"),
+        ({"typo": 1}, "unknown field 'typo'"),
+        ({"finetune": {"epoch": 1}}, "finetune: unknown field 'epoch'"),
+        ([1, 2], "must be a mapping"),
+    ],
+)
+def test_bad_fields_are_named(data, pattern):
+    with pytest.raises(SearchSpaceError, match=pattern):
+        SearchSpace.from_dict(data)
