@@ -160,7 +160,7 @@ def cmd_sensitivity(args) -> int:
     out = Path(args.out or Path("results/runs") / task.name / "sensitivity")
     paths = sens.save(out, tolerance=args.tolerance)
     ranking = sens.ranking()
-    caps, tiers = sens.caps(args.tolerance), sens.tiers()
+    caps, tiers = sens.caps(args.tolerance, interpolate=True), sens.tiers()
     unit = "layer" if sens.granularity == "unstructured" else "group"
     rows = [
         {"rank": int(r.rank), unit: r.layer, "mean drop": float(r.mean_drop), "max drop": float(r.max_drop),
@@ -279,13 +279,101 @@ def cmd_bench(args) -> int:
     raise AutopruneError(f"Unknown benchmark suite {args.suite!r}; expected one of: engine.")
 
 
+def cmd_apply(args) -> int:
+    import copy
+    from dataclasses import replace
+    from pathlib import Path
+
+    from autoprune.apply import builder_path, save_pruned
+    from autoprune.budgets import measure_costs
+    from autoprune.checkpoints import dense_model
+    from autoprune.pipeline import prune_and_finetune
+    from autoprune.policy_file import check_fingerprint, load_policy
+    from autoprune.training import evaluate
+
+    document = load_policy(args.policy)  # validated before anything is computed or written
+    task = _task_from_args(args)
+    if args.checkpoint:
+        task = replace(task, checkpoint=Path(args.checkpoint))
+    dense = dense_model(task, seed=args.seed, progress=not args.quiet)
+    if document.fingerprint:
+        check_fingerprint(document.fingerprint, dense.model)
+    policy = document.policy
+    epochs = None if args.finetune else 0
+    outcome = prune_and_finetune(copy.deepcopy(dense.model), policy, task, epochs=epochs, progress=not args.quiet)
+    val = evaluate(outcome.model, task.val_data, task).metric
+    test = evaluate(outcome.model, task.test_data, task).metric
+    costs = measure_costs(outcome.model, task.example_input)
+    document.results = {**document.results, "applied": {
+        "checkpoint": str(args.checkpoint or dense.info.get("path")), "finetuned": bool(args.finetune),
+        "val_metric": val, "test_metric": test, "params": costs.params, "macs": costs.macs, "bytes": costs.bytes}}
+    document.provenance.setdefault("builder", builder_path(task.build_model))
+    document.provenance.setdefault("input_shape", list(task.example_input.shape))
+    out = save_pruned(outcome.model, args.out, document, history=outcome.history)
+    metric = task.metric_name
+    print(f"Applied {args.policy} to {task.name} ({'fine-tuned' if args.finetune else 'pruned only'}): "
+          f"validation {metric} {val:.4f}, test {metric} {test:.4f} (dense test {dense.info['test_metric']:.4f})")
+    print(f"  {costs.params:,} non-zero params, {costs.macs:,} MACs, {(out / 'model.safetensors').stat().st_size:,} bytes on disk")
+    print(f"  wrote {out / 'policy.yaml'} and {out / 'model.safetensors'}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from autoprune.apply import load_pruned
+    from autoprune.export import export_model
+    from autoprune.training import evaluate
+
+    task = _task_from_args(args) if args.task else None
+    model = load_pruned(args.model_dir, build_model=task.build_model if task else None,
+                        example_input=task.example_input if task else None)
+    example = task.example_input if task else _example_from_policy(args.model_dir)
+    metric = None
+    if task is not None:
+        class _Wrapped(__import__("torch").nn.Module):
+            def __init__(self, run):
+                super().__init__()
+                self.run = run
+
+            def forward(self, x):
+                return self.run(x)
+
+        def metric(run):
+            return evaluate(_Wrapped(run), task.test_data, task).metric
+
+    rows = export_model(model, example, Path(args.out), formats=args.format or ["torchscript"], quantize=args.quantize,
+                        metric=metric)
+    if metric is not None:
+        rows.insert(0, {"format": "pytorch", "precision": "fp32", "file": str(Path(args.model_dir) / "model.safetensors"),
+                        "bytes": (Path(args.model_dir) / "model.safetensors").stat().st_size, "max_abs_diff": 0.0,
+                        "parity": True, "metric": evaluate(model, task.test_data, task).metric})
+    print(format_table(rows))
+    return 0
+
+
+def _example_from_policy(model_dir):
+    import torch
+
+    from autoprune.policy_file import load_policy
+
+    shape = load_policy(__import__("pathlib").Path(model_dir) / "policy.yaml").provenance.get("input_shape")
+    if not shape:
+        raise AutopruneError("The policy names no input shape; pass --task to export.")
+    return torch.zeros(*shape)
+
+
+DEMO_TASK, DEMO_BUDGET, DEMO_TRIALS = "fashion-cnn", "params=0.1", 40
+
+
 def cmd_demo(args) -> int:
-    print("== autoprune demo: train and inspect the default task (fashion-cnn) ==", flush=True)
-    base = ["--task", "fashion-cnn"]
-    rc = main(["train", *base])
-    if rc:
-        return rc
-    return main(["inspect", *base])
+    """The main job: a real search on Fashion-MNIST, the final fine-tune and the report."""
+    print(f"== autoprune demo: {DEMO_TASK} under {DEMO_BUDGET}, {DEMO_TRIALS} trials, then the final model and the report ==",
+          flush=True)
+    argv = ["search", "--task", DEMO_TASK, "--budget", DEMO_BUDGET, "--trials", str(args.trials or DEMO_TRIALS)]
+    if args.out:
+        argv += ["--out", args.out]
+    return main(argv)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -359,13 +447,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run directory (holds the journal when no --storage is given)")
     p.set_defaults(func=cmd_worker)
 
+    p = sub.add_parser("apply", help="apply a policy file to a dense checkpoint and write the pruned model")
+    p.add_argument("policy", help="policy file (YAML or JSON)")
+    _add_task_arguments(p)
+    p.add_argument("--checkpoint", default=None, help="state_dict of the dense model (default: the cached dense model)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the dense model trained or taken from the cache (default 0)")
+    p.add_argument("--finetune", action="store_true", help="fine-tune with the policy's recipe and schedule")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("export", help="export a pruned model directory: TorchScript, ONNX, int8")
+    p.add_argument("model_dir", help="a directory written by apply or search (policy.yaml + model.safetensors)")
+    p.add_argument("--format", action="append", choices=["torchscript", "onnx"], help="repeatable (default torchscript)")
+    p.add_argument("--quantize", action="store_true", help="also export dynamic int8 variants")
+    p.add_argument("--task", default=None, help="task, to report each variant's test metric")
+    p.add_argument("--task-option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("bench", help="run a benchmark suite; figures go to results/")
     p.add_argument("suite", nargs="?", default="engine", help="suite name (default %(default)s)")
     p.add_argument("--out", default=None, help="output directory")
     p.add_argument("--epochs", type=float, default=1.0, help="fine-tuning epochs (default %(default)s)")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="the main job on the default task")
+    p = sub.add_parser("demo", help="the main job: search fashion-cnn under params=0.1, finalize, report")
+    p.add_argument("--trials", type=int, default=None, help=f"trials (default {DEMO_TRIALS})")
+    p.add_argument("--out", default=None, help="run directory (default results/runs/fashion-cnn-params0.1)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -112,13 +112,13 @@ class Sensitivity:
     # ------------------------------------------------------------------ files
 
     def save(self, out_dir: str | Path, *, tolerance: float = 0.02) -> dict[str, Path]:
-        """Write ``sensitivity.csv``, ``ranking.csv`` and ``sensitivity.png`` under ``out_dir``."""
+        """Write ``sensitivity.csv``, ``ranking.csv`` (caps interpolated, as the search uses them) and ``sensitivity.png``."""
         from autoprune._io import write_text
         from autoprune.sensitivity._plot import plot_sensitivity
 
         out = Path(out_dir)
         ranking = self.ranking()
-        caps, tiers = self.caps(tolerance), self.tiers()
+        caps, tiers = self.caps(tolerance, interpolate=True), self.tiers()
         ranking["cap"] = ranking["layer"].map(caps)
         ranking["tier"] = ranking["layer"].map(tiers)
         paths = {"table": out / "sensitivity.csv", "ranking": out / "ranking.csv", "plot": out / "sensitivity.png"}

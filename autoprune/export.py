@@ -1,0 +1,135 @@
+"""Export a pruned model: TorchScript, ONNX (with the ``onnx`` extra), dynamic int8; parity checked.
+
+Every exported file is loaded back and run on a fixed batch; the largest
+absolute difference from the PyTorch model is reported and must stay within
+``atol`` for the exact formats. Dynamic int8 quantization (linear layers)
+comes on top of pruning; its outputs differ by design, so its metric is
+reported instead. TorchScript and ``torch.ao`` dynamic quantization are
+deprecated upstream in favour of ``torch.export`` and torchao; they still
+work in the pinned torch and are what most serving stacks load today.
+
+Example:
+    >>> import tempfile, torch
+    >>> from autoprune.tasks.models import DigitsMLP
+    >>> rows = export_model(DigitsMLP(), torch.zeros(1, 64), tempfile.mkdtemp(), formats=("torchscript",))
+    >>> rows[0]["format"], rows[0]["parity"]
+    ('torchscript', True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from autoprune.errors import AutopruneError
+
+FORMATS = ("torchscript", "onnx")
+
+
+@contextlib.contextmanager
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _parity_batch(example_input: torch.Tensor, n: int = 8) -> torch.Tensor:
+    shape = (n, *example_input.shape[1:])
+    return torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=example_input.dtype)
+
+
+def to_torchscript(model: nn.Module, example_input: torch.Tensor, path: Path) -> nn.Module:
+    """Trace ``model`` to TorchScript at ``path``; returns the loaded file."""
+    from autoprune._io import atomic_path
+
+    with _quiet(), torch.no_grad():
+        traced = torch.jit.trace(model.eval(), _parity_batch(example_input))
+        with atomic_path(path) as tmp:
+            torch.jit.save(traced, str(tmp))
+        return torch.jit.load(str(path))
+
+
+def to_onnx(model: nn.Module, example_input: torch.Tensor, path: Path):
+    """Export ``model`` to ONNX at ``path`` (dynamic batch); returns an onnxruntime session."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise AutopruneError("ONNX export needs the 'onnx' extra: pip install 'autoprune[onnx]'.") from exc
+    import logging
+
+    from autoprune._io import atomic_path
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with _quiet(), contextlib.redirect_stdout(None), atomic_path(path) as tmp:
+        torch.onnx.export(
+            model.eval(), (_parity_batch(example_input),), str(tmp), dynamo=True, external_data=False,
+            input_names=["input"], output_names=["output"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+        )
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """Dynamic int8 quantization of the linear layers (weights int8, activations quantized on the fly)."""
+    import copy
+
+    with _quiet():
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def export_model(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    out_dir: str | Path,
+    *,
+    formats=FORMATS,
+    quantize: bool = False,
+    metric=None,
+    atol: float = 1e-4,
+) -> list[dict]:
+    """Export ``model`` in each format (and int8 variants); one report row per file.
+
+    ``metric`` (a callable model -> float) adds each variant's metric to its row.
+    Raises when an exact format's outputs differ from PyTorch by more than ``atol``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    batch = _parity_batch(example_input)
+    with torch.no_grad():
+        reference = model(batch)
+    rows = []
+    variants = [("fp32", model)] + ([("int8-dynamic", quantize_int8(model))] if quantize else [])
+    for precision, variant in variants:
+        for fmt in formats:
+            if fmt not in FORMATS:
+                raise AutopruneError(f"Unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}.")
+            if fmt == "onnx" and precision != "fp32":
+                continue  # dynamically quantized modules do not export to ONNX
+            path = out / f"model{'' if precision == 'fp32' else '.int8'}.{'pt' if fmt == 'torchscript' else 'onnx'}"
+            if fmt == "torchscript":
+                loaded = to_torchscript(variant, example_input, path)
+                with torch.no_grad():
+                    output = loaded(batch)
+                run = loaded
+            else:
+                session = to_onnx(variant, example_input, path)
+                output = torch.from_numpy(session.run(None, {"input": batch.numpy()})[0])
+
+                def run(x, session=session):
+                    return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+
+            diff = float((output - reference).abs().max())
+            exact = precision == "fp32"
+            if exact and diff > atol:
+                raise AutopruneError(f"{fmt} export of the model differs from PyTorch by {diff:.3g} > {atol:g}.")
+            row = {"format": fmt, "precision": precision, "file": str(path), "bytes": path.stat().st_size,
+                   "max_abs_diff": diff, "parity": (diff <= atol) if exact else "n/a (int8)"}
+            if metric is not None:
+                row["metric"] = metric(run)
+            rows.append(row)
+    return rows
