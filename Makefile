@@ -41,10 +41,10 @@ demo: install
 	$(BIN)/autoprune demo
 
 bench: install
-	$(BIN)/autoprune bench
+	$(BIN)/autoprune bench compare
 
 bench-quick: install
-	$(BIN)/autoprune bench --quick
+	$(BIN)/autoprune bench compare --quick
 
 lint: install
 	$(BIN)/ruff check autoprune tests

@@ -27,9 +27,13 @@ def check_number(name: str, value: Any, *, error: type[AutopruneError] = Autopru
     """Return ``value`` as a finite float, or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _fail(error, name, "a number", value)
-    if not math.isfinite(value):
+    try:
+        number = float(value)  # an integer beyond the float range overflows here
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
         _fail(error, name, "a finite number", value)
-    return float(value)
+    return number
 
 
 def check_fraction(

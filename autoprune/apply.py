@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 from collections.abc import Callable
@@ -66,11 +67,13 @@ def apply_policy(
     task=None,
     check: bool = True,
 ) -> nn.Module:
-    """Prune ``model`` in place as ``policy`` says (no fine-tuning) and return it.
+    """Return a pruned copy of ``model`` as ``policy`` says (no fine-tuning); ``model`` is not changed.
 
-    Data-driven criteria (taylor, obd, activation) need ``task`` for a few
-    batches of data; magnitude, lamp and random do not. The model's layers
-    must match the policy's fingerprint when it has one.
+    All or nothing: the pruning happens on a copy, so a policy that fails half-way
+    (say an N:M pattern that no longer divides a layer a structured entry shrank)
+    leaves the caller's model exactly as it was. Data-driven criteria (taylor,
+    obd, activation) need ``task`` for a few batches of data; magnitude, lamp and
+    random do not. The model's layers must match the policy's fingerprint.
     """
     document = _document(policy)
     if check and document.fingerprint:
@@ -80,10 +83,11 @@ def apply_policy(
         raise PolicyError("This policy ranks weights with a data-driven criterion; pass task= to apply it.")
     from autoprune.prune import Pruner
 
-    pruner = Pruner(model, document.policy, task if task is not None else _DataFreeTask(example_input))
+    pruned = copy.deepcopy(model)
+    pruner = Pruner(pruned, document.policy, task if task is not None else _DataFreeTask(example_input))
     pruner.step()
-    model._autoprune_history = pruner.history  # kept for save_pruned
-    return model
+    pruned._autoprune_history = pruner.history  # kept for save_pruned
+    return pruned
 
 
 class _DataFreeTask:

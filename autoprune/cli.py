@@ -270,13 +270,47 @@ def cmd_worker(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    from dataclasses import replace
+
     if args.suite == "engine":
         from autoprune.bench import engine
 
-        path = engine.run(args.out or "results/engine", epochs=args.epochs)
+        path = engine.run(args.out or "results/engine", epochs=1.0 if args.epochs is None else args.epochs)
         print(f"Wrote {path}")
         return 0
-    raise AutopruneError(f"Unknown benchmark suite {args.suite!r}; expected one of: engine.")
+    if args.suite != "compare":
+        raise AutopruneError(f"Unknown benchmark suite {args.suite!r}; expected one of: engine, compare.")
+    from autoprune.bench import compare
+
+    config = compare.quick() if args.quick else compare.full()
+    config = config.select(tasks=args.task, methods=args.method)
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = tuple(int(v) for v in args.seeds.split(",") if v.strip())
+        except ValueError:
+            seeds = ()
+        if not seeds or any(s < 0 for s in seeds):
+            raise AutopruneError(f"--seeds must be comma-separated integers >= 0, e.g. 0,1,2. Got {args.seeds!r} instead.")
+    overrides = {"out": args.out, "seeds": seeds, "trials": args.trials}
+    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if args.epochs is not None:
+        config = replace(config, epochs=args.epochs, tasks=tuple(replace(p, epochs=None) for p in config.tasks))
+    if args.trials is not None:
+        config = replace(config, tasks=tuple(replace(p, trials=None) for p in config.tasks))
+    estimate = compare.estimate_seconds(config)
+    if args.estimate:
+        for plan in config.tasks:
+            s = config.settings(plan)
+            minutes = f"~{estimate[plan.name] / 60:.0f} min" if plan.name in estimate else "no estimate"
+            print(f"{plan.name}: {', '.join(plan.budgets)}; {len(config.methods_of(plan))} methods, seeds "
+                  f"{','.join(map(str, config.seeds))}, {s.epochs:g} epoch(s), {s.trials} trials: {minutes}")
+        print(f"Total: ~{sum(estimate.values()) / 60:.0f} min on an idle 2-core machine; results in {config.out}")
+        return 0
+    paths = compare.run(config, progress=not args.quiet)
+    for task, files in paths.items():
+        print(f"{task}: {files['markdown']}, {files['csv'].name}, {files['plot'].name}")
+    return 0
 
 
 def cmd_apply(args) -> int:
@@ -466,10 +500,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("bench", help="run a benchmark suite; figures go to results/")
-    p.add_argument("suite", nargs="?", default="engine", help="suite name (default %(default)s)")
-    p.add_argument("--out", default=None, help="output directory")
-    p.add_argument("--epochs", type=float, default=1.0, help="fine-tuning epochs (default %(default)s)")
+    p = sub.add_parser("bench", help="run a benchmark suite (engine, compare); figures go to results/")
+    p.add_argument("suite", nargs="?", default="engine", choices=["engine", "compare"],
+                   help="engine: criteria on real data; compare: autoprune against the baselines (default %(default)s)")
+    p.add_argument("--out", default=None,
+                   help="output directory (default results/engine, results/benchmarks, or results/benchmarks/quick)")
+    p.add_argument("--epochs", type=float, default=None, help="fine-tuning epochs (default: the suite's)")
+    p.add_argument("--quick", action="store_true", help="compare: the quick preset (one seed, two budgets, ~12 min)")
+    p.add_argument("--task", action="append", help="compare: only this task (repeatable)")
+    p.add_argument("--method", action="append", help="compare: only this method (repeatable), e.g. lamp")
+    p.add_argument("--seeds", default=None, help="compare: comma-separated seeds (default: the preset's)")
+    p.add_argument("--trials", type=int, default=None, help="compare: search trials (default: the preset's)")
+    p.add_argument("--estimate", action="store_true", help="compare: print the estimated runtime and stop")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-cell lines")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="the main job: search fashion-cnn under params=0.1, finalize, report")

@@ -36,6 +36,26 @@ SCOPES = ("local", "global")
 SCHEDULES = ("one-shot", "iterative", "gradual")
 CRITERIA = ("l1", "l2", "random", "taylor", "obd", "activation", "lamp")
 CRITERION_ALIASES = {"magnitude": "l1", "hessian": "obd", "gradient": "taylor"}
+MAX_SEED = 2**63  # torch generators take seeds in [-2**63, 2**64); the schedules add small offsets
+
+
+def _number(name: str, value: Any) -> float:
+    return check_number(name, value, error=PolicyError)
+
+
+def _fraction(name: str, value: Any, *, include_high: bool = False) -> float:
+    return check_fraction(name, value, include_high=include_high, error=PolicyError)
+
+
+def printable(name: Any) -> str:
+    r"""A name as text for a one-line message: control characters (newlines, ...) escaped.
+
+    Example:
+        >>> printable("fc1"), printable("fc\n1")
+        ('fc1', 'fc\\n1')
+    """
+    text = str(name)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def parse_nm(text: str, *, layer: str = "?") -> tuple[int, int]:
@@ -63,14 +83,14 @@ class LayerPolicy:
 
     def __post_init__(self) -> None:
         check_choice("granularity", self.granularity, GRANULARITIES, error=PolicyError)
-        criterion = CRITERION_ALIASES.get(self.criterion, self.criterion)
+        criterion = CRITERION_ALIASES.get(self.criterion, self.criterion) if isinstance(self.criterion, str) else self.criterion
         object.__setattr__(self, "criterion", check_choice("criterion", criterion, CRITERIA, error=PolicyError))
         if self.sparsity is not None:
-            check_fraction("sparsity", self.sparsity, error=PolicyError)
+            _fraction("sparsity", self.sparsity)
         if self.channel_ratio is not None:
-            check_fraction("channel_ratio", self.channel_ratio, error=PolicyError)
+            _fraction("channel_ratio", self.channel_ratio)
         if self.max_sparsity is not None:
-            check_fraction("max_sparsity", self.max_sparsity, error=PolicyError)
+            _fraction("max_sparsity", self.max_sparsity)
         if self.nm is not None:
             parse_nm(self.nm)
 
@@ -97,7 +117,7 @@ class ScheduleSpec:
         check_choice("schedule", self.name, SCHEDULES, error=PolicyError)
         check_positive_int("rounds", self.rounds, error=PolicyError)
         check_positive_int("every", self.every, error=PolicyError)
-        check_fraction("end", self.end, low=0.0, high=1.0, include_high=True, error=PolicyError)
+        _fraction("end", self.end, include_high=True)
 
 
 @dataclass(frozen=True)
@@ -110,12 +130,14 @@ class FinetuneRecipe:
     recalibrate_bn: bool = True
 
     def __post_init__(self) -> None:
-        if check_number("epochs", self.epochs, error=PolicyError) < 0:
+        if _number("epochs", self.epochs) < 0:
             raise PolicyError(f"The 'epochs' parameter must be >= 0. Got {self.epochs!r} instead.")
-        if not 0 < check_number("lr", self.lr, error=PolicyError) < 1:
+        if not 0 < _number("lr", self.lr) < 1:
             raise PolicyError(f"The 'lr' parameter must be in (0, 1). Got {self.lr!r} instead.")
         if self.batch_size is not None:
             check_positive_int("batch_size", self.batch_size, error=PolicyError)
+        if not isinstance(self.recalibrate_bn, bool):
+            raise PolicyError(f"The 'recalibrate_bn' parameter must be true or false. Got {self.recalibrate_bn!r} instead.")
 
 
 @dataclass(frozen=True)
@@ -138,9 +160,11 @@ class Policy:
         check_positive_int("min_kept", self.min_kept, error=PolicyError)
         if self.round_to is not None:
             check_positive_int("round_to", self.round_to, error=PolicyError)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not -MAX_SEED <= self.seed < MAX_SEED:
+            raise PolicyError(f"The 'seed' parameter must be an integer in [-2**63, 2**63). Got {self.seed!r} instead.")
         for name, layer in self.layers.items():
             if not isinstance(layer, LayerPolicy):
-                raise PolicyError(f"Layer '{name}' must be a LayerPolicy. Got {type(layer).__name__} instead.")
+                raise PolicyError(f"Layer '{printable(name)}' must be a LayerPolicy. Got {type(layer).__name__} instead.")
             self._check_layer(name, layer)
         if self.scope == "global":
             self._check_global()
@@ -150,12 +174,12 @@ class Policy:
             return
         needed = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}[layer.granularity]
         if getattr(layer, needed) is None:
-            raise PolicyError(f"Layer '{name}' is {layer.granularity} and needs '{needed}'.")
+            raise PolicyError(f"Layer '{printable(name)}' is {layer.granularity} and needs '{needed}'.")
 
     def _check_global(self) -> None:
         if self.global_sparsity is None:
             raise PolicyError("A global-scope policy needs 'global_sparsity'.")
-        check_fraction("global_sparsity", self.global_sparsity, error=PolicyError)
+        _fraction("global_sparsity", self.global_sparsity)
         kinds = {(layer.granularity, layer.criterion) for layer in self.layers.values()}
         if len(kinds) > 1:
             raise PolicyError(
@@ -223,11 +247,18 @@ class Policy:
         layers = data.pop("layers", None)
         if not isinstance(layers, dict) or not layers:
             raise PolicyError("The 'layers' field must be a non-empty mapping of layer name to settings.")
-        parsed = {str(name): _build(LayerPolicy, entry, f"layers.{name}") for name, entry in layers.items()}
+        for name in layers:
+            if not str(name).isprintable():  # no module is named so, and every message naming it would break
+                raise PolicyError(f"Layer name {str(name)!r} must be printable text (no newline or other control character).")
+        parsed = {str(name): _build(LayerPolicy, entry, f"layers.{printable(name)}") for name, entry in layers.items()}
+        if len(parsed) < len(layers):
+            names = [str(name) for name in layers]
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            raise PolicyError(f"Layer name(s) {repeated} are given more than once (e.g. as 1 and '1'); give each layer once.")
         schedule = _build(ScheduleSpec, data.pop("schedule", {}) or {}, "schedule")
         finetune = _build(FinetuneRecipe, data.pop("finetune", {}) or {}, "finetune")
         known = {f.name for f in fields(cls)} - {"layers", "schedule", "finetune"}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known, key=str)
         if unknown:
             raise PolicyError(f"Unknown policy field(s) {unknown}; expected some of {sorted(known)}.")
         try:
@@ -240,7 +271,7 @@ def _build(kind, entry, where: str):
     if not isinstance(entry, dict):
         raise PolicyError(f"'{where}' must be a mapping. Got {type(entry).__name__} ({entry!r}) instead.")
     names = {f.name for f in fields(kind)}
-    unknown = sorted(set(entry) - names)
+    unknown = sorted(set(entry) - names, key=str)
     if unknown:
         raise PolicyError(f"'{where}' has unknown field(s) {unknown}; expected some of {sorted(names)}.")
     try:

@@ -34,10 +34,15 @@ from pathlib import Path
 from torch import nn
 
 from autoprune.errors import PolicyError
-from autoprune.policy import Policy
+from autoprune.policy import Policy, printable
 
 SCHEMA_VERSION = 1
 KIND = "autoprune-policy"
+# Besides yaml.YAMLError, what the parsers raise on malformed text: json.JSONDecodeError and, from
+# PyYAML's constructors, ValueError (``!!int x``, an integer of more than 4300 digits), KeyError
+# (``!!bool maybe``), IndexError (``!!int ''``), AttributeError (``!!timestamp 1``); both parsers
+# raise RecursionError when nested too deeply.
+PARSE_ERRORS = (ValueError, LookupError, AttributeError, RecursionError)
 
 
 @dataclass
@@ -74,12 +79,12 @@ def check_fingerprint(expected: dict[str, list[int]], model: nn.Module) -> None:
     for name, shape in expected.items():
         if name not in actual:
             raise PolicyError(
-                f"The policy was found on a model with layer '{name}' {tuple(shape)}, which this model does not have "
+                f"The policy was found on a model with layer '{printable(name)}' {tuple(shape)}, which this model does not have "
                 f"(its prunable layers: {', '.join(actual)})."
             )
         if list(actual[name]) != list(shape):
             raise PolicyError(
-                f"Layer '{name}' has weight shape {tuple(actual[name])}, but the policy was found on shape {tuple(shape)}."
+                f"Layer '{printable(name)}' has weight shape {tuple(actual[name])}, but the policy was found on shape {tuple(shape)}."
             )
     extra = [n for n in actual if n not in expected]
     if expected and extra:
@@ -111,11 +116,40 @@ def provenance(**extra) -> dict:
 
 
 def _dump(path: Path, data: dict) -> str:
-    if path.suffix == ".json":
-        return json.dumps(data, indent=2) + "\n"
     import yaml
 
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+    try:
+        if path.suffix == ".json":
+            return json.dumps(data, indent=2, default=str) + "\n"
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+    except (TypeError, ValueError, yaml.YAMLError) as exc:
+        raise PolicyError(
+            f"Cannot write {path}: its provenance or results hold a value {'JSON' if path.suffix == '.json' else 'YAML'} "
+            f"cannot store ({describe_parse_error(exc)})."
+        ) from exc
+
+
+def describe_parse_error(exc: BaseException) -> str:
+    """One line saying why a YAML/JSON parser (or writer) gave up, with the line and column when known.
+
+    Example:
+        >>> import json
+        >>> try:
+        ...     json.loads('{"a": ')
+        ... except ValueError as exc:
+        ...     describe_parse_error(exc)
+        'Expecting value: line 1 column 7 (char 6)'
+    """
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if problem and mark is not None:  # a yaml MarkedYAMLError: its str() spans several lines
+        text = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        context = getattr(exc, "context", None)
+        text = f"{text} ({context})" if context else text
+    elif isinstance(exc, RecursionError):
+        text = "nested too deeply"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 def save_policy(path: str | Path, document: PolicyDocument | Policy) -> None:
@@ -147,7 +181,7 @@ def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
         )
     if version < 1:
         raise PolicyError(f"{source}: schema version {version} is not supported; the oldest readable is 1.")
-    unknown = sorted(set(data) - {"schema_version", "kind", "policy", "fingerprint", "provenance", "results"})
+    unknown = sorted(set(data) - {"schema_version", "kind", "policy", "fingerprint", "provenance", "results"}, key=str)
     if unknown:
         raise PolicyError(f"{source}: unknown field(s) {unknown}.")
     if data.get("kind", KIND) != KIND:
@@ -169,7 +203,17 @@ def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
     for key in ("provenance", "results"):
         if not isinstance(data.get(key) or {}, dict):
             raise PolicyError(f"{source}: '{key}' must be a mapping. Got {type(data.get(key)).__name__} instead.")
-    return PolicyDocument(policy, dict(raw), dict(data.get("provenance") or {}), dict(data.get("results") or {}), version)
+    provenance, results = _plain(data.get("provenance") or {}), _plain(data.get("results") or {})
+    return PolicyDocument(policy, dict(raw), provenance, results, version)
+
+
+def _plain(value):
+    """A copy with YAML's ordered pairs (``!!omap``, ``!!pairs``: tuples) as lists, so it can be written back."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def load_policy(path: str | Path) -> PolicyDocument:
@@ -179,9 +223,13 @@ def load_policy(path: str | Path) -> PolicyDocument:
     path = Path(path)
     if not path.is_file():
         raise PolicyError(f"Policy file {path} does not exist.")
-    text = path.read_text(encoding="utf-8")
+    language = "JSON" if path.suffix == ".json" else "YAML"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path} is not a text file in UTF-8 (truncated or binary?): {describe_parse_error(exc)}") from exc
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise PolicyError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'} (truncated or edited?): {exc}") from exc
+    except (yaml.YAMLError, *PARSE_ERRORS) as exc:
+        raise PolicyError(f"{path} is not valid {language} (truncated or edited?): {describe_parse_error(exc)}") from exc
     return parse_policy_document(data, source=str(path))

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from autoprune._io import write_json, write_text
 from autoprune._progress import progress_bar
-from autoprune.bench._common import markdown_table, side_by_side_latency, versions
+from autoprune.bench._common import markdown_table, versions
+from autoprune.introspect import side_by_side_latency
 from autoprune.checkpoints import dense_model
 from autoprune.introspect import profile_model, prunable_layers
 from autoprune.pipeline import prune_and_finetune

@@ -90,7 +90,10 @@ def parse_budget(text: str) -> Budget:
             f"Budget {text!r}: an absolute {kind} needs a unit ({units}); "
             f"or give a fraction of the dense model, e.g. {kind}=0.5."
         )
-    return Budget(kind, number * UNITS[kind][unit], relative=False)
+    value = number * UNITS[kind][unit]
+    if not 0 < value < math.inf:
+        raise BudgetError(f"Budget {text!r}: the value must be a positive number a float can hold. Got {value:g} {UNIT_NAMES[kind]}.")
+    return Budget(kind, value, relative=False)
 
 
 def _relative(kind: str, fraction: float, text: str) -> Budget:
@@ -105,6 +108,10 @@ def parse_budgets(texts) -> list[Budget]:
         return [texts]
     if isinstance(texts, str):
         texts = [texts]
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise BudgetError(f"Budgets are a string like 'params=0.1,latency=5ms' or a list of them. Got {texts!r} instead.") from None
     items = [part for text in texts for part in (text.split(",") if isinstance(text, str) else [text])]
     budgets = [b if isinstance(b, Budget) else parse_budget(b) for b in items if not (isinstance(b, str) and not b.strip())]
     if not budgets:

@@ -16,7 +16,7 @@ from autoprune.introspect._cost import (
     profile_model,
     state_bytes,
 )
-from autoprune.introspect._latency import LatencyStats, measure_latency, torch_threads
+from autoprune.introspect._latency import LatencyStats, measure_latency, side_by_side_latency, torch_threads
 from autoprune.introspect._layers import PRUNABLE_TYPES, get_layer, prunable_layers
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "measure_latency",
     "profile_model",
     "prunable_layers",
+    "side_by_side_latency",
     "state_bytes",
     "torch_threads",
 ]

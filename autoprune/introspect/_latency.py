@@ -102,3 +102,35 @@ def measure_latency(
         threads=threads,
         repeats=repeats,
     )
+
+
+def side_by_side_latency(
+    models: dict[str, nn.Module],
+    example_input: torch.Tensor,
+    *,
+    rounds: int = 5,
+    batch_size: int = 64,
+    threads: int = 1,
+    repeats: int = 30,
+) -> dict[str, dict]:
+    """Median latency of each model over ``rounds`` interleaved measurements, and its spread.
+
+    Interleaving (A, B, A, B, ...) exposes every model to the same machine noise,
+    so ratios between them are meaningful on a shared machine.
+    """
+    medians: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            stats = measure_latency(model, example_input, batch_size=batch_size, threads=threads, repeats=repeats, warmup=3)
+            medians[name].append(stats.median_ms)
+    return {
+        name: {
+            "median_ms": statistics.median(values),
+            "min_ms": min(values),
+            "max_ms": max(values),
+            "rounds": rounds,
+            "batch_size": batch_size,
+            "threads": threads,
+        }
+        for name, values in medians.items()
+    }

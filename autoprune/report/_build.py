@@ -123,6 +123,12 @@ def collect_blocks(run_dir: Path) -> tuple[list, list[str]]:
         blocks.append(Text(f"Feasible, fine-tuned, non-dominated trials over (validation {metric}, cost / limit of the "
                            f"first budget); cheapest first."))
         blocks.append(Table(front[[c for c in FRONT_COLUMNS if c in front]].to_dict(orient="records")))
+        if final is not None and final.get("front_latency"):
+            blocks.append(Text("Latency of every front candidate, estimated by the latency model during the search and "
+                               "measured after it (median of 3 interleaved rounds with the dense model):"))
+            blocks.append(Table([{"trial": r["number"], "estimated ms": r["estimated_ms"], "measured ms": r["measured_ms"],
+                                  "measured / dense": r["measured_vs_dense"], "limit ms": r["limit_ms"],
+                                  "met": "yes" if r["met"] else "NO"} for r in final["front_latency"]]))
     if not complete.empty:
         classified = classify(trials)
         dense_cost = _dense_cost(run)

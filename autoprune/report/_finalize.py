@@ -27,7 +27,7 @@ import pandas as pd
 
 from autoprune._io import read_json, write_json, write_text
 from autoprune.apply import builder_path, load_pruned, save_pruned
-from autoprune.bench._common import side_by_side_latency
+from autoprune.introspect import side_by_side_latency
 from autoprune.budgets import measure_costs, parse_budgets
 from autoprune.errors import RunError
 from autoprune.pipeline import prune_and_finetune
@@ -92,7 +92,11 @@ def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: 
     policy = next(t["policy"] for t in tuned if t["number"] == chosen)
     test = evaluate(final.model, ctx.task.test_data, ctx.task)  # the one and only look at the test split
     final_dir = run_dir / "final"
-    previous = _keep_previous(final_dir)
+    staging = run_dir / "final.partial"  # written whole, then renamed: a crash never leaves half a final model
+    if staging.exists():
+        import shutil
+
+        shutil.rmtree(staging)
     setup = ctx.setup
     document = PolicyDocument(
         policy,
@@ -102,10 +106,10 @@ def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: 
                               input_shape=list(ctx.example_input.shape)),
         results={"val_metric": next(t["val_metric"] for t in tuned if t["number"] == chosen), "test_metric": test.metric},
     )
-    save_pruned(final.model, final_dir, document, history=final.history)
-    reloaded = load_pruned(final_dir, build_model=ctx.task.build_model, example_input=ctx.example_input)
+    save_pruned(final.model, staging, document, history=final.history)
+    reloaded = load_pruned(staging, build_model=ctx.task.build_model, example_input=ctx.example_input)
     costs = measure_costs(reloaded, ctx.example_input)
-    on_disk = (final_dir / "model.safetensors").stat().st_size
+    on_disk = (staging / "model.safetensors").stat().st_size
     latency = side_by_side_latency({"dense": ctx.dense, "final": reloaded}, ctx.example_input,
                                    batch_size=setup.latency_batch_size, threads=setup.latency_threads)
     measured = {"params": costs.params, "macs": costs.macs, "size": on_disk, "latency": latency["final"]["median_ms"]}
@@ -117,8 +121,12 @@ def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: 
         limit = budget.limit(ctx.dense_costs.latency_ms if budget.kind == "latency" and ctx.dense_costs.latency_ms else reference)
         checks.append({"budget": str(budget), "kind": budget.kind, "value": measured[budget.kind], "limit": limit,
                        "met": measured[budget.kind] <= limit})
+    front_latency = None
+    if any(b.kind == "latency" for b in parse_budgets(setup.budgets)):
+        front_latency = measure_front_latency(ctx, front, ctx.limits["latency"])
     summary = {
         "chosen_trial": chosen,
+        "front_latency": front_latency,
         "rule": rule,
         "tolerance": tolerance,
         "final_epochs": epochs,
@@ -133,11 +141,35 @@ def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: 
                   "layers": final.layers},
         "budget_checks": checks,
         "finalize_seconds": round(time.perf_counter() - start, 1),
-        "previous_final": str(previous) if previous else None,
+        "previous_final": None,
         "metric": ctx.task.metric_name,
     }
-    write_json(final_dir / "final.json", summary)
+    write_json(staging / "final.json", summary)
+    previous = _keep_previous(final_dir)
+    staging.rename(final_dir)
+    if previous:
+        summary["previous_final"] = str(previous)
+        write_json(final_dir / "final.json", summary)
     return summary
+
+
+def measure_front_latency(ctx, front: pd.DataFrame, limit: float) -> list[dict]:
+    """Measured latency of every front candidate (pruned, side by side with the dense model)."""
+    models = {"dense": ctx.dense}
+    for row in front.itertuples():
+        policy = Policy.from_dict(json.loads(row.policy))
+        models[int(row.number)] = prune_and_finetune(ctx.fresh_dense(), policy, ctx.task, epochs=0).model
+    setup = ctx.setup
+    latency = side_by_side_latency(models, ctx.example_input, batch_size=setup.latency_batch_size,
+                                   threads=setup.latency_threads, rounds=3)
+    dense = latency["dense"]["median_ms"]
+    rows = []
+    for row in front.itertuples():
+        measured = latency[int(row.number)]
+        rows.append({"number": int(row.number), "estimated_ms": float(row.latency_ms), "measured_ms": measured["median_ms"],
+                     "measured_vs_dense": measured["median_ms"] / dense, "limit_ms": limit,
+                     "met": measured["median_ms"] <= limit})
+    return rows
 
 
 def _dense_file_bytes(ctx) -> int:

@@ -59,15 +59,16 @@ class SearchResult:
         return self.front.sort_values(["val_metric", "cost"], ascending=[False, True]).iloc[0]
 
 
-def _sampler(seed: int, worker_index: int = 0):
+def _sampler(seed: int, worker_index: int = 0, progress: int = 0):
+    """Multivariate TPE, seeded by (seed, worker, trials finished so far): resumable and reproducible."""
     import warnings
 
     import optuna
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed + worker_index, multivariate=True, group=True,
-                                          constant_liar=True, n_startup_trials=8)
+        return optuna.samplers.TPESampler(seed=seed + 7919 * worker_index + 104729 * progress, multivariate=True,
+                                          group=True, constant_liar=True, n_startup_trials=8)
 
 
 def _load_study(storage, study_name: str, seed: int, worker_index: int = 0, *, create: bool):
@@ -226,7 +227,8 @@ def _run_workers(study, ctx, setup, run_dir, storage, study_name, *, n_jobs: int
     bar = _Progress(study, setup.n_trials, progress)
     try:
         if n_jobs == 1:
-            run_worker(study, ctx, max_failures=setup.failure_allowance, on_trial=bar.update)
+            run_worker(study, ctx, max_failures=setup.failure_allowance, on_trial=bar.update,
+                       sampler_for=lambda done: _sampler(setup.seed, 0, done))
             return
         spawn = multiprocessing.get_context("spawn")
         threads = max(1, (os.cpu_count() or 1) // n_jobs)
@@ -261,7 +263,8 @@ def worker_main(run_dir: str, storage: str | None, study_name: str, worker_index
     setup = SearchSetup.from_dict(probe.user_attrs[SETUP_ATTR])
     study = _load_study(store, study_name, setup.seed, worker_index + 1, create=False)
     ctx = SearchContext(setup, study.user_attrs[SHARED_ATTR])
-    return run_worker(study, ctx, max_failures=setup.failure_allowance)
+    return run_worker(study, ctx, max_failures=setup.failure_allowance,
+                      sampler_for=lambda done: _sampler(setup.seed, worker_index + 1, done))
 
 
 __all__ = [

@@ -25,7 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from autoprune.errors import SearchSpaceError
-from autoprune.policy import CRITERIA, CRITERION_ALIASES, GRANULARITIES, SCHEDULES, SCOPES, parse_nm
+from autoprune.policy import (
+    CRITERIA,
+    CRITERION_ALIASES,
+    GRANULARITIES,
+    SCHEDULES,
+    SCOPES,
+    parse_nm,
+    printable,
+)
+from autoprune.policy_file import PARSE_ERRORS, describe_parse_error
 
 SPACES_DIR_NAME = "search_spaces"
 
@@ -35,7 +44,8 @@ def _err(where: str, expected: str, value: Any) -> SearchSpaceError:
 
 
 def _number(where: str, value: Any, low: float, high: float, *, include_low: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # integers are finite (and math.isfinite overflows on those beyond the float range)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
         raise _err(where, "a number", value)
     if not ((low <= value if include_low else low < value) and value <= high):
         raise _err(where, f"in {'[' if include_low else '('}{low:g}, {high:g}]", value)
@@ -55,7 +65,7 @@ def _choices(where: str, value: Any, allowed, aliases=None) -> tuple[str, ...]:
         raise _err(where, "a non-empty list", value)
     out = []
     for i, item in enumerate(value):
-        item = (aliases or {}).get(item, item)
+        item = (aliases or {}).get(item, item) if isinstance(item, str) else item
         if item not in allowed:
             raise _err(f"{where}[{i}]", "one of " + ", ".join(allowed), value[i])
         if item not in out:
@@ -80,7 +90,7 @@ def _mapping(where: str, value: Any, known: dict[str, Any]) -> dict:
         return {}
     if not isinstance(value, dict):
         raise _err(where, "a mapping", value)
-    unknown = sorted(set(value) - set(known))
+    unknown = sorted(set(value) - set(known), key=str)
     if unknown:
         raise SearchSpaceError(f"{where}: unknown field {unknown[0]!r}; expected some of {', '.join(sorted(known))}.")
     return value
@@ -107,7 +117,7 @@ class AmountRange:
         layers_raw = data.get("layers", {}) or {}
         if not isinstance(layers_raw, dict):
             raise _err(f"{where}.layers", "a mapping of layer name to [low, high]", layers_raw)
-        layers = {str(k): _range(f"{where}.layers.{k}", v, 0.0, 0.999) for k, v in layers_raw.items()}
+        layers = {str(k): _range(f"{where}.layers.{printable(k)}", v, 0.0, 0.999) for k, v in layers_raw.items()}
         return cls(low, high, layers)
 
 
@@ -285,7 +295,11 @@ def load_space(name_or_path: str | Path | SearchSpace | dict | None = "default")
     if not path.is_file():
         raise SearchSpaceError(f"Search space file {path} does not exist.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SearchSpaceError(f"{path} is not valid YAML: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SearchSpaceError(f"{path} is not a text file in UTF-8: {describe_parse_error(exc)}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, *PARSE_ERRORS) as exc:
+        raise SearchSpaceError(f"{path} is not valid YAML: {describe_parse_error(exc)}") from exc
     return SearchSpace.from_dict(data, source=str(path))

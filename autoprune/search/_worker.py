@@ -38,6 +38,16 @@ def top_up_slots(study, n_trials: int) -> int:
     return max(0, n_trials - have)
 
 
+def progress_index(study) -> int:
+    """Trials that ran to an outcome: completed ones and genuine failures, not trials lost with a dead worker.
+
+    Lost trials are retried with the same parameters, so leaving them out keeps a
+    resumed study sampling exactly what an uninterrupted one would.
+    """
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    return sum(1 for t in trials if not t.user_attrs.get("lost"))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -65,6 +75,7 @@ def fail_dead_trials(study, *, min_age_seconds: float = 60.0) -> list[int]:
             continue
         storage = study._storage
         storage.set_trial_user_attr(trial._trial_id, "fail_reason", f"worker {owner or '?'} died while running it")
+        storage.set_trial_user_attr(trial._trial_id, "lost", True)
         storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         study.enqueue_trial(dict(trial.params), user_attrs=_retry_attrs(trial), skip_if_exists=False)
         failed.append(trial.number)
@@ -79,9 +90,17 @@ def _retry_attrs(trial) -> dict:
 
 
 def _claim(study):
+    """Atomically take a WAITING trial: retries of lost trials first, then by number."""
     study._thread_local.cached_all_trials = None
-    trial_id = study._pop_waiting_trial_id()
-    return None if trial_id is None else optuna.Trial(study, trial_id)
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    waiting.sort(key=lambda t: ("retry_of" not in t.user_attrs, t.number))
+    for trial in waiting:
+        try:
+            if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                return optuna.Trial(study, trial._trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
 
 
 def _heartbeat(study, trial):
@@ -92,8 +111,13 @@ def _heartbeat(study, trial):
     return contextlib.nullcontext()
 
 
-def run_worker(study, ctx, *, max_failures: int, on_trial=None) -> int:
-    """Run claimed trials until no slot is left; returns the number this worker finished."""
+def run_worker(study, ctx, *, max_failures: int, on_trial=None, sampler_for=None) -> int:
+    """Run claimed trials until no slot is left; returns the number this worker finished.
+
+    ``sampler_for(progress)`` gives the sampler of the next trial: seeding it by the
+    study's progress (:func:`progress_index`, not by the process) makes a resumed
+    run sample what an uninterrupted one would have.
+    """
     from optuna.storages._heartbeat import fail_stale_trials, is_heartbeat_enabled
 
     objective = Objective(ctx)
@@ -101,6 +125,8 @@ def run_worker(study, ctx, *, max_failures: int, on_trial=None) -> int:
     while True:
         if is_heartbeat_enabled(study._storage):
             fail_stale_trials(study)
+        if sampler_for is not None:
+            study.sampler = sampler_for(progress_index(study))
         trial = _claim(study)
         if trial is None:
             return finished

@@ -128,9 +128,12 @@ def evaluate_point(key: str, unit: str, amount: float, criterion: str, granulari
     return {**row, "metric": ev.metric, "loss": ev.loss, "achieved": value, "error": ""}
 
 
-def _unit_curve(point_fn, key, unit, grid, criterion, granularity, seed, state, task) -> list[dict]:
-    torch.set_num_threads(1)  # one thread per worker: the workers are the parallelism
-    return [point_fn(key, unit, amount, criterion, granularity, seed, state, task) for amount in grid]
+def _unit_curve(point_fn, key, unit, grid, criterion, granularity, seed, state, task, threads=None) -> list[dict]:
+    """The curve of one unit; ``threads`` pins torch's threads for the call (then restores them)."""
+    from autoprune.introspect import torch_threads
+
+    with torch_threads(threads or torch.get_num_threads()):
+        return [point_fn(key, unit, amount, criterion, granularity, seed, state, task) for amount in grid]
 
 
 def analyse_sensitivity(
@@ -180,7 +183,9 @@ def analyse_sensitivity(
         key, "(dense)", 0.0, criterion, granularity, seed, state, light
     )
     cached_before = _count_cached(point_fn, key, units, grid, criterion, granularity, seed) if memory else 0
-    jobs = [joblib.delayed(_unit_curve)(point_fn, key, u, grid, criterion, granularity, seed, state, light) for u in units]
+    threads = 1 if n_jobs != 1 else None  # parallel workers: one thread each, the workers are the parallelism
+    jobs = [joblib.delayed(_unit_curve)(point_fn, key, u, grid, criterion, granularity, seed, state, light, threads)
+            for u in units]
     bar = progress_bar(total=len(units), desc=f"sensitivity ({granularity}, {criterion})", unit="layer", enabled=progress)
     rows: list[dict] = []
     if n_jobs == 1:

@@ -1,0 +1,153 @@
+"""Cells of the comparison: one (task, budget, method, seed) each, one JSON file each, resumable.
+
+A cell's result is written atomically to
+``raw/<task>/<budget slug or "fixed">/<method>/seed<k>.json`` with its status:
+``ok`` (the measurements), ``n/a`` (the method cannot meet this budget, and
+why) or ``failed`` (an exception, kept so the table shows it). A re-run skips
+``ok`` and ``n/a`` cells and retries failed ones; a cell written with other
+settings (epochs, learning rate, trials, ...) stops the run instead of being
+mixed into the tables.
+
+Example:
+    >>> from pathlib import Path
+    >>> Cell("fashion-cnn", "params=0.25", "lamp", 1).path(Path("raw")).as_posix()
+    'raw/fashion-cnn/params0.25/lamp/seed1.json'
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from autoprune._io import read_json
+from autoprune.bench._context import BenchTask, RunSettings
+from autoprune.bench.methods import get_method
+from autoprune.budgets import parse_budget
+from autoprune.errors import AutopruneError, BudgetError
+from autoprune.introspect import torch_threads
+
+DONE = ("ok", "n/a")
+
+
+class BenchError(AutopruneError):
+    """The benchmark cannot run as asked (unknown task or method, results made with other settings)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One row of one seed: a method on a task under a budget (None for the fixed reference rows)."""
+
+    task: str
+    budget: str | None
+    method: str
+    seed: int
+
+    @property
+    def slug(self) -> str:
+        return "fixed" if self.budget is None else parse_budget(self.budget).slug
+
+    def path(self, raw_dir: Path) -> Path:
+        return Path(raw_dir) / self.task / self.slug / self.method / f"seed{self.seed}.json"
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.budget or 'reference'} {self.method} seed {self.seed}"
+
+
+def plan_cells(task: str, budgets, methods, seeds) -> list[list[Cell]]:
+    """Cells in running order, one list per seed (the dense row, seed-independent, only in the first)."""
+    passes = []
+    for i, seed in enumerate(seeds):
+        fixed = [Cell(task, None, m, seed) for m in methods if get_method(m).fixed and not (m == "dense" and i > 0)]
+        matched = [Cell(task, b, m, seed) for b in budgets for m in methods if not get_method(m).fixed]
+        passes.append(fixed + matched)
+    return passes
+
+
+def bench_versions() -> dict[str, str]:
+    """Versions of every compared library, the interpreter and the machine."""
+    out = {}
+    for label, dist in (("autoprune", "autoprune"), ("torch", "torch"), ("torch-pruning", "torch-pruning"),
+                        ("optuna", "optuna"), ("scikit-learn", "scikit-learn"), ("numpy", "numpy")):
+        try:
+            out[label] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[label] = "?"
+    out["python"] = platform.python_version()
+    out["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs"
+    return out
+
+
+def finished(path: Path) -> dict | None:
+    """The stored row of a cell when it is done (ok or n/a), else None."""
+    if not path.is_file():
+        return None
+    row = read_json(path)
+    return row if row.get("status") in DONE else None
+
+
+def check_settings(raw_dir: Path, task: str, settings: RunSettings) -> None:
+    """Refuse to mix: every finished cell of ``task`` must have been made with today's settings."""
+    for path in sorted((Path(raw_dir) / task).glob("*/*/seed*.json")):
+        row = finished(path)
+        if row is None:
+            continue
+        wanted = settings.relevant(search=row.get("series") == "search")
+        stored = {k: row.get("settings", {}).get(k) for k in wanted}
+        if stored != wanted:
+            changed = ", ".join(f"{k} {stored[k]!r} -> {wanted[k]!r}" for k in wanted if stored[k] != wanted[k])
+            raise BenchError(
+                f"{path} was made with other settings ({changed}). Use another --out, "
+                f"or delete {Path(raw_dir) / task} to start this task over."
+            )
+
+
+def run_cell(ctx: BenchTask, cell: Cell, *, threads: int | None = None) -> dict:
+    """Run one cell and return its row (status ok, n/a or failed); never raises for a method's failure.
+
+    ``threads``: torch's intra-op threads for the cell (restored afterwards); a
+    search's sensitivity analysis leaves torch on one thread, and the next cell
+    must not inherit that.
+    """
+    threads = threads or torch.get_num_threads()
+    with torch_threads(threads):
+        row = _run_cell(ctx, cell)
+    return {**row, "threads": threads}
+
+
+def _run_cell(ctx: BenchTask, cell: Cell) -> dict:
+    method = get_method(cell.method)
+    budget = parse_budget(cell.budget) if cell.budget else None
+    row = {
+        "task": cell.task, "budget": cell.budget, "kind": budget.kind if budget else None,
+        "budget_value": budget.value if budget else None, "method": method.name, "series": method.series,
+        "seed": cell.seed, "metric": ctx.task.metric_name,
+        "settings": ctx.settings.relevant(search=method.series == "search"),
+        "versions": bench_versions(),
+    }
+    reason = method.unsupported(ctx, budget)
+    if reason:
+        return {**row, "status": "n/a", "reason": reason}
+    start = time.perf_counter()
+    try:
+        outcome = method.run(ctx, budget, cell.seed)
+        seconds = time.perf_counter() - start  # the method's own time: pruning, matching, fine-tuning
+        measured = ctx.measure(outcome.model)
+    except BudgetError as exc:
+        return {**row, "status": "n/a", "reason": f"cannot meet {budget}: {exc}" if budget else str(exc)}
+    except Exception as exc:  # one broken method must not stop a three-hour run; the row says what happened
+        return {**row, "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=8)}
+    info = dict(outcome.info)
+    wall = info.pop("wall_seconds", None)
+    row.update(status="ok", **measured, **info)
+    row["wall_seconds"] = round(wall if wall is not None else seconds, 2)
+    if budget is not None:
+        row["met"] = bool(row["fractions"][budget.kind] <= budget.value + 1e-12)
+    return row

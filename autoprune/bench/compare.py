@@ -1,0 +1,231 @@
+"""The comparison benchmark: autoprune against the baselines (``autoprune bench compare``, ``make bench``).
+
+For each task, budget and seed, every method of :mod:`autoprune.bench.methods`
+runs from the same dense checkpoint with the same fine-tuning budget, and the
+finished model is measured the same way (test metric, non-zero parameters,
+MACs, bytes on disk, latency side by side with the dense model, wall time,
+trials). Under ``out``:
+
+* ``<task>.md`` (settings, versions, one table per budget), ``<task>.csv``, ``<task>_pareto.png``;
+* ``raw/<task>/<budget>/<method>/seed<k>.json``: one file per cell; a re-run skips finished cells;
+* ``runs/<task>/<budget>/<method>-seed<k>/``: the searches' run directories (they resume too).
+
+Runtime, estimated by :func:`estimate_seconds` for the idle 2-core reference
+machine from the runs recorded in ``results/`` (fashion-cnn: 16 s a training
+epoch, 12.3 s a fine-tuned search trial; fashion-resnet: 50 s an epoch). Most
+of the time goes to the searches (a trial fine-tunes for half an epoch), so
+the presets trim trials and epochs rather than seeds or budgets:
+
+* :func:`quick`: fashion-cnn at 25% and 10% of parameters, one seed, 1 epoch,
+  8 trials, no sensitivity ablation: ~12.5 min (the 14 baseline rows ~6.6 min,
+  the two searches ~4.5 min, reference rows and the sensitivity analysis ~1.4 min);
+* :func:`full`: 3 seeds, 6 trials; fashion-cnn at 50/25/10/5% of parameters
+  (1 epoch, with the ablation: ~86 min) and fashion-resnet at 50% and 25% of
+  MACs and 0.5x latency (0.5 epoch, no ablation: ~87 min): ~2 h 54 min. With
+  6 trials the sensitivity-on search tries its 6 seed policies (uniform,
+  sensitivity-proportional, global; unstructured and structured) and finalizes
+  the best; raise ``--trials`` for a longer search. With 2 epochs and 24
+  trials the full run would take about 9 hours.
+
+Both presets measure latency over 5 interleaved rounds of 20 runs.
+A loaded machine is slower (other processes share the two cores).
+
+Example:
+    >>> config = quick()
+    >>> [plan.name for plan in config.tasks], config.seeds
+    (['fashion-cnn'], (0,))
+    >>> estimate_seconds(config)["fashion-cnn"] < 15 * 60
+    True
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from autoprune._io import write_json
+from autoprune._progress import progress_bar
+from autoprune.bench._context import BenchTask, RunSettings
+from autoprune.bench._estimate import REFERENCE_COSTS, TaskCost, estimate_seconds
+from autoprune.bench._report import write_task_report
+from autoprune.bench._runner import BenchError, check_settings, finished, plan_cells, run_cell
+from autoprune.bench.methods import METHOD_NAMES, get_method
+from autoprune.budgets import parse_budget
+from autoprune.tasks import Task, get_task
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """A task (name or Task) and its budgets; ``epochs``, ``trials``, ``methods`` override the config's."""
+
+    task: str | Task
+    budgets: tuple[str, ...]
+    epochs: float | None = None
+    trials: int | None = None
+    methods: tuple[str, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.task if isinstance(self.task, str) else self.task.name
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything a comparison run depends on; :func:`full` and :func:`quick` are the two presets."""
+
+    tasks: tuple[TaskPlan, ...]
+    methods: tuple[str, ...] = METHOD_NAMES
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: float = 1.0
+    lr: float = 5e-4
+    trials: int = 8
+    space: str = "default"
+    latency_batch_size: int = 64
+    latency_threads: int = 1
+    latency_rounds: int = 5
+    latency_repeats: int = 30
+    out: Path = field(default=Path("results/benchmarks"))
+
+    def __post_init__(self) -> None:
+        for name in (*self.methods, *(m for plan in self.tasks for m in plan.methods or ())):
+            get_method(name)
+        if not self.tasks or not all(isinstance(p, TaskPlan) for p in self.tasks):
+            raise BenchError(f"The 'tasks' parameter of BenchConfig must be a non-empty tuple of TaskPlan. Got {self.tasks!r} instead.")
+        if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds):
+            raise BenchError(f"The 'seeds' parameter of BenchConfig must be integers >= 0. Got {self.seeds!r} instead.")
+        for plan in self.tasks:
+            for text in plan.budgets:
+                if not parse_budget(text).relative:
+                    raise BenchError(f"Task {plan.name!r}: budget {text!r} must be a fraction of the dense model "
+                                     "(e.g. params=0.25 or latency=0.5x), so every method is held to the same share.")
+            settings = self.settings(plan)
+            if not settings.epochs > 0 or not 0 < settings.lr < 1 or settings.trials < 1:
+                raise BenchError(f"Task {plan.name!r}: epochs must be > 0, lr in (0, 1) and trials >= 1. "
+                                 f"Got epochs={settings.epochs!r}, lr={settings.lr!r}, trials={settings.trials!r} instead.")
+
+    def methods_of(self, plan: TaskPlan) -> tuple[str, ...]:
+        """The methods run on one task, in table order."""
+        wanted = self.methods if plan.methods is None else [m for m in plan.methods if m in self.methods]
+        return tuple(m for m in METHOD_NAMES if m in wanted)
+
+    def settings(self, plan: TaskPlan) -> RunSettings:
+        """The resolved settings of one task."""
+        return RunSettings(
+            epochs=plan.epochs if plan.epochs is not None else self.epochs, lr=self.lr,
+            trials=plan.trials if plan.trials is not None else self.trials, space=self.space,
+            latency_batch_size=self.latency_batch_size, latency_threads=self.latency_threads,
+            latency_rounds=self.latency_rounds, latency_repeats=self.latency_repeats,
+        )
+
+    def select(self, *, tasks=None, methods=None) -> BenchConfig:
+        """The same configuration restricted to some tasks and/or methods (by name)."""
+        plans = self.tasks
+        if tasks:
+            known = [p.name for p in self.tasks]
+            unknown = [t for t in tasks if t not in known]
+            if unknown:
+                raise BenchError(f"Task {unknown[0]!r} is not in this benchmark; expected one of {', '.join(known)}.")
+            plans = tuple(p for p in self.tasks if p.name in tasks)
+        if not methods:
+            return replace(self, tasks=plans)
+        for name in methods:
+            get_method(name)
+        # methods named explicitly run on every selected task, whatever the preset left out there
+        plans = tuple(replace(p, methods=None) for p in plans)
+        return replace(self, tasks=plans, methods=tuple(m for m in METHOD_NAMES if m in methods))
+
+
+NO_ABLATION = tuple(m for m in METHOD_NAMES if m != "autoprune-nosens")
+
+
+def full(out: str | Path = "results/benchmarks") -> BenchConfig:
+    """The full comparison (``make bench``): both Fashion-MNIST tasks, every budget, 3 seeds (~3 h on 2 cores).
+
+    Trimmed to fit (see the module docstring): 1 epoch (fashion-cnn) and 0.5 epoch
+    (fashion-resnet) of fine-tuning, 6 search trials, latency from 5 rounds of 20
+    runs, and the sensitivity ablation (``autoprune-nosens``) on fashion-cnn only.
+    """
+    return BenchConfig(
+        tasks=(
+            TaskPlan("fashion-cnn", ("params=0.5", "params=0.25", "params=0.1", "params=0.05"), epochs=1.0),
+            TaskPlan("fashion-resnet", ("macs=0.5", "macs=0.25", "latency=0.5"), epochs=0.5, methods=NO_ABLATION),
+        ),
+        seeds=(0, 1, 2),
+        trials=6,
+        latency_repeats=20,
+        out=Path(out),
+    )
+
+
+def quick(out: str | Path = "results/benchmarks/quick") -> BenchConfig:
+    """The quick comparison (``make bench-quick``): fashion-cnn at 25% and 10% of parameters, one seed (~12 min).
+
+    Every method but the sensitivity ablation (``autoprune-nosens``); 1 epoch of fine-tuning, 8 search trials,
+    latency from 5 rounds of 20 runs.
+    """
+    return BenchConfig(tasks=(TaskPlan("fashion-cnn", ("params=0.25", "params=0.1"), epochs=1.0),),
+                       methods=NO_ABLATION, seeds=(0,), trials=8, latency_repeats=20, out=Path(out))
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def _log_line(i: int, total: int, cell, row: dict) -> str:
+    head = f"[{i}/{total}] {cell}: "
+    if row["status"] != "ok":
+        return head + f"{row['status']}: {row.get('reason', '')}"
+    kind = row["kind"] or "params"
+    return (head + f"test {row['metric']} {row['test_metric']:.4f}, {kind} {row['fractions'][kind]:.4f} x dense"
+            + ("" if row.get("met", True) else " (OVER BUDGET)") + f", {row['wall_seconds']:.0f} s")
+
+
+def run(config: BenchConfig, *, progress: bool = True) -> dict[str, dict[str, Path]]:
+    """Run every unfinished cell of ``config`` and write each task's report; returns the report paths per task."""
+    out = Path(config.out)
+    raw_dir = out / "raw"
+    passes = {plan.name: plan_cells(plan.name, plan.budgets, config.methods_of(plan), config.seeds)
+              for plan in config.tasks}
+    for plan in config.tasks:
+        check_settings(raw_dir, plan.name, config.settings(plan))
+    total = sum(len(cells) for p in passes.values() for cells in p)
+
+    def log(text: str) -> None:
+        if progress:
+            bar.write(text, file=sys.stderr)
+
+    bar = progress_bar(total=total, desc="bench", unit="cell", enabled=progress)
+    estimate = estimate_seconds(config)
+    if estimate:
+        log(f"autoprune bench compare: {total} cells; estimated {sum(estimate.values()) / 60:.0f} min on 2 cores "
+            f"if none is finished yet ({', '.join(f'{k} {v / 60:.0f} min' for k, v in estimate.items())})")
+    paths, done, threads = {}, 0, torch.get_num_threads()
+    try:
+        for plan in config.tasks:
+            settings, ctx = config.settings(plan), None
+            for number, cells in enumerate(passes[plan.name]):
+                ran = False
+                for cell in cells:
+                    done += 1
+                    path = cell.path(raw_dir)
+                    if finished(path) is None:
+                        if ctx is None:
+                            task = plan.task if isinstance(plan.task, Task) else get_task(plan.task)
+                            ctx = BenchTask(task, settings, runs_dir=out / "runs" / plan.name)
+                        row = run_cell(ctx, cell, threads=threads)
+                        write_json(path, row)
+                        log(_log_line(done, total, cell, row))
+                        ran = True
+                    bar.update(1)
+                if ran or number == len(passes[plan.name]) - 1:
+                    paths[plan.name] = write_task_report(out, raw_dir, task=plan.name, budgets=plan.budgets,
+                                                         settings=settings)
+    finally:
+        bar.close()
+    return paths
+
+
+__all__ = ["REFERENCE_COSTS", "BenchConfig", "BenchError", "TaskCost", "TaskPlan", "estimate_seconds", "full", "quick",
+           "run"]

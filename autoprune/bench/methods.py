@@ -1,0 +1,34 @@
+"""The registry of compared methods, by short name, in the order the tables show them.
+
+Example:
+    >>> METHOD_NAMES[:3]
+    ('dense', 'seed-unstructured-50', 'seed-structured-50')
+    >>> get_method("lamp").series
+    'unstructured'
+"""
+
+from __future__ import annotations
+
+from autoprune.bench._method import Method, Outcome
+from autoprune.bench._search_methods import SEARCHES
+from autoprune.bench.baselines import BASELINES
+from autoprune.errors import AutopruneError
+
+_ORDER = (
+    "dense", "seed-unstructured-50", "seed-structured-50",
+    "torch-global-l1", "lamp", "erk",
+    "tp-uniform-l1", "tp-global-l1", "tp-global-taylor", "uniform-structured",
+    "autoprune", "autoprune-nosens",
+)
+METHODS: dict[str, Method] = {m.name: m for m in sorted((*BASELINES, *SEARCHES), key=lambda m: _ORDER.index(m.name))}
+METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
+
+
+def get_method(name: str) -> Method:
+    """The method called ``name``; the error lists the known names."""
+    if name not in METHODS:
+        raise AutopruneError(f"Unknown benchmark method {name!r}; expected one of {', '.join(METHOD_NAMES)}.")
+    return METHODS[name]
+
+
+__all__ = ["METHODS", "METHOD_NAMES", "Method", "Outcome", "get_method"]

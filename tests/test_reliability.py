@@ -1,0 +1,167 @@
+"""Reliability: killed runs resume without losing or duplicating anything, workers share a study,
+failing trials are recorded, results are deterministic."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from autoprune.apply import load_pruned
+from autoprune.search import open_run, search
+from autoprune.tasks.models import DigitsMLP
+
+N_TRIALS = 12
+ARGS = ["search", "--task", "digits-mlp", "--budget", "params=0.3", "--space", "quick", "--trials", str(N_TRIALS),
+        "--quiet", "--top", "2"]
+
+
+def _run_cli(out, env, timeout=300):
+    return subprocess.run([sys.executable, "-m", "autoprune.cli", *ARGS, "--out", str(out)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _complete(out) -> int:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = out / "study.journal"
+    if not journal.exists():
+        return 0
+    try:
+        storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+        study = optuna.load_study(study_name=out.name, storage=storage)
+    except Exception:
+        return 0
+    return sum(t.state.name == "COMPLETE" for t in study.trials)
+
+
+def _front_content(out) -> list[tuple]:
+    front = pd.read_csv(out / "front.csv")
+    return sorted((row.policy, round(row.val_metric, 6), round(row.cost, 6)) for row in front.itertuples())
+
+
+def _moments(cache, out, rng):
+    """Conditions to kill at, one per phase, each followed by a random delay."""
+    return [
+        ("sensitivity analysis", lambda: (cache / "sensitivity").exists() and not (out / "sensitivity").exists()),
+        ("a trial (early)", lambda: _complete(out) >= rng.randint(1, 4)),
+        ("a trial (late)", lambda: _complete(out) >= rng.randint(6, 10)),
+        ("picking and writing the final model", lambda: (out / "trials.csv").exists() and not (out / "final").exists()),
+        ("writing the report", lambda: (out / "final").exists() and not (out / "report.html").exists()),
+    ]
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_keeps_every_trial_and_the_same_front(tmp_path):
+    base_env = {**os.environ, "AUTOPRUNE_NO_PROGRESS": "1", "PYTHONPATH": os.getcwd()}
+    reference = tmp_path / "reference"
+    done = _run_cli(reference, {**base_env, "AUTOPRUNE_CACHE_DIR": str(tmp_path / "cache-reference")})
+    assert done.returncode == 0, done.stderr
+    cache = tmp_path / "cache-interrupted"  # its own cache: the dense model and sensitivity really run again
+    env = {**base_env, "AUTOPRUNE_CACHE_DIR": str(cache)}
+    interrupted = tmp_path / "interrupted"
+    rng = random.Random(11)
+    kills, snapshots = [], []
+    for phase, condition in _moments(cache, interrupted, rng):
+        proc = subprocess.Popen([sys.executable, "-m", "autoprune.cli", *ARGS, "--out", str(interrupted)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 240
+        while proc.poll() is None and not condition() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.15))
+        if proc.poll() is not None:
+            continue  # the phase went by too fast to catch
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills.append(phase)
+        if _complete(interrupted):
+            study = open_run(interrupted).study
+            snapshots.append({(t.number, json.dumps(t.params, sort_keys=True), tuple(t.values))
+                              for t in study.trials if t.state.name == "COMPLETE"})
+    final = _run_cli(interrupted, env)
+    assert final.returncode == 0, final.stderr
+    assert len(kills) >= 4, kills
+    assert "a trial (late)" in kills or "a trial (early)" in kills
+    study = open_run(interrupted).study
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(complete) == N_TRIALS  # nothing lost, nothing duplicated
+    now = {(t.number, json.dumps(t.params, sort_keys=True), tuple(t.values)) for t in complete}
+    for snapshot in snapshots:
+        assert snapshot <= now  # every trial finished before a kill is still there, unchanged
+    lost = [t for t in study.trials if t.state.name == "FAIL"]
+    assert all("died" in t.user_attrs.get("fail_reason", "") for t in lost)
+    retried = {t.user_attrs.get("retry_of") for t in study.trials} - {None}
+    assert retried == {t.number for t in lost}  # every lost trial was retried (a retry may itself be lost)
+    assert _front_content(interrupted) == _front_content(reference)
+    a = load_pruned(reference / "final").state_dict()
+    b = load_pruned(interrupted / "final").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    report = {"kills": kills, "trials_failed_by_kills": len(lost), "complete": len(complete)}
+    os.makedirs("results/reliability", exist_ok=True)
+    with open("results/reliability/kill_resume.json", "w") as f:
+        json.dump(report, f, indent=2)
+
+
+@pytest.mark.slow
+def test_two_worker_processes_finish_exactly_n_trials(tmp_path):
+    result = search("digits-mlp", "params=0.3", space="quick", n_trials=10, out=tmp_path / "run", n_jobs=2, progress=False)
+    trials = result.trials
+    assert (trials.state == "COMPLETE").sum() == 10 and len(trials) == 10
+    assert trials.number.is_unique
+    workers = {w.rpartition(":")[2] for w in trials.worker}
+    assert len(workers) == 2  # both processes did work
+    json.loads((result.run_dir / "run.json").read_text())  # not corrupted
+    assert len(open_run(result.run_dir).trials) == 10
+
+
+def test_the_same_seed_gives_the_same_trial_sequence(tmp_path):
+    runs = [search("digits-mlp", "params=0.3", space="quick", n_trials=6, out=tmp_path / name, progress=False)
+            for name in ("a", "b")]
+    columns = ["number", "granularity", "criterion", "val_metric", "cost", "policy"]
+    pd.testing.assert_frame_equal(runs[0].trials[columns], runs[1].trials[columns])
+    other = search("digits-mlp", "params=0.3", space="quick", n_trials=6, out=tmp_path / "c", seed=1, progress=False)
+    assert not other.trials["policy"].equals(runs[0].trials["policy"])
+
+
+class Troubled(DigitsMLP):
+    """Once pruned, fails in one of three ways (or not at all), decided by its pruning pattern."""
+
+    def forward(self, x):
+        zeros = int((self.fc1.weight == 0).sum())
+        if zeros:
+            mode = zeros % 4
+            if mode == 0:
+                return super().forward(x) * float("inf")  # the loss becomes inf
+            if mode == 1:
+                raise MemoryError("out of memory (simulated)")
+            if mode == 2:
+                raise RuntimeError("model stopped running after pruning")
+        return super().forward(x)
+
+
+def test_every_kind_of_failing_trial_is_recorded_and_reported(digits_task, tmp_path):
+    from autoprune.report import build_report, finalize
+
+    task = dataclasses.replace(digits_task, name="digits-troubled", build_model=Troubled)
+    space = {"granularities": ["unstructured"], "scopes": ["local"], "criteria": ["l1"], "schedules": ["one-shot"],
+             "finetune": {"epochs": 0.2, "lr": 1e-3}, "budget_use": [0.3, 1.0]}
+    result = search(task, "params=0.6", space=space, n_trials=6, out=tmp_path / "run", sensitivity=False,
+                    max_failures=80, progress=False)
+    reasons = " | ".join(result.trials.fail_reason)
+    assert "diverged" in reasons or "non-finite" in reasons
+    assert "MemoryError: out of memory (simulated)" in reasons
+    assert "RuntimeError: model stopped running after pruning" in reasons
+    assert (result.trials.state == "COMPLETE").sum() == 6
+    finalize(result, top=1, epochs=0.1, progress=False)
+    report = build_report(result.run_dir)["markdown"].read_text()
+    assert "## Failed trials" in report and "model stopped running after pruning" in report
