@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The pinned CPU build of torch goes first, so nothing pulls in a CUDA build.
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,onnx]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,onnx,cluster]"
 	touch $(STAMP)
 
-# Fashion-MNIST from Debian, when it is missing and we are allowed to install it.
+# Debian packages the tests and the demo need, when they are missing and we are allowed to install them:
+# Fashion-MNIST (the data) and PostgreSQL (a real database for the multi-worker tests).
 data:
 	@if [ -z "$$AUTOPRUNE_FASHION_MNIST" ] && [ ! -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
@@ -28,6 +29,14 @@ data:
 	    apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	  else \
 	    echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist' or set AUTOPRUNE_FASHION_MNIST"; \
+	  fi; \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "Installing the Debian package postgresql (for the multi-worker tests)"; \
+	    apt-get update -qq && apt-get install -y -qq postgresql; \
+	  else \
+	    echo "PostgreSQL is missing: the multi-worker database tests will be skipped ('sudo apt-get install postgresql')"; \
 	  fi; \
 	fi
 

@@ -59,6 +59,13 @@ def _add_latency_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs (default %(default)s)")
 
 
+def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", default="loky", choices=["loky", "dask"],
+                        help="where parallel work runs: local processes, or a Dask cluster (default %(default)s)")
+    parser.add_argument("--scheduler", default=None,
+                        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local Dask cluster)")
+
+
 def _add_pick_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rule", default="best", choices=["best", "smallest", "knee"],
                         help="how the final model is picked (default %(default)s)")
@@ -156,6 +163,7 @@ def cmd_sensitivity(args) -> int:
     sens = analyse_sensitivity(
         dense.model, task, criterion=args.criterion, granularity=args.granularity, grid=_parse_grid(args.grid),
         val_items=args.val_items, n_jobs=args.n_jobs, cache=not args.no_cache, seed=args.seed, progress=not args.quiet,
+        backend=args.backend, scheduler=args.scheduler,
     )
     out = Path(args.out or Path("results/runs") / task.name / "sensitivity")
     paths = sens.save(out, tolerance=args.tolerance)
@@ -210,6 +218,7 @@ def cmd_search(args) -> int:
         study_name=args.study, seed=args.seed, n_jobs=args.n_jobs, sensitivity=not args.no_sensitivity,
         latency_batch_size=args.latency_batch_size, latency_threads=args.latency_threads,
         task_options=dict(_parse_option(o) for o in args.task_option or []), progress=not args.quiet,
+        backend=args.backend, scheduler=args.scheduler, device=args.device,
     )
     _print_search_result(result)
     if args.no_finalize:
@@ -264,7 +273,7 @@ def cmd_report(args) -> int:
 def cmd_worker(args) -> int:
     from autoprune.search import worker_main
 
-    finished = worker_main(args.out or ".", args.storage, args.study)
+    finished = worker_main(args.out or ".", args.storage, args.study, device=args.device)
     print(f"worker finished {finished} trial(s) of study {args.study!r}")
     return 0
 
@@ -443,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=0.02, help="metric drop allowed for a layer's cap (default %(default)s)")
     p.add_argument("--val-items", type=int, default=2000, help="validation items evaluated (default %(default)s)")
     p.add_argument("--n-jobs", type=int, default=1, help="parallel workers (default %(default)s)")
+    _add_cluster_arguments(p)
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output directory (default results/runs/TASK/sensitivity)")
@@ -463,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sensitivity", action="store_true", help="no sensitivity analysis: no caps, no seed policies")
     p.add_argument("--latency-batch-size", type=int, default=64, help="batch size of latency budgets (default %(default)s)")
     p.add_argument("--latency-threads", type=int, default=1, help="threads of latency budgets (default %(default)s)")
+    _add_cluster_arguments(p)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N: where models train and latency is measured")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-finalize", action="store_true", help="stop after the trials: no final fine-tune, no report")
     _add_pick_arguments(p)
@@ -479,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None, help="the study's storage URL (default: the journal in --out)")
     p.add_argument("--study", required=True, help="study name")
     p.add_argument("--out", default=None, help="run directory (holds the journal when no --storage is given)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: the study's)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("apply", help="apply a policy file to a dense checkpoint and write the pruned model")

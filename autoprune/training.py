@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from autoprune._device import model_device
 from autoprune.tasks import Task, get_metric, iterate_batches
 from autoprune.tasks._data import take
 
@@ -66,8 +67,10 @@ def evaluate(
     was_training = model.training
     model.eval()
     metric = get_metric(task.metric)
+    device = model_device(model)
     total_loss, total = 0.0, 0
     for inputs, targets in iterate_batches(data, batch_size=batch_size):
+        inputs, targets = inputs.to(device), targets.to(device)
         outputs = model(inputs)
         total_loss += float(task.loss(outputs, targets)) * len(targets)
         total += len(targets)
@@ -92,8 +95,9 @@ def recalibrate_batchnorm(model: nn.Module, data, *, batches: int = 20, batch_si
     was_training = model.training
     model.train()
     subset = take(data, batches * batch_size, seed=seed)
+    device = model_device(model)
     for inputs, _ in iterate_batches(subset, batch_size=batch_size):
-        model(inputs)
+        model(inputs.to(device))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     model.train(was_training)
@@ -138,10 +142,12 @@ def train_model(
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout and other stochastic layers
     model.train()
+    device = model_device(model)
     start, step, running = time.perf_counter(), 0, 0.0
     bar = progress_bar(total=total_steps, desc=desc, unit="step", enabled=progress)
     while step < total_steps:
         for inputs, targets in iterate_batches(data, batch_size=batch_size, shuffle=True, generator=generator):
+            inputs, targets = inputs.to(device), targets.to(device)
             optimizer.zero_grad(set_to_none=True)
             loss = task.loss(model(inputs), targets)
             if not torch.isfinite(loss.detach()):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from autoprune._device import model_device
 from autoprune.introspect._layers import prunable_layers
 
 
@@ -114,7 +115,7 @@ def layer_macs(model: nn.Module, example_input: torch.Tensor) -> dict[str, int]:
     was_training = model.training
     model.eval()
     try:
-        model(example_input[:1])
+        model(example_input[:1].to(model_device(model)))
     finally:
         for h in hooks:
             h.remove()

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from autoprune._device import model_device, synchronize
+
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_THREADS = 1
 
@@ -78,16 +80,19 @@ def measure_latency(
     repeats: int = 50,
 ) -> LatencyStats:
     """Median and spread of the forward time of ``model`` on a batch of ``batch_size``."""
-    batch = example_input[:1].expand(batch_size, *example_input.shape[1:]).contiguous()
+    device = model_device(model)
+    batch = example_input[:1].expand(batch_size, *example_input.shape[1:]).contiguous().to(device)
     was_training = model.training
     model.eval()
     times = []
     with torch_threads(threads):
         for _ in range(warmup):
             model(batch)
+        synchronize(device)
         for _ in range(repeats):
             start = time.perf_counter()
             model(batch)
+            synchronize(device)
             times.append((time.perf_counter() - start) * 1000.0)
     model.train(was_training)
     times.sort()

@@ -29,7 +29,7 @@ def global_counts(scores: dict[str, torch.Tensor], *, total: int, caps: dict[str
         )
     if total <= 0:
         return {n: 0 for n in names}
-    flat = torch.cat([scores[n].flatten().double() for n in names])
+    flat = torch.cat([scores[n].detach().flatten().double().cpu() for n in names])
     owner = torch.cat([torch.full((scores[n].numel(),), i, dtype=torch.long) for i, n in enumerate(names)])
     order = torch.sort(flat, stable=True).indices
     owner_sorted = owner[order]

@@ -197,7 +197,7 @@ class Pruner:
 
     def _scores(self, name: str, lp: LayerPolicy, stats) -> torch.Tensor:
         layer = self.layers[name]
-        scores = self.criterion(lp.criterion).weight_scores(layer, stats.get(name, {})).double()
+        scores = self.criterion(lp.criterion).weight_scores(layer, stats.get(name, {})).double().to(layer.weight.device)
         # monotone pruning: what is already zero goes first and stays pruned
         return scores.masked_fill(layer.weight.detach() == 0, float("-inf"))
 

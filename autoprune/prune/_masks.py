@@ -23,7 +23,7 @@ from autoprune.errors import PruningError
 
 def unstructured_mask(scores: torch.Tensor, n_remove: int) -> torch.Tensor:
     """Keep-mask that removes the ``n_remove`` lowest scores (ties broken by position)."""
-    mask = torch.ones(scores.numel(), dtype=torch.bool)
+    mask = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
     if n_remove > 0:
         order = torch.sort(scores.flatten().double(), stable=True).indices
         mask[order[:n_remove]] = False
@@ -62,7 +62,7 @@ class MaskSet:
     def set(self, name: str, layer: nn.Module, mask: torch.Tensor) -> None:
         if mask.shape != layer.weight.shape:
             raise PruningError(f"Mask of layer '{name}' has shape {tuple(mask.shape)}, weight {tuple(layer.weight.shape)}.")
-        self.masks[name] = (layer, mask)
+        self.masks[name] = (layer, mask.to(layer.weight.device))
 
     def clear(self) -> None:
         self.masks.clear()

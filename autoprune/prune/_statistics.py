@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from autoprune._device import model_device
 from autoprune.tasks import Task, iterate_batches
 from autoprune.tasks._data import take
 
@@ -69,8 +70,10 @@ def collect_statistics(
     was_training = model.training
     model.eval()
     n_batches = 0
+    device = model_device(model)
     try:
         for inputs, targets in iterate_batches(data, batch_size=batch_size):
+            inputs, targets = inputs.to(device), targets.to(device)
             n_batches += 1
             model.zero_grad(set_to_none=True)
             with torch.set_grad_enabled(bool(needs & {"taylor", "fisher"})):

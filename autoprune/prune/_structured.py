@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from autoprune._device import model_device
 from autoprune.errors import PruningError
 from autoprune.introspect import PRUNABLE_TYPES
 
@@ -59,7 +60,8 @@ def _trace(model: nn.Module, example_input: torch.Tensor):
     try:
         with warnings.catch_warnings(), torch.enable_grad():
             warnings.simplefilter("ignore")
-            return tp.DependencyGraph().build_dependency(model, example_inputs=example_input, verbose=False)
+            example = example_input.to(model_device(model))
+            return tp.DependencyGraph().build_dependency(model, example_inputs=example, verbose=False)
     except Exception as exc:
         raise PruningError(
             f"The model cannot be traced for structured pruning ({type(exc).__name__}: {exc}). "
@@ -143,7 +145,7 @@ class ChannelPruner:
         n = self.channels(group)
         direct = [criterion.channel_scores_from_output(stats.get(layer, {})) for layer in self.groups[group].out_layers]
         if direct and all(d is not None for d in direct):
-            return torch.stack([d.double() for d in direct]).sum(0)
+            return torch.stack([d.double().cpu() for d in direct]).sum(0)
         total = torch.zeros(n, dtype=torch.float64)
         for item in self._full_group(group):
             module, handler = item.dep.target.module, item.dep.handler
@@ -156,7 +158,7 @@ class ChannelPruner:
                 per_unit = scores.transpose(0, 1).flatten(1).sum(1)
             else:
                 continue
-            total.scatter_add_(0, torch.as_tensor(item.root_idxs), per_unit[torch.as_tensor(item.idxs)])
+            total.scatter_add_(0, torch.as_tensor(item.root_idxs), per_unit.cpu()[torch.as_tensor(item.idxs)])
         return total
 
     def remove(self, group: str, indices) -> None:

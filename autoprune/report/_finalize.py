@@ -103,11 +103,12 @@ def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: 
         fingerprint=fingerprint(ctx.dense),
         provenance=provenance(task=setup.task, task_options=setup.task_options, budget=setup.budgets, seed=setup.seed,
                               trial=chosen, rule=rule, builder=builder_path(ctx.task.build_model),
-                              input_shape=list(ctx.example_input.shape)),
+                              input_shape=list(ctx.example_input.shape), device=str(ctx.device),
+                              latency_batch_size=setup.latency_batch_size, latency_threads=setup.latency_threads),
         results={"val_metric": next(t["val_metric"] for t in tuned if t["number"] == chosen), "test_metric": test.metric},
     )
     save_pruned(final.model, staging, document, history=final.history)
-    reloaded = load_pruned(staging, build_model=ctx.task.build_model, example_input=ctx.example_input)
+    reloaded = load_pruned(staging, build_model=ctx.task.build_model, example_input=ctx.example_input).to(ctx.device)
     costs = measure_costs(reloaded, ctx.example_input)
     on_disk = (staging / "model.safetensors").stat().st_size
     latency = side_by_side_latency({"dense": ctx.dense, "final": reloaded}, ctx.example_input,

@@ -10,7 +10,6 @@ Example:
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import time
 from dataclasses import dataclass
@@ -100,13 +99,22 @@ def search(
     latency_threads: int = 1,
     max_failures: int | None = None,
     task_options: dict | None = None,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    device: str = "cpu",
     progress: bool = True,
 ) -> SearchResult:
     """Search pruning policies for ``task`` under ``budget``; resumes a run directory that exists.
 
     ``budget`` is ``"params=0.1"``, a list of such strings, or Budget objects.
+    ``n_jobs`` worker processes run on ``backend``: ``"loky"`` (this machine) or
+    ``"dask"`` (the cluster at ``scheduler``; the storage must be reachable from
+    it). ``device`` is where models train and where latency is measured.
     Returns a :class:`SearchResult`; everything is also in the run directory.
     """
+    from autoprune._device import resolve_device
+
+    device = str(resolve_device(device))
     start = time.perf_counter()
     task_obj = task if isinstance(task, Task) else get_task(task, **(task_options or {}))
     budgets = parse_budgets(budget)
@@ -122,7 +130,7 @@ def search(
         task=task_obj.spec or task_obj.name, budgets=[_budget_text(b) for b in budgets], space=space_obj.to_dict(),
         n_trials=n_trials, task_options=dict(task_obj.spec_options or {}), seed=seed, sensitivity=sensitivity,
         latency_batch_size=latency_batch_size, latency_threads=latency_threads,
-        max_failures=max_failures,
+        max_failures=max_failures, device=device,
     )
     run_dir = Path(out) if out is not None else default_run_dir(task_obj.name, budgets)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -130,32 +138,71 @@ def search(
     study_name = study_name or run_dir.name
     store = open_storage(run_dir, storage)
     study = _load_study(store, study_name, seed, create=True)
-    shared = study.user_attrs.get(SHARED_ATTR)
-    if shared is None:
-        shared = prepare_shared(setup, run_dir, task_obj, progress=progress)
-        study.set_user_attr(SETUP_ATTR, setup.to_dict())
-        study.set_user_attr(SHARED_ATTR, shared)
-    else:
-        stored = SearchSetup.from_dict(study.user_attrs[SETUP_ATTR])
-        if stored.differences(setup):
-            raise RunError(f"Study {study_name!r} was set up differently (it differs in: {', '.join(stored.differences(setup))}).")
-        study.set_user_attr(SETUP_ATTR, setup.to_dict())  # the trial count may have grown
+    shared = _shared(study, store, study_name, setup, run_dir, task_obj, progress=progress, backend=backend,
+                     scheduler=scheduler)
     write_run_json(run_dir, setup, shared, study_name, storage)
-    ctx = SearchContext(setup, shared, task=task_obj)
+    ctx = SearchContext(setup, shared, task=task_obj, device=device)
     check_feasible(ctx)
     fail_dead_trials(study)
-    if not study.user_attrs.get(SEEDED_ATTR):
-        for params, name in seed_trials(ctx):
-            study.enqueue_trial(params, user_attrs={"seed": name}, skip_if_exists=False)
-        study.set_user_attr(SEEDED_ATTR, True)
-    top_up_slots(study, n_trials)
+    _seed_and_slots(study, store, study_name, ctx, n_trials)
     try:
-        _run_workers(study, ctx, setup, run_dir, storage, study_name, n_jobs=n_jobs, progress=progress)
+        _run_workers(study, ctx, setup, run_dir, storage, study_name, n_jobs=n_jobs, progress=progress,
+                     backend=backend, scheduler=scheduler, device=device)
     finally:
         _record_run(run_dir, ctx, time.perf_counter() - start)
     trials = trials_frame(study)
     front = front_of(trials)
     return SearchResult(run_dir, study, trials, front, ctx, time.perf_counter() - start)
+
+
+def _shared(study, store, study_name, setup, run_dir, task, *, progress: bool, backend: str = "loky",
+            scheduler: str | None = None) -> dict:
+    """The once-per-study results: prepared here, or by whichever worker claimed the set-up first."""
+    from autoprune.search import _coordination as once
+
+    while SHARED_ATTR not in study.user_attrs:
+        if once.claim(store, study_name, "setup"):
+            shared = prepare_shared(setup, run_dir, task, progress=progress, backend=backend, scheduler=scheduler)
+            shared["prepared_by"] = _worker_id()
+            study.set_user_attr(SETUP_ATTR, setup.to_dict())
+            study.set_user_attr(SHARED_ATTR, shared)
+            return shared
+        once.wait_for(lambda: SHARED_ATTR in _reload(study).user_attrs, store, study_name, "setup")
+        study = _reload(study)
+    stored = SearchSetup.from_dict(study.user_attrs[SETUP_ATTR])
+    if stored.differences(setup):
+        raise RunError(f"Study {study_name!r} was set up differently (it differs in: {', '.join(stored.differences(setup))}).")
+    if setup.n_trials > stored.n_trials:
+        study.set_user_attr(SETUP_ATTR, setup.to_dict())  # the trial count may grow
+    return study.user_attrs[SHARED_ATTR]
+
+
+def _seed_and_slots(study, store, study_name: str, ctx: SearchContext, n_trials: int) -> None:
+    """Enqueue the seeds once per study and the slots once per trial count, whoever starts first."""
+    from autoprune.search import _coordination as once
+
+    if study.user_attrs.get(SEEDED_ATTR):
+        pass
+    elif once.claim(store, study_name, "seeds"):
+        for params, name in seed_trials(ctx):
+            study.enqueue_trial(params, user_attrs={"seed": name}, skip_if_exists=False)
+        study.set_user_attr(SEEDED_ATTR, True)
+    else:
+        once.wait_for(lambda: _reload(study).user_attrs.get(SEEDED_ATTR), store, study_name, "seeds")
+    if once.claim(store, study_name, f"slots-{n_trials}"):
+        top_up_slots(study, n_trials)
+
+
+def _reload(study):
+    import optuna
+
+    return optuna.load_study(study_name=study.study_name, storage=study._storage, sampler=study.sampler)
+
+
+def _worker_id() -> str:
+    from autoprune.search._run import worker_id
+
+    return worker_id()
 
 
 def _record_run(run_dir: Path, ctx: SearchContext, seconds: float) -> None:
@@ -223,33 +270,48 @@ class _Progress:
         self.bar.close()
 
 
-def _run_workers(study, ctx, setup, run_dir, storage, study_name, *, n_jobs: int, progress: bool) -> None:
+def _run_workers(study, ctx, setup, run_dir, storage, study_name, *, n_jobs: int, progress: bool,
+                 backend: str = "loky", scheduler: str | None = None, device: str | None = None) -> None:
+    """Run the trials: in this process, or in ``n_jobs`` worker processes (local, or on a Dask cluster)."""
+    import threading
+
+    import joblib
+
+    from autoprune._parallel import joblib_backend
+
     bar = _Progress(study, setup.n_trials, progress)
     try:
-        if n_jobs == 1:
+        if n_jobs == 1 and backend == "loky":
             run_worker(study, ctx, max_failures=setup.failure_allowance, on_trial=bar.update,
                        sampler_for=lambda done: _sampler(setup.seed, 0, done))
             return
-        spawn = multiprocessing.get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // n_jobs)
-        processes = [
-            spawn.Process(target=worker_main, args=(str(run_dir), storage, study_name, i, threads), daemon=False)
-            for i in range(n_jobs)
-        ]
-        for p in processes:
-            p.start()
-        while any(p.is_alive() for p in processes):
-            time.sleep(1.0)
+        threads = max(1, (os.cpu_count() or 1) // n_jobs) if backend == "loky" else None
+        jobs = [joblib.delayed(worker_main)(str(Path(run_dir).resolve()), storage, study_name, i, threads, device)
+                for i in range(n_jobs)]
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with joblib_backend(backend, scheduler):
+                    joblib.Parallel(n_jobs=n_jobs)(jobs)
+            except BaseException as exc:  # reported below, in the main thread
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        while thread.is_alive():
+            thread.join(timeout=1.0)
             bar.update(study)
-        bad = [p.exitcode for p in processes if p.exitcode not in (0, None)]
-        if bad:
-            raise RunError(f"{len(bad)} worker process(es) exited with status {bad}; the study keeps what they finished.")
+        if errors:
+            raise RunError(f"A worker failed ({type(errors[0]).__name__}: {errors[0]}); "
+                           "the study keeps the trials that finished.") from errors[0]
     finally:
         bar.update(study)
         bar.close()
 
 
-def worker_main(run_dir: str, storage: str | None, study_name: str, worker_index: int = 0, threads: int | None = None) -> int:
+def worker_main(run_dir: str, storage: str | None, study_name: str, worker_index: int = 0,
+                threads: int | None = None, device: str | None = None) -> int:
     """Join a prepared study and run trials until no slot is left (also ``autoprune worker``)."""
     import torch
 
@@ -262,7 +324,7 @@ def worker_main(run_dir: str, storage: str | None, study_name: str, worker_index
         raise RunError(f"Study {study_name!r} has not been set up by 'autoprune search' yet.")
     setup = SearchSetup.from_dict(probe.user_attrs[SETUP_ATTR])
     study = _load_study(store, study_name, setup.seed, worker_index + 1, create=False)
-    ctx = SearchContext(setup, study.user_attrs[SHARED_ATTR])
+    ctx = SearchContext(setup, study.user_attrs[SHARED_ATTR], device=device)
     return run_worker(study, ctx, max_failures=setup.failure_allowance,
                       sampler_for=lambda done: _sampler(setup.seed, worker_index + 1, done))
 

@@ -31,15 +31,18 @@ AMOUNT_FIELD = {"unstructured": "sparsity", "structured": "channel_ratio"}
 class SearchContext:
     """Shared, read-only state of a search (see the module docstring)."""
 
-    def __init__(self, setup: SearchSetup, shared: dict, *, task: Task | None = None) -> None:
+    def __init__(self, setup: SearchSetup, shared: dict, *, task: Task | None = None, device: str | None = None) -> None:
+        from autoprune._device import resolve_device
+
         self.setup = setup
         self.shared = shared
+        self.device = resolve_device(device or setup.device)
         self.task = task if task is not None else get_task(setup.task, **setup.task_options)
         self.space = SearchSpace.from_dict(setup.space)
         self.budgets: list[Budget] = parse_budgets(setup.budgets)
         self.primary = self.budgets[0]
         dense = dense_model(self.task, seed=setup.seed, progress=False)
-        self.dense = dense.model
+        self.dense = dense.model.to(self.device)
         self.dense_info = dense.info
         self.example_input = self.task.example_input
         self.cost_model = CostModel(self.dense, self.example_input)

@@ -69,20 +69,22 @@ def check_setup(run_dir: Path, setup: SearchSetup) -> None:
         )
 
 
-def prepare_shared(setup: SearchSetup, run_dir: Path, task: Task, *, progress: bool = True) -> dict:
+def prepare_shared(setup: SearchSetup, run_dir: Path, task: Task, *, progress: bool = True, backend: str = "loky",
+                   scheduler: str | None = None) -> dict:
     """Dense model, budget checks, sensitivity and latency samples: the once-per-study work."""
     budgets = parse_budgets(setup.budgets)
     space = SearchSpace.from_dict(setup.space)
     dense = dense_model(task, seed=setup.seed, progress=progress)
+    dense.model.to(setup.device)
     costs = measure_costs(dense.model, task.example_input)
-    shared: dict = {"dense": {k: v for k, v in dense.info.items() if k != "path"}, "dense_costs": costs.as_dict()}
+    shared: dict = {"device": setup.device, "dense": {k: v for k, v in dense.info.items() if k != "path"}, "dense_costs": costs.as_dict()}
     if any(b.kind == "latency" for b in budgets):
-        stats = measure_latency(dense.model, task.example_input, batch_size=setup.latency_batch_size,
+        stats = measure_latency(dense.model, task.example_input.to(setup.device), batch_size=setup.latency_batch_size,
                                 threads=setup.latency_threads, repeats=60, warmup=10)
         shared["dense_latency_ms"] = stats.median_ms
         shared["dense_latency"] = stats.as_dict()
         costs = costs.with_latency(stats.median_ms)
-        samples = load_or_sample(run_dir / "latency_samples.csv", dense.model, task.example_input,
+        samples = load_or_sample(run_dir / "latency_samples.csv", dense.model, task.example_input.to(setup.device),
                                  batch_size=setup.latency_batch_size, threads=setup.latency_threads, seed=setup.seed)
         shared["latency_samples"] = samples.to_dict(orient="records")
     for budget in budgets:
@@ -99,8 +101,10 @@ def prepare_shared(setup: SearchSetup, run_dir: Path, task: Task, *, progress: b
                 continue
             grid = space.sensitivity.grid if granularity == "unstructured" else space.sensitivity.structured_grid
             try:
-                sens = analyse_sensitivity(dense.model, task, criterion=space.sensitivity.criterion, granularity=granularity,
-                                           grid=grid, val_items=space.sensitivity.val_items, seed=setup.seed, progress=progress)
+                sens = analyse_sensitivity(dense.model.cpu(), task, criterion=space.sensitivity.criterion,
+                                           granularity=granularity, grid=grid, val_items=space.sensitivity.val_items,
+                                           seed=setup.seed, progress=progress, backend=backend, scheduler=scheduler,
+                                           n_jobs=-1 if backend == "dask" else 1)
             except Exception as exc:  # an untraceable model has no structured sensitivity; say so and go on
                 if granularity == "unstructured":
                     raise

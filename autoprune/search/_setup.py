@@ -32,6 +32,7 @@ class SearchSetup:
     latency_batch_size: int = 64
     latency_threads: int = 1
     max_failures: int | None = None
+    device: str = "cpu"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -44,8 +44,9 @@ def progress_index(study) -> int:
     Lost trials are retried with the same parameters, so leaving them out keeps a
     resumed study sampling exactly what an uninterrupted one would.
     """
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-    return sum(1 for t in trials if not t.user_attrs.get("lost"))
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING))
+    retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}  # lost to a stopped heartbeat
+    return sum(1 for t in trials if t.state != TrialState.WAITING and not t.user_attrs.get("lost") and t.number not in retried)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -89,11 +90,16 @@ def _retry_attrs(trial) -> dict:
     return attrs
 
 
+def _is_retry(trial) -> bool:
+    """A re-queued lost trial: ours (``retry_of``) or Optuna's heartbeat retry (``failed_trial``)."""
+    return "retry_of" in trial.user_attrs or "failed_trial" in trial.system_attrs
+
+
 def _claim(study):
     """Atomically take a WAITING trial: retries of lost trials first, then by number."""
     study._thread_local.cached_all_trials = None
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    waiting.sort(key=lambda t: ("retry_of" not in t.user_attrs, t.number))
+    waiting.sort(key=lambda t: (not _is_retry(t), t.number))
     for trial in waiting:
         try:
             if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
@@ -111,7 +117,25 @@ def _heartbeat(study, trial):
     return contextlib.nullcontext()
 
 
-def run_worker(study, ctx, *, max_failures: int, on_trial=None, sampler_for=None) -> int:
+def _settle(study, poll: float) -> bool:
+    """No slot to claim: recover lost trials; True while other workers' trials may still need us."""
+    import time
+
+    from optuna.storages._heartbeat import fail_stale_trials, is_heartbeat_enabled
+
+    if is_heartbeat_enabled(study._storage):
+        fail_stale_trials(study)  # dead workers' trials fail and come back as retries
+    else:
+        fail_dead_trials(study)
+    if count(study, TrialState.WAITING):
+        return True
+    if count(study, TrialState.RUNNING):
+        time.sleep(poll)
+        return True
+    return False
+
+
+def run_worker(study, ctx, *, max_failures: int, on_trial=None, sampler_for=None, poll: float = 1.0) -> int:
     """Run claimed trials until no slot is left; returns the number this worker finished.
 
     ``sampler_for(progress)`` gives the sampler of the next trial: seeding it by the
@@ -129,6 +153,8 @@ def run_worker(study, ctx, *, max_failures: int, on_trial=None, sampler_for=None
             study.sampler = sampler_for(progress_index(study))
         trial = _claim(study)
         if trial is None:
+            if _settle(study, poll):
+                continue  # another worker's trial is still running: it may be lost and come back
             return finished
         trial.set_user_attr("worker", worker_id())
         try:

@@ -146,6 +146,7 @@ def analyse_sensitivity(
     val_items: int = 2000,
     n_jobs: int = 1,
     backend: str = "loky",
+    scheduler: str | None = None,
     cache: bool | str | Path = True,
     seed: int = 0,
     progress: bool = True,
@@ -153,6 +154,8 @@ def analyse_sensitivity(
     """Measure every unit of ``model`` alone at each amount of ``grid`` (see the module docstring).
 
     ``cache`` is True (the default cache directory), False (no cache) or a directory.
+    ``backend`` is ``"loky"`` (local processes) or ``"dask"`` (the cluster at
+    ``scheduler``, or a local one); both give the same table as ``n_jobs=1``.
     """
     import joblib
 
@@ -183,20 +186,24 @@ def analyse_sensitivity(
         key, "(dense)", 0.0, criterion, granularity, seed, state, light
     )
     cached_before = _count_cached(point_fn, key, units, grid, criterion, granularity, seed) if memory else 0
-    threads = 1 if n_jobs != 1 else None  # parallel workers: one thread each, the workers are the parallelism
+    threads = 1 if (n_jobs != 1 or backend != "loky") else None  # parallel workers: one thread each
     jobs = [joblib.delayed(_unit_curve)(point_fn, key, u, grid, criterion, granularity, seed, state, light, threads)
             for u in units]
     bar = progress_bar(total=len(units), desc=f"sensitivity ({granularity}, {criterion})", unit="layer", enabled=progress)
     rows: list[dict] = []
-    if n_jobs == 1:
+    if n_jobs == 1 and backend == "loky":
         for job in jobs:
             fn, args, kwargs = job
             rows.extend(fn(*args, **kwargs))
             bar.update(1)
     else:
-        for curve in joblib.Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(jobs):
-            rows.extend(curve)
-            bar.update(1)
+        from autoprune._parallel import joblib_backend
+
+        with joblib_backend(backend, scheduler) as cluster_workers:
+            workers = cluster_workers or n_jobs if backend == "dask" else n_jobs
+            for curve in joblib.Parallel(n_jobs=workers, return_as="generator")(jobs):
+                rows.extend(curve)
+                bar.update(1)
     bar.close()
     table = pd.DataFrame(rows)
     table["drop"] = dense_row["metric"] - table["metric"]
