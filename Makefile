@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The pinned CPU build of torch goes first, so nothing pulls in a CUDA build.
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,onnx,cluster]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,onnx,cluster,transformers]"
 	touch $(STAMP)
 
 # Debian packages the tests and the demo need, when they are missing and we are allowed to install them:

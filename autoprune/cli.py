@@ -346,7 +346,7 @@ def cmd_apply(args) -> int:
     outcome = prune_and_finetune(copy.deepcopy(dense.model), policy, task, epochs=epochs, progress=not args.quiet)
     val = evaluate(outcome.model, task.val_data, task).metric
     test = evaluate(outcome.model, task.test_data, task).metric
-    costs = measure_costs(outcome.model, task.example_input)
+    costs = measure_costs(outcome.model, task.example_input, scope=task.cost_modules)
     document.results = {**document.results, "applied": {
         "checkpoint": str(args.checkpoint or dense.info.get("path")), "finetuned": bool(args.finetune),
         "val_metric": val, "test_metric": test, "params": costs.params, "macs": costs.macs, "bytes": costs.bytes}}

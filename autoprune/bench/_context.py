@@ -34,7 +34,7 @@ from autoprune.errors import PruningError
 from autoprune.introspect import profile_model, prunable_layers, side_by_side_latency
 from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import FinetuneRecipe, Policy
-from autoprune.prune import ChannelPruner, Pruner
+from autoprune.prune import Pruner, structured_units
 from autoprune.tasks import Task
 from autoprune.training import evaluate, train_model
 
@@ -74,13 +74,13 @@ class BenchTask:
         self.dense_info = dense.info
         self.dense_path = Path(dense.info["path"])
         self.example_input = task.example_input
-        self.dense_costs = measure_costs(self.dense, self.example_input)
+        self.dense_costs = measure_costs(self.dense, self.example_input, scope=self.task.cost_modules)
         self.dense_kernel_macs = profile_model(self.dense, self.example_input).macs
         self.layers = list(prunable_layers(self.dense))
         self.structured_layers: list[str] = []
         self.structured_note = ""
         try:
-            groups = ChannelPruner(self.fresh_dense(), self.example_input).groups
+            groups = structured_units(self.fresh_dense(), self.example_input).groups
             self.structured_layers = [layer for group in groups.values() for layer in group.out_layers]
         except PruningError as exc:
             self.structured_note = str(exc)
@@ -124,7 +124,7 @@ class BenchTask:
                 self.settings.latency_rounds, self.settings.latency_repeats)
             latency = self._latency(model, rounds=rounds, repeats=repeats)
             return latency["model"]["median_ms"] / latency["dense"]["median_ms"]
-        costs = measure_costs(model, self.example_input)
+        costs = measure_costs(model, self.example_input, scope=self.task.cost_modules)
         return getattr(costs, COST_FIELD[kind]) / getattr(self.dense_costs, COST_FIELD[kind])
 
     def match(self, budget: Budget, build: Callable[[float], nn.Module], *, low: float, high: float,
@@ -143,7 +143,7 @@ class BenchTask:
         """Everything a table row shows about a finished model (see the module docstring)."""
         model.eval()
         test = evaluate(model, self.task.test_data, self.task)
-        costs = measure_costs(model, self.example_input)
+        costs = measure_costs(model, self.example_input, scope=self.task.cost_modules)
         kernel_macs = profile_model(model, self.example_input).macs
         latency = self._latency(model, rounds=self.settings.latency_rounds, repeats=self.settings.latency_repeats)
         model_ms, dense_ms = latency["model"]["median_ms"], latency["dense"]["median_ms"]

@@ -30,7 +30,8 @@ from autoprune.artifact import encode_state_dict, serialize_state_dict, sparse_b
 from autoprune.budgets._costs import Costs
 from autoprune.introspect import profile_model, prunable_layers
 from autoprune.policy import Policy, parse_nm
-from autoprune.prune import ChannelPruner, channels_to_remove, local_count
+from autoprune.budgets._costs import in_scope
+from autoprune.prune import channels_to_remove, local_count, structured_units
 
 HEADER_PER_SPARSE_TENSOR = 160  # two more header entries (mask, values) and the shape in metadata
 HEADER_MARGIN = 256
@@ -48,26 +49,38 @@ class _Layer:
 class CostModel:
     """Analytic costs of policies applied to one dense model."""
 
-    def __init__(self, model: nn.Module, example_input: torch.Tensor) -> None:
+    def __init__(self, model: nn.Module, example_input: torch.Tensor, *, scope: tuple[str, ...] | None = None) -> None:
         profile = profile_model(model, example_input)
         macs = {layer.name: layer.macs for layer in profile.layers}
+        self.scope = scope
         self.layers: dict[str, _Layer] = {}
         for name, module in prunable_layers(model).items():
             w = module.weight
             out_dim, in_dim = w.shape[0], w.shape[1]
             self.layers[name] = _Layer(out_dim, in_dim, w.numel() // (out_dim * in_dim), module.bias is not None, macs[name])
-        self.total_params = profile.params
-        self.prunable_params = sum(layer.params for layer in profile.layers)
+        self.total_params = sum(p.numel() for n, p in model.named_parameters() if in_scope(n, scope))
+        self.prunable_params = sum(layer.params for layer in profile.layers if in_scope(layer.name, scope))
         try:
-            self.groups = ChannelPruner(copy.deepcopy(model), example_input).groups
+            self.groups = structured_units(copy.deepcopy(model), example_input).groups
         except Exception:  # an untraceable model simply has no structured option
             self.groups = {}
         self.layer_group = {layer: g for g, group in self.groups.items() for layer in group.out_layers}
         modules = dict(model.named_modules())
-        self.norm_params = {g: sum(p.numel() for n in group.norm_layers for p in modules[n].parameters(recurse=False))
+        self.norm_params = {g: sum(p.numel() for n in group.norm_layers if in_scope(n, scope)
+                                   for p in modules[n].parameters(recurse=False))
                             for g, group in self.groups.items()}
-        self.norm_buffers = {g: sum(b.numel() for n in group.norm_layers for b in modules[n].buffers(recurse=False) if b.dim() == 1)
-                             for g, group in self.groups.items()}
+        norm_owner = {n: g for g, group in self.groups.items() for n in group.norm_layers}
+        self.norm_bytes = {g: 0 for g in self.groups}  # per-channel tensors of a group's norm layers
+        self.static_bytes = 0  # every other tensor that is not a prunable layer's weight or bias
+        for name, tensor in model.state_dict().items():
+            owner = name.rpartition(".")[0]
+            size = tensor.numel() * tensor.element_size()
+            if owner in self.layers:
+                continue
+            if owner in norm_owner and tensor.dim() == 1:
+                self.norm_bytes[norm_owner[owner]] += size
+            else:
+                self.static_bytes += size
         tensors, _ = encode_state_dict(model.state_dict())
         encoded_payload = sum(t.numel() * t.element_size() for t in tensors.values())
         self.dense_bytes = len(serialize_state_dict(model.state_dict()))
@@ -78,15 +91,26 @@ class CostModel:
     def group_of(self, layer: str) -> str | None:
         return self.layer_group.get(layer)
 
+    def units(self, group: str) -> int:
+        """Channels (or heads) of a structured unit in the dense model."""
+        info = self.groups[group]
+        return self.layers[info.out_layers[0]].out_dim // info.unit_size
+
     def kept_channels(self, policy: Policy) -> dict[str, int]:
-        """Channels kept per dependency group under ``policy`` (local scope)."""
+        """Channels (or heads, neurons) kept per structured unit under ``policy`` (local scope)."""
         kept = {}
         for name, lp in policy.layers.items():
             if lp.granularity == "structured":
                 group = self.layer_group[name]
-                n = self.layers[self.groups[group].out_layers[0]].out_dim
+                n = self.units(group)
                 kept[group] = n - channels_to_remove(n, lp.channel_ratio, min_kept=policy.min_kept, round_to=policy.round_to)
         return kept
+
+    def _out_kept(self, name: str, layer: _Layer, kept: dict[str, int]) -> int:
+        group = self.layer_group.get(name)
+        if group in kept:
+            return kept[group] * self.groups[group].unit_size
+        return layer.out_dim
 
     def estimate(self, policy: Policy) -> Costs:
         """Parameters, MACs and (upper-estimate) bytes of ``policy`` on the dense model (local scope)."""
@@ -95,11 +119,10 @@ class CostModel:
         kept = self.kept_channels(policy)
         params = self.total_params - self.prunable_params
         macs = 0
-        payload = 4 * (self.total_params - self.prunable_params) + self._buffer_bytes()
+        payload = self.static_bytes + sum(self.norm_bytes.values())
         sparse_tensors = 0
         for name, layer in self.layers.items():
-            group = self.layer_group.get(name)
-            out_kept = kept.get(group, layer.out_dim) if group else layer.out_dim
+            out_kept = self._out_kept(name, layer, kept)
             in_kept = layer.in_dim - self._inputs_removed(name, kept)
             numel = out_kept * in_kept * layer.kernel
             lp = policy.layers.get(name)
@@ -110,17 +133,17 @@ class CostModel:
                 n, m = parse_nm(lp.nm, layer=name)
                 nonzero = numel * n // m
             bias = out_kept if layer.bias else 0
-            params += nonzero + bias
             density = nonzero / numel if numel else 0.0
-            macs += round(layer.macs * (out_kept / layer.out_dim) * (in_kept / layer.in_dim) * density)
+            if in_scope(name, self.scope):
+                params += nonzero + bias
+                macs += round(layer.macs * (out_kept / layer.out_dim) * (in_kept / layer.in_dim) * density)
             weight_bytes = min(4 * numel, sparse_bytes(numel, nonzero))
             sparse_tensors += weight_bytes < 4 * numel
             payload += weight_bytes + 4 * bias
         for group, n_kept in kept.items():
-            n = self.layers[self.groups[group].out_layers[0]].out_dim
-            fraction = n_kept / n
+            fraction = n_kept / self.units(group)
             params -= round(self.norm_params[group] * (1 - fraction))
-            payload -= 4 * round((self.norm_params[group] + self.norm_buffers[group]) * (1 - fraction))
+            payload -= round(self.norm_bytes[group] * (1 - fraction))
         header = self.header_bytes + sparse_tensors * HEADER_PER_SPARSE_TENSOR + HEADER_MARGIN
         return Costs(params=int(params), macs=int(macs), bytes=int(payload + header))
 
@@ -129,8 +152,7 @@ class CostModel:
         kept = self.kept_channels(policy)
         out = {}
         for name, layer in self.layers.items():
-            group = self.layer_group.get(name)
-            out_kept = kept.get(group, layer.out_dim) if group else layer.out_dim
+            out_kept = self._out_kept(name, layer, kept)
             in_kept = layer.in_dim - self._inputs_removed(name, kept)
             out[name] = round(layer.macs * (out_kept / layer.out_dim) * (in_kept / layer.in_dim))
         return out
@@ -141,12 +163,8 @@ class CostModel:
             info = self.groups[group]
             if layer in info.in_layers:
                 factor = info.in_factors[info.in_layers.index(layer)]
-                n = self.layers[info.out_layers[0]].out_dim
-                removed += (n - n_kept) * factor
+                removed += (self.units(group) - n_kept) * factor
         return removed
-
-    def _buffer_bytes(self) -> int:
-        return 4 * sum(self.norm_buffers.values()) + 8 * sum(1 for g in self.groups.values() for _ in g.norm_layers)
 
     def max_pruning(self, policy_at_caps: Policy) -> Costs:
         """Costs with every unit at its cap (the most a space allows); used to detect impossible budgets."""

@@ -52,21 +52,40 @@ class Costs:
         return asdict(self)
 
 
+def in_scope(name: str, scope: tuple[str, ...] | None) -> bool:
+    """Whether module or parameter ``name`` lies under one of the ``scope`` prefixes (None: everything).
+
+    Example:
+        >>> in_scope("bert.encoder.layer.0.output.dense", ("bert.encoder",)), in_scope("bert.embeddings", ("bert.encoder",))
+        (True, False)
+    """
+    return scope is None or any(name == p or name.startswith(p + ".") for p in scope)
+
+
 def measure_costs(
     model: nn.Module,
     example_input: torch.Tensor,
     *,
     latency: Callable[[nn.Module], float] | None = None,
+    scope: tuple[str, ...] | None = None,
 ) -> Costs:
-    """Exact parameters, MACs and bytes of ``model``; latency when ``latency`` is given."""
+    """Exact parameters, MACs and bytes of ``model``; latency when ``latency`` is given.
+
+    ``scope`` (module-name prefixes, e.g. ``("bert.encoder",)``) limits the
+    parameters and MACs counted to those modules; bytes are always the whole file.
+    """
     profile = profile_model(model, example_input)
-    prunable_params = sum(layer.params for layer in profile.layers)
-    prunable_nonzero = sum(layer.nonzero_params for layer in profile.layers)
-    # non-zero parameters of the prunable layers; every other parameter as it is
-    params = profile.params - prunable_params + prunable_nonzero
+    prunable = {layer.name: layer for layer in profile.layers}
+    params = 0
+    for name, module in model.named_modules():
+        if name in prunable:
+            params += prunable[name].nonzero_params if in_scope(name, scope) else 0
+            continue
+        params += sum(p.numel() for pname, p in module.named_parameters(recurse=False) if in_scope(f"{name}.{pname}", scope))
+    macs = sum(layer.nonzero_macs for layer in profile.layers if in_scope(layer.name, scope))
     return Costs(
         params=int(params),
-        macs=int(profile.nonzero_macs),
+        macs=int(macs),
         bytes=artifact_bytes(model.state_dict()),
         latency_ms=None if latency is None else float(latency(model)),
     )

@@ -76,14 +76,14 @@ def sample_latencies(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Measure ``n_samples`` random structured variants of ``model`` (the dense model first)."""
-    from autoprune.prune import ChannelPruner
+    from autoprune.prune import structured_units
 
     rng = random.Random(seed)
     rows = []
     for i in range(n_samples):
         variant = copy.deepcopy(model)
         if i > 0:
-            pruner = ChannelPruner(variant, example_input)
+            pruner = structured_units(variant, example_input)
             uniform = rng.uniform(0.0, 0.9) if i % 3 == 0 else None
             for group, channels in pruner.original_channels.items():
                 ratio = uniform if uniform is not None else rng.uniform(0.0, 0.9)

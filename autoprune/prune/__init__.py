@@ -12,7 +12,8 @@ from autoprune.prune._criteria import Criterion, get_criterion, lamp_normalise
 from autoprune.prune._engine import Pruner
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
 from autoprune.prune._statistics import collect_statistics
-from autoprune.prune._structured import ChannelPruner, StructuredGroup, replay_history
+from autoprune.prune._structured import ChannelPruner, StructuredGroup, replay_history, structured_units
+from autoprune.prune._transformer import TransformerUnits, find_blocks
 
 
 def available_criteria() -> tuple[str, ...]:
@@ -28,15 +29,18 @@ __all__ = [
     "MaskSet",
     "Pruner",
     "StructuredGroup",
+    "TransformerUnits",
     "available_criteria",
     "cap_count",
     "channels_to_remove",
     "collect_statistics",
+    "find_blocks",
     "get_criterion",
     "global_counts",
     "lamp_normalise",
     "local_count",
     "nm_mask",
     "replay_history",
+    "structured_units",
     "unstructured_mask",
 ]

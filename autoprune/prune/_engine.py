@@ -32,7 +32,7 @@ from autoprune.prune._allocate import cap_count, channels_to_remove, global_coun
 from autoprune.prune._criteria import Criterion, get_criterion
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
 from autoprune.prune._statistics import collect_statistics
-from autoprune.prune._structured import ChannelPruner
+from autoprune.prune._structured import ChannelPruner, structured_units
 from autoprune.tasks import Task
 
 
@@ -74,7 +74,7 @@ class Pruner:
         self.group_policy: dict[str, LayerPolicy] = {}
         structured = {n: lp for n, lp in policy.layers.items() if lp.granularity == "structured"}
         if structured:
-            self.channel_pruner = ChannelPruner(model, task.example_input)
+            self.channel_pruner = structured_units(model, task.example_input)
             self.group_policy = self._groups_of(structured)
 
     # ------------------------------------------------------------------ set-up helpers

@@ -27,11 +27,12 @@ from autoprune.tasks import Task, iterate_batches
 from autoprune.tasks._data import take
 
 
-def _channel_mean_abs(t: torch.Tensor) -> torch.Tensor:
-    """Mean |t| per channel (dim 1), over the batch and any spatial dimensions."""
+def _channel_mean_abs(t: torch.Tensor, *, last: bool) -> torch.Tensor:
+    """Mean |t| per feature: the last dimension (linear layers, e.g. (batch, tokens, features))
+    or dimension 1 (convolutions), averaged over every other dimension."""
     t = t.detach().abs()
-    if t.dim() == 2:
-        return t.mean(0)
+    if last:
+        return t.reshape(-1, t.shape[-1]).mean(0)
     return t.transpose(0, 1).reshape(t.shape[1], -1).mean(1)
 
 
@@ -60,10 +61,11 @@ def collect_statistics(
         if needs & {"act_in", "act_out"}:
 
             def hook(mod, inputs, output, name=name):
+                last = isinstance(mod, nn.Linear)
                 if "act_in" in needs:
-                    add(name, "act_in", _channel_mean_abs(inputs[0]))
+                    add(name, "act_in", _channel_mean_abs(inputs[0], last=last))
                 if "act_out" in needs:
-                    add(name, "act_out", _channel_mean_abs(output))
+                    add(name, "act_out", _channel_mean_abs(output, last=last))
                 seen[name] += 1
 
             hooks.append(module.register_forward_hook(hook))

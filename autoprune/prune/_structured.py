@@ -42,8 +42,9 @@ with warnings.catch_warnings():
 class StructuredGroup:
     """Layers that lose the same channels.
 
-    ``out_layers`` lose outputs; ``in_layers`` lose inputs, ``in_factors[i]`` inputs
-    per channel (49 for a flatten of 7x7 maps into a linear layer); ``norm_layers``
+    ``out_layers`` lose ``unit_size`` outputs per unit (1 for a channel, the head
+    size for an attention head); ``in_layers`` lose inputs, ``in_factors[i]`` inputs
+    per unit (49 for a flatten of 7x7 maps into a linear layer); ``norm_layers``
     (BatchNorm, LayerNorm, ...) lose their per-channel parameters and statistics.
     """
 
@@ -52,6 +53,7 @@ class StructuredGroup:
     in_layers: tuple[str, ...]
     in_factors: tuple[int, ...] = ()
     norm_layers: tuple[str, ...] = ()
+    unit_size: int = 1
 
 
 def _trace(model: nn.Module, example_input: torch.Tensor):
@@ -179,8 +181,22 @@ class ChannelPruner:
         return [[name, bool(is_out), [int(i) for i in idxs]] for name, is_out, idxs in self.graph.pruning_history()]
 
 
+def structured_units(model: nn.Module, example_input: torch.Tensor):
+    """The structured units of a model: heads and neurons of transformer blocks, else dependency groups."""
+    from autoprune.prune._transformer import TransformerUnits, has_transformer_blocks
+
+    if has_transformer_blocks(model):
+        return TransformerUnits(model, example_input)
+    return ChannelPruner(model, example_input)
+
+
 def replay_history(model: nn.Module, example_input: torch.Tensor, history: list) -> nn.Module:
     """Apply a recorded pruning history to a fresh model of the same architecture, in place."""
+    if history and isinstance(history[0][1], str):  # transformer units: [unit, "heads" | "neurons", indices]
+        from autoprune.prune._transformer import TransformerUnits
+
+        TransformerUnits(model).replay(history)
+        return model
     graph = _trace(model, example_input)
     try:
         with warnings.catch_warnings():

@@ -109,7 +109,7 @@ def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: 
     )
     save_pruned(final.model, staging, document, history=final.history)
     reloaded = load_pruned(staging, build_model=ctx.task.build_model, example_input=ctx.example_input).to(ctx.device)
-    costs = measure_costs(reloaded, ctx.example_input)
+    costs = measure_costs(reloaded, ctx.example_input, scope=ctx.scope)
     on_disk = (staging / "model.safetensors").stat().st_size
     latency = side_by_side_latency({"dense": ctx.dense, "final": reloaded}, ctx.example_input,
                                    batch_size=setup.latency_batch_size, threads=setup.latency_threads)

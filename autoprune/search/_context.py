@@ -45,9 +45,10 @@ class SearchContext:
         self.dense = dense.model.to(self.device)
         self.dense_info = dense.info
         self.example_input = self.task.example_input
-        self.cost_model = CostModel(self.dense, self.example_input)
+        self.scope = self.task.cost_modules
+        self.cost_model = CostModel(self.dense, self.example_input, scope=self.scope)
         dense_latency = shared.get("dense_latency_ms")
-        self.dense_costs: Costs = measure_costs(self.dense, self.example_input)
+        self.dense_costs: Costs = measure_costs(self.dense, self.example_input, scope=self.scope)
         if dense_latency is not None:
             self.dense_costs = self.dense_costs.with_latency(dense_latency)
         self.limits = {b.kind: b.limit(self.dense_costs.of(b.kind)) for b in self.budgets}

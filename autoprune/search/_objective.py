@@ -53,7 +53,7 @@ class Objective:
         try:
             screened = prune_and_finetune(ctx.fresh_dense(), candidate.policy, ctx.task, epochs=ctx.space.screening.epochs)
             latency = ctx.latency_of if ctx.latency_model is not None else None
-            costs = measure_costs(screened.model, ctx.example_input, latency=latency)
+            costs = measure_costs(screened.model, ctx.example_input, latency=latency, scope=ctx.scope)
             screen = evaluate(screened.model, ctx.task.val_data, ctx.task)
         except TrainingDiverged as exc:
             raise TrialFailed(f"screening diverged: {exc}") from exc

@@ -76,7 +76,7 @@ def prepare_shared(setup: SearchSetup, run_dir: Path, task: Task, *, progress: b
     space = SearchSpace.from_dict(setup.space)
     dense = dense_model(task, seed=setup.seed, progress=progress)
     dense.model.to(setup.device)
-    costs = measure_costs(dense.model, task.example_input)
+    costs = measure_costs(dense.model, task.example_input, scope=task.cost_modules)
     shared: dict = {"device": setup.device, "dense": {k: v for k, v in dense.info.items() if k != "path"}, "dense_costs": costs.as_dict()}
     if any(b.kind == "latency" for b in budgets):
         stats = measure_latency(dense.model, task.example_input.to(setup.device), batch_size=setup.latency_batch_size,

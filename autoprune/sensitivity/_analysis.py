@@ -64,9 +64,9 @@ def check_grid(grid) -> tuple[float, ...]:
 def sensitivity_units(model: nn.Module, task: Task, granularity: str) -> list[str]:
     """Names of the units measured: layers, or dependency groups for structured pruning."""
     if granularity == "structured":
-        from autoprune.prune import ChannelPruner
+        from autoprune.prune import structured_units
 
-        return list(ChannelPruner(copy.deepcopy(model), task.example_input).groups)
+        return list(structured_units(copy.deepcopy(model), task.example_input).groups)
     return list(prunable_layers(model))
 
 

@@ -36,7 +36,7 @@ def register_task(name: str, description: str = "") -> Callable:
 
 def _load_builtins() -> None:
     # Imported here, not at module top, because the built-ins import this module.
-    from autoprune.tasks import digits, fashion  # noqa: F401
+    from autoprune.tasks import digits, fashion, minilm  # noqa: F401
 
 
 def available_tasks() -> dict[str, str]:

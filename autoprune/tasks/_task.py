@@ -44,7 +44,9 @@ class Task:
     ``val_fraction`` of the training data is held out (seeded) for validation.
     ``checkpoint`` is a state_dict file of the trained dense model; without it
     autoprune trains the model once (``epochs``, ``lr``, ``batch_size``) and
-    caches it.
+    caches it. ``cost_modules`` (module-name prefixes) limits the parameters and
+    MACs that budgets count, e.g. ``("bert.encoder",)`` for a transformer whose
+    embeddings are not to be pruned; by default the whole model counts.
     """
 
     name: str
@@ -62,6 +64,7 @@ class Task:
     weight_decay: float = 0.0
     val_fraction: float = 0.1
     split_seed: int = 0
+    cost_modules: tuple[str, ...] | None = None
     description: str = ""
     spec: str | None = field(default=None, compare=False)
     spec_options: dict = field(default_factory=dict, compare=False)
