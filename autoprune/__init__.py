@@ -46,6 +46,7 @@ def build_report(run_dir):
 
     return run_build(run_dir)
 
+
 __all__ = [
     "AutopruneError",
     "BudgetError",

@@ -23,15 +23,23 @@ def resolve_device(text: str | torch.device | None) -> torch.device:
     try:
         device = torch.device(text)
     except (RuntimeError, TypeError):
-        raise AutopruneError(f"The 'device' parameter must be cpu, cuda or cuda:N. Got {text!r} instead.") from None
+        raise AutopruneError(
+            f"The 'device' parameter must be cpu, cuda or cuda:N. Got {text!r} instead."
+        ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise AutopruneError(f"Device {text!r} was asked for, but CUDA is not available on this machine.")
+            raise AutopruneError(
+                f"Device {text!r} was asked for, but CUDA is not available on this machine."
+            )
         index = device.index or 0
         if index >= torch.cuda.device_count():
-            raise AutopruneError(f"Device {text!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s).")
+            raise AutopruneError(
+                f"Device {text!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)."
+            )
     elif device.type != "cpu":
-        raise AutopruneError(f"The 'device' parameter must be cpu, cuda or cuda:N. Got {text!r} instead.")
+        raise AutopruneError(
+            f"The 'device' parameter must be cpu, cuda or cuda:N. Got {text!r} instead."
+        )
     return device
 
 

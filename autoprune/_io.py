@@ -70,7 +70,62 @@ def read_json(path: str | os.PathLike) -> Any:
         raise AutopruneError(f"{path} is not valid JSON (truncated or edited?): {exc}") from exc
 
 
-def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+def describe_parse_error(exc: BaseException) -> str:
+    """One line saying why a YAML/JSON parser (or writer) gave up, with the line and column when known.
+
+    Example:
+        >>> import json
+        >>> try:
+        ...     json.loads('{"a": ')
+        ... except ValueError as exc:
+        ...     describe_parse_error(exc)
+        'Expecting value: line 1 column 7 (char 6)'
+    """
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if problem and mark is not None:  # a yaml MarkedYAMLError: its str() spans several lines
+        text = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        context = getattr(exc, "context", None)
+        text = f"{text} ({context})" if context else text
+    elif isinstance(exc, RecursionError):
+        text = "nested too deeply"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+PARSE_ERRORS = (
+    ValueError,
+    LookupError,
+    AttributeError,
+    RecursionError,
+)  # what YAML/JSON parsers raise besides their own
+
+
+def read_data_file(path: str | os.PathLike, *, error: type[AutopruneError] = AutopruneError) -> Any:
+    """Parse a YAML file (JSON when the name ends in .json); a bad file is ``error`` naming it and the spot."""
+    import yaml
+
+    path = Path(path)
+    language = "JSON" if path.suffix == ".json" else "YAML"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{path} is not a text file in UTF-8 (truncated or binary?): {describe_parse_error(exc)}"
+        ) from exc
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, *PARSE_ERRORS) as exc:
+        raise error(
+            f"{path} is not valid {language} (truncated or edited?): {describe_parse_error(exc)}"
+        ) from exc
+
+
+def save_weights(
+    path: str | os.PathLike,
+    state_dict: dict[str, torch.Tensor],
+    metadata: dict[str, str] | None = None,
+) -> None:
     """Atomically save a state_dict as safetensors."""
     from safetensors.torch import save_file
 
@@ -91,7 +146,9 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:
-            raise AutopruneError(f"{path} is not a readable safetensors file (truncated?): {exc}") from exc
+            raise AutopruneError(
+                f"{path} is not a readable safetensors file (truncated?): {exc}"
+            ) from exc
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the weights-only unpickler refuses anything but tensors

@@ -35,9 +35,14 @@ def joblib_backend(backend: str = "loky", scheduler: str | None = None):
     except ImportError as exc:
         from autoprune.errors import AutopruneError
 
-        raise AutopruneError("The dask backend needs the 'cluster' extra: pip install 'autoprune[cluster]'.") from exc
-    client = Client(scheduler) if scheduler else Client(processes=True, n_workers=2, threads_per_worker=1,
-                                                         dashboard_address=None)
+        raise AutopruneError(
+            "The dask backend needs the 'cluster' extra: pip install 'autoprune[cluster]'."
+        ) from exc
+    client = (
+        Client(scheduler)
+        if scheduler
+        else Client(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None)
+    )
     try:
         workers = len(client.scheduler_info().get("workers", {})) or None
         with joblib.parallel_config(backend="dask"):

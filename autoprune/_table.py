@@ -34,7 +34,10 @@ def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> 
     numeric = [all(isinstance(row.get(c), (int, float)) for row in rows) for c in columns]
 
     def line(values):
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
         return "  ".join(parts).rstrip()
 
     out = [line(columns), line(["-" * w for w in widths])]

@@ -32,7 +32,13 @@ from torch import nn
 
 from autoprune.errors import AutopruneError, PolicyError
 from autoprune.policy import Policy
-from autoprune.policy_file import PolicyDocument, check_fingerprint, fingerprint, load_policy, save_policy
+from autoprune.policy_file import (
+    PolicyDocument,
+    check_fingerprint,
+    fingerprint,
+    load_policy,
+    save_policy,
+)
 
 WEIGHTS_FILE = "model.safetensors"
 POLICY_FILE = "policy.yaml"
@@ -41,7 +47,10 @@ HISTORY_KEY = "autoprune.history"
 
 def builder_path(build_model: Callable) -> str | None:
     """``module:qualname`` of an importable model builder (a class or function), else None."""
-    module, name = getattr(build_model, "__module__", None), getattr(build_model, "__qualname__", "")
+    module, name = (
+        getattr(build_model, "__module__", None),
+        getattr(build_model, "__qualname__", ""),
+    )
     if not module or "<" in name or module == "__main__":
         return None
     return f"{module}:{name}"
@@ -78,13 +87,19 @@ def apply_policy(
     document = _document(policy)
     if check and document.fingerprint:
         check_fingerprint(document.fingerprint, model)
-    needs_data = any(lp.criterion in ("taylor", "obd", "activation") for lp in document.policy.layers.values())
+    needs_data = any(
+        lp.criterion in ("taylor", "obd", "activation") for lp in document.policy.layers.values()
+    )
     if needs_data and task is None:
-        raise PolicyError("This policy ranks weights with a data-driven criterion; pass task= to apply it.")
+        raise PolicyError(
+            "This policy ranks weights with a data-driven criterion; pass task= to apply it."
+        )
     from autoprune.prune import Pruner
 
     pruned = copy.deepcopy(model)
-    pruner = Pruner(pruned, document.policy, task if task is not None else _DataFreeTask(example_input))
+    pruner = Pruner(
+        pruned, document.policy, task if task is not None else _DataFreeTask(example_input)
+    )
     pruner.step()
     pruned._autoprune_history = pruner.history  # kept for save_pruned
     return pruned
@@ -155,11 +170,15 @@ def load_pruned(
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise AutopruneError(f"{weights} is not a readable safetensors file (truncated?): {exc}") from exc
+        raise AutopruneError(
+            f"{weights} is not a readable safetensors file (truncated?): {exc}"
+        ) from exc
     if build_model is None:
         path = document.provenance.get("builder")
         if not path:
-            raise AutopruneError(f"{directory / POLICY_FILE} names no model builder; pass build_model=.")
+            raise AutopruneError(
+                f"{directory / POLICY_FILE} names no model builder; pass build_model=."
+            )
         build_model = import_builder(path)
     model = build_model()
     if document.fingerprint:
@@ -171,16 +190,27 @@ def load_pruned(
         if example_input is None:
             shape = document.provenance.get("input_shape")
             if not shape:
-                raise AutopruneError("Replaying structured pruning needs example_input= (or 'input_shape' in the provenance).")
+                raise AutopruneError(
+                    "Replaying structured pruning needs example_input= (or 'input_shape' in the provenance)."
+                )
             example_input = torch.zeros(*shape)
         replay_history(model, example_input, history)
     state = decode_state_dict(tensors, metadata)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise AutopruneError(f"The weights in {weights} do not fit the rebuilt model: {str(exc).splitlines()[0]}") from exc
+        raise AutopruneError(
+            f"The weights in {weights} do not fit the rebuilt model: {str(exc).splitlines()[0]}"
+        ) from exc
     model.eval()
     return model
 
 
-__all__ = ["apply_policy", "builder_path", "fingerprint", "import_builder", "load_pruned", "save_pruned"]
+__all__ = [
+    "apply_policy",
+    "builder_path",
+    "fingerprint",
+    "import_builder",
+    "load_pruned",
+    "save_pruned",
+]

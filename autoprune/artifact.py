@@ -34,7 +34,9 @@ def sparse_bytes(numel: int, nonzero: int, element_size: int = 4) -> int:
     return math.ceil(numel / 8) + nonzero * element_size
 
 
-def encode_state_dict(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def encode_state_dict(
+    state: dict[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """(tensors, metadata) to store; sparse float tensors become bitmask + values."""
     tensors: dict[str, torch.Tensor] = {}
     sparse: dict[str, list[int]] = {}
@@ -52,7 +54,9 @@ def encode_state_dict(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.T
     return tensors, {"format": FORMAT, "sparse": json.dumps(sparse)}
 
 
-def decode_state_dict(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None) -> dict[str, torch.Tensor]:
+def decode_state_dict(
+    tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None
+) -> dict[str, torch.Tensor]:
     """Invert :func:`encode_state_dict` (a plain safetensors state_dict passes through)."""
     sparse = json.loads((metadata or {}).get("sparse", "{}"))
     state = {name: t for name, t in tensors.items() if not name.endswith((MASK, VALUES))}
@@ -61,14 +65,18 @@ def decode_state_dict(tensors: dict[str, torch.Tensor], metadata: dict[str, str]
         keep = np.unpackbits(tensors[name + MASK].numpy(), count=numel).astype(bool)
         values = tensors[name + VALUES]
         if int(keep.sum()) != values.numel():
-            raise ValueError(f"Sparse tensor '{name}': mask has {int(keep.sum())} entries but {values.numel()} values.")
+            raise ValueError(
+                f"Sparse tensor '{name}': mask has {int(keep.sum())} entries but {values.numel()} values."
+            )
         dense = torch.zeros(numel, dtype=values.dtype)
         dense[torch.from_numpy(keep)] = values
         state[name] = dense.view(shape)
     return state
 
 
-def serialize_state_dict(state: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+def serialize_state_dict(
+    state: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> bytes:
     """The exact bytes of the weights file for ``state``."""
     from safetensors.torch import save
 

@@ -58,7 +58,9 @@ def to_onnx(model: nn.Module, example_input: torch.Tensor, path: Path):
     try:
         import onnxruntime
     except ImportError as exc:
-        raise AutopruneError("ONNX export needs the 'onnx' extra: pip install 'autoprune[onnx]'.") from exc
+        raise AutopruneError(
+            "ONNX export needs the 'onnx' extra: pip install 'autoprune[onnx]'."
+        ) from exc
     import logging
 
     from autoprune._io import atomic_path
@@ -66,9 +68,15 @@ def to_onnx(model: nn.Module, example_input: torch.Tensor, path: Path):
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with _quiet(), contextlib.redirect_stdout(None), atomic_path(path) as tmp:
         torch.onnx.export(
-            model.eval(), (_parity_batch(example_input),), str(tmp), dynamo=True, external_data=False,
-            input_names=["input"], output_names=["output"],
-            dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+            model.eval(),
+            (_parity_batch(example_input),),
+            str(tmp),
+            dynamo=True,
+            external_data=False,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            verbose=False,
         )
     return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
@@ -78,7 +86,9 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     import copy
 
     with _quiet():
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8
+        )
 
 
 def export_model(
@@ -107,10 +117,15 @@ def export_model(
     for precision, variant in variants:
         for fmt in formats:
             if fmt not in FORMATS:
-                raise AutopruneError(f"Unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}.")
+                raise AutopruneError(
+                    f"Unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}."
+                )
             if fmt == "onnx" and precision != "fp32":
                 continue  # dynamically quantized modules do not export to ONNX
-            path = out / f"model{'' if precision == 'fp32' else '.int8'}.{'pt' if fmt == 'torchscript' else 'onnx'}"
+            path = (
+                out
+                / f"model{'' if precision == 'fp32' else '.int8'}.{'pt' if fmt == 'torchscript' else 'onnx'}"
+            )
             if fmt == "torchscript":
                 loaded = to_torchscript(variant, example_input, path)
                 with torch.no_grad():
@@ -126,9 +141,17 @@ def export_model(
             diff = float((output - reference).abs().max())
             exact = precision == "fp32"
             if exact and diff > atol:
-                raise AutopruneError(f"{fmt} export of the model differs from PyTorch by {diff:.3g} > {atol:g}.")
-            row = {"format": fmt, "precision": precision, "file": str(path), "bytes": path.stat().st_size,
-                   "max_abs_diff": diff, "parity": (diff <= atol) if exact else "n/a (int8)"}
+                raise AutopruneError(
+                    f"{fmt} export of the model differs from PyTorch by {diff:.3g} > {atol:g}."
+                )
+            row = {
+                "format": fmt,
+                "precision": precision,
+                "file": str(path),
+                "bytes": path.stat().st_size,
+                "max_abs_diff": diff,
+                "parity": (diff <= atol) if exact else "n/a (int8)",
+            }
             if metric is not None:
                 row["metric"] = metric(run)
             rows.append(row)

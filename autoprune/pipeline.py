@@ -78,8 +78,14 @@ def prune_and_finetune(
         nonlocal done
         if step > done:
             train_model(
-                model, task, steps=step - done, lr=recipe.lr, batch_size=recipe.batch_size,
-                seed=policy.seed + segment, after_step=[pruner.masks], progress=progress,
+                model,
+                task,
+                steps=step - done,
+                lr=recipe.lr,
+                batch_size=recipe.batch_size,
+                seed=policy.seed + segment,
+                after_step=[pruner.masks],
+                progress=progress,
                 desc="fine-tune",
             )
             done = step

@@ -64,7 +64,9 @@ def parse_nm(text: str, *, layer: str = "?") -> tuple[int, int]:
         n_text, m_text = str(text).split(":")
         n, m = int(n_text), int(m_text)
     except ValueError:
-        raise PolicyError(f"Layer '{layer}': 'nm' must look like 'N:M' (e.g. '2:4'). Got {text!r} instead.") from None
+        raise PolicyError(
+            f"Layer '{layer}': 'nm' must look like 'N:M' (e.g. '2:4'). Got {text!r} instead."
+        ) from None
     if not (0 < n < m):
         raise PolicyError(f"Layer '{layer}': 'nm' needs 0 < N < M. Got {text!r} instead.")
     return n, m
@@ -83,8 +85,14 @@ class LayerPolicy:
 
     def __post_init__(self) -> None:
         check_choice("granularity", self.granularity, GRANULARITIES, error=PolicyError)
-        criterion = CRITERION_ALIASES.get(self.criterion, self.criterion) if isinstance(self.criterion, str) else self.criterion
-        object.__setattr__(self, "criterion", check_choice("criterion", criterion, CRITERIA, error=PolicyError))
+        criterion = (
+            CRITERION_ALIASES.get(self.criterion, self.criterion)
+            if isinstance(self.criterion, str)
+            else self.criterion
+        )
+        object.__setattr__(
+            self, "criterion", check_choice("criterion", criterion, CRITERIA, error=PolicyError)
+        )
         if self.sparsity is not None:
             _fraction("sparsity", self.sparsity)
         if self.channel_ratio is not None:
@@ -137,7 +145,9 @@ class FinetuneRecipe:
         if self.batch_size is not None:
             check_positive_int("batch_size", self.batch_size, error=PolicyError)
         if not isinstance(self.recalibrate_bn, bool):
-            raise PolicyError(f"The 'recalibrate_bn' parameter must be true or false. Got {self.recalibrate_bn!r} instead.")
+            raise PolicyError(
+                f"The 'recalibrate_bn' parameter must be true or false. Got {self.recalibrate_bn!r} instead."
+            )
 
 
 @dataclass(frozen=True)
@@ -155,16 +165,26 @@ class Policy:
 
     def __post_init__(self) -> None:
         if not isinstance(self.layers, dict):
-            raise PolicyError(f"The 'layers' field must be a mapping of layer name to settings. Got {type(self.layers).__name__} instead.")
+            raise PolicyError(
+                f"The 'layers' field must be a mapping of layer name to settings. Got {type(self.layers).__name__} instead."
+            )
         check_choice("scope", self.scope, SCOPES, error=PolicyError)
         check_positive_int("min_kept", self.min_kept, error=PolicyError)
         if self.round_to is not None:
             check_positive_int("round_to", self.round_to, error=PolicyError)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not -MAX_SEED <= self.seed < MAX_SEED:
-            raise PolicyError(f"The 'seed' parameter must be an integer in [-2**63, 2**63). Got {self.seed!r} instead.")
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int)
+            or not -MAX_SEED <= self.seed < MAX_SEED
+        ):
+            raise PolicyError(
+                f"The 'seed' parameter must be an integer in [-2**63, 2**63). Got {self.seed!r} instead."
+            )
         for name, layer in self.layers.items():
             if not isinstance(layer, LayerPolicy):
-                raise PolicyError(f"Layer '{printable(name)}' must be a LayerPolicy. Got {type(layer).__name__} instead.")
+                raise PolicyError(
+                    f"Layer '{printable(name)}' must be a LayerPolicy. Got {type(layer).__name__} instead."
+                )
             self._check_layer(name, layer)
         if self.scope == "global":
             self._check_global()
@@ -172,9 +192,13 @@ class Policy:
     def _check_layer(self, name: str, layer: LayerPolicy) -> None:
         if self.scope == "global":
             return
-        needed = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}[layer.granularity]
+        needed = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}[
+            layer.granularity
+        ]
         if getattr(layer, needed) is None:
-            raise PolicyError(f"Layer '{printable(name)}' is {layer.granularity} and needs '{needed}'.")
+            raise PolicyError(
+                f"Layer '{printable(name)}' is {layer.granularity} and needs '{needed}'."
+            )
 
     def _check_global(self) -> None:
         if self.global_sparsity is None:
@@ -187,7 +211,9 @@ class Policy:
                 f"granularity and criterion. Got {sorted(kinds)} instead."
             )
         if kinds and next(iter(kinds))[0] == "nm":
-            raise PolicyError("N:M sparsity has a fixed ratio per layer; use scope 'local' for 'nm'.")
+            raise PolicyError(
+                "N:M sparsity has a fixed ratio per layer; use scope 'local' for 'nm'."
+            )
 
     # ------------------------------------------------------------------ constructors
 
@@ -203,9 +229,18 @@ class Policy:
         **settings: Any,
     ) -> Policy:
         """The same amount on every layer in ``layer_names`` (local scope)."""
-        key = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}.get(granularity)
+        key = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}.get(
+            granularity
+        )
         value = nm if granularity == "nm" else amount
-        layers = {n: LayerPolicy(granularity=granularity, criterion=criterion, **{key: value}) for n in layer_names} if key else {}
+        layers = (
+            {
+                n: LayerPolicy(granularity=granularity, criterion=criterion, **{key: value})
+                for n in layer_names
+            }
+            if key
+            else {}
+        )
         if key is None:
             check_choice("granularity", granularity, GRANULARITIES, error=PolicyError)
         return cls(layers=layers, **settings)
@@ -225,7 +260,9 @@ class Policy:
         caps = max_sparsity if isinstance(max_sparsity, dict) else {}
         default_cap = None if isinstance(max_sparsity, dict) else max_sparsity
         layers = {
-            n: LayerPolicy(granularity=granularity, criterion=criterion, max_sparsity=caps.get(n, default_cap))
+            n: LayerPolicy(
+                granularity=granularity, criterion=criterion, max_sparsity=caps.get(n, default_cap)
+            )
             for n in layer_names
         }
         return cls(layers=layers, scope="global", global_sparsity=global_sparsity, **settings)
@@ -235,7 +272,10 @@ class Policy:
     def to_dict(self) -> dict:
         """Plain data (for YAML/JSON); ``None`` settings are left out of layer entries."""
         out = asdict(self)
-        out["layers"] = {n: {k: v for k, v in asdict(lp).items() if v is not None} for n, lp in self.layers.items()}
+        out["layers"] = {
+            n: {k: v for k, v in asdict(lp).items() if v is not None}
+            for n, lp in self.layers.items()
+        }
         return out
 
     @classmethod
@@ -246,21 +286,34 @@ class Policy:
         data = dict(data)
         layers = data.pop("layers", None)
         if not isinstance(layers, dict) or not layers:
-            raise PolicyError("The 'layers' field must be a non-empty mapping of layer name to settings.")
+            raise PolicyError(
+                "The 'layers' field must be a non-empty mapping of layer name to settings."
+            )
         for name in layers:
-            if not str(name).isprintable():  # no module is named so, and every message naming it would break
-                raise PolicyError(f"Layer name {str(name)!r} must be printable text (no newline or other control character).")
-        parsed = {str(name): _build(LayerPolicy, entry, f"layers.{printable(name)}") for name, entry in layers.items()}
+            if not str(
+                name
+            ).isprintable():  # no module is named so, and every message naming it would break
+                raise PolicyError(
+                    f"Layer name {str(name)!r} must be printable text (no newline or other control character)."
+                )
+        parsed = {
+            str(name): _build(LayerPolicy, entry, f"layers.{printable(name)}")
+            for name, entry in layers.items()
+        }
         if len(parsed) < len(layers):
             names = [str(name) for name in layers]
             repeated = sorted({name for name in names if names.count(name) > 1})
-            raise PolicyError(f"Layer name(s) {repeated} are given more than once (e.g. as 1 and '1'); give each layer once.")
+            raise PolicyError(
+                f"Layer name(s) {repeated} are given more than once (e.g. as 1 and '1'); give each layer once."
+            )
         schedule = _build(ScheduleSpec, data.pop("schedule", {}) or {}, "schedule")
         finetune = _build(FinetuneRecipe, data.pop("finetune", {}) or {}, "finetune")
         known = {f.name for f in fields(cls)} - {"layers", "schedule", "finetune"}
         unknown = sorted(set(data) - known, key=str)
         if unknown:
-            raise PolicyError(f"Unknown policy field(s) {unknown}; expected some of {sorted(known)}.")
+            raise PolicyError(
+                f"Unknown policy field(s) {unknown}; expected some of {sorted(known)}."
+            )
         try:
             return cls(layers=parsed, schedule=schedule, finetune=finetune, **data)
         except TypeError as exc:
@@ -269,11 +322,15 @@ class Policy:
 
 def _build(kind, entry, where: str):
     if not isinstance(entry, dict):
-        raise PolicyError(f"'{where}' must be a mapping. Got {type(entry).__name__} ({entry!r}) instead.")
+        raise PolicyError(
+            f"'{where}' must be a mapping. Got {type(entry).__name__} ({entry!r}) instead."
+        )
     names = {f.name for f in fields(kind)}
     unknown = sorted(set(entry) - names, key=str)
     if unknown:
-        raise PolicyError(f"'{where}' has unknown field(s) {unknown}; expected some of {sorted(names)}.")
+        raise PolicyError(
+            f"'{where}' has unknown field(s) {unknown}; expected some of {sorted(names)}."
+        )
     try:
         return kind(**entry)
     except PolicyError as exc:

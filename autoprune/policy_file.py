@@ -33,6 +33,7 @@ from pathlib import Path
 
 from torch import nn
 
+from autoprune._io import describe_parse_error
 from autoprune.errors import PolicyError
 from autoprune.policy import Policy, printable
 
@@ -42,7 +43,6 @@ KIND = "autoprune-policy"
 # PyYAML's constructors, ValueError (``!!int x``, an integer of more than 4300 digits), KeyError
 # (``!!bool maybe``), IndexError (``!!int ''``), AttributeError (``!!timestamp 1``); both parsers
 # raise RecursionError when nested too deeply.
-PARSE_ERRORS = (ValueError, LookupError, AttributeError, RecursionError)
 
 
 @dataclass
@@ -88,7 +88,9 @@ def check_fingerprint(expected: dict[str, list[int]], model: nn.Module) -> None:
             )
     extra = [n for n in actual if n not in expected]
     if expected and extra:
-        raise PolicyError(f"The model has layer '{extra[0]}' {tuple(actual[extra[0]])}, which the policy's model did not have.")
+        raise PolicyError(
+            f"The model has layer '{extra[0]}' {tuple(actual[extra[0]])}, which the policy's model did not have."
+        )
 
 
 def provenance(**extra) -> dict:
@@ -129,29 +131,6 @@ def _dump(path: Path, data: dict) -> str:
         ) from exc
 
 
-def describe_parse_error(exc: BaseException) -> str:
-    """One line saying why a YAML/JSON parser (or writer) gave up, with the line and column when known.
-
-    Example:
-        >>> import json
-        >>> try:
-        ...     json.loads('{"a": ')
-        ... except ValueError as exc:
-        ...     describe_parse_error(exc)
-        'Expecting value: line 1 column 7 (char 6)'
-    """
-    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
-    if problem and mark is not None:  # a yaml MarkedYAMLError: its str() spans several lines
-        text = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
-        context = getattr(exc, "context", None)
-        text = f"{text} ({context})" if context else text
-    elif isinstance(exc, RecursionError):
-        text = "nested too deeply"
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
-
-
 def save_policy(path: str | Path, document: PolicyDocument | Policy) -> None:
     """Write a policy file atomically (YAML, or JSON when the name ends in .json)."""
     from autoprune._io import write_text
@@ -165,29 +144,42 @@ def save_policy(path: str | Path, document: PolicyDocument | Policy) -> None:
 def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
     """Validate plain data (from a file) into a PolicyDocument."""
     if not isinstance(data, dict):
-        raise PolicyError(f"{source}: a policy file holds a mapping. Got {type(data).__name__} instead.")
+        raise PolicyError(
+            f"{source}: a policy file holds a mapping. Got {type(data).__name__} instead."
+        )
     if "schema_version" not in data:
         if "layers" in data:  # schema 0: a bare policy, as Policy.to_dict() writes it
             data = {"schema_version": SCHEMA_VERSION, "kind": KIND, "policy": data}
         else:
-            raise PolicyError(f"{source}: missing 'schema_version' (and no 'layers' to read as a bare policy).")
+            raise PolicyError(
+                f"{source}: missing 'schema_version' (and no 'layers' to read as a bare policy)."
+            )
     version = data["schema_version"]
     if isinstance(version, bool) or not isinstance(version, int):
-        raise PolicyError(f"{source}: 'schema_version' must be an integer. Got {version!r} instead.")
+        raise PolicyError(
+            f"{source}: 'schema_version' must be an integer. Got {version!r} instead."
+        )
     if version > SCHEMA_VERSION:
         raise PolicyError(
             f"{source}: schema version {version} is newer than this autoprune understands ({SCHEMA_VERSION}); "
             "upgrade autoprune to read it."
         )
     if version < 1:
-        raise PolicyError(f"{source}: schema version {version} is not supported; the oldest readable is 1.")
-    unknown = sorted(set(data) - {"schema_version", "kind", "policy", "fingerprint", "provenance", "results"}, key=str)
+        raise PolicyError(
+            f"{source}: schema version {version} is not supported; the oldest readable is 1."
+        )
+    unknown = sorted(
+        set(data) - {"schema_version", "kind", "policy", "fingerprint", "provenance", "results"},
+        key=str,
+    )
     if unknown:
         raise PolicyError(f"{source}: unknown field(s) {unknown}.")
     if data.get("kind", KIND) != KIND:
         raise PolicyError(f"{source}: 'kind' must be {KIND!r}. Got {data.get('kind')!r} instead.")
     if "policy" not in data:
-        raise PolicyError(f"{source}: missing the 'policy' field (the per-layer entries and global settings).")
+        raise PolicyError(
+            f"{source}: missing the 'policy' field (the per-layer entries and global settings)."
+        )
     try:
         policy = Policy.from_dict(data["policy"])
     except PolicyError as exc:
@@ -196,13 +188,19 @@ def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
         raise PolicyError(f"{source}: invalid policy: {exc}") from exc
     raw = data.get("fingerprint") or {}
     if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in v)
+        isinstance(k, str)
+        and isinstance(v, list)
+        and all(isinstance(d, int) and not isinstance(d, bool) for d in v)
         for k, v in raw.items()
     ):
-        raise PolicyError(f"{source}: 'fingerprint' must map layer names to lists of integers (weight shapes).")
+        raise PolicyError(
+            f"{source}: 'fingerprint' must map layer names to lists of integers (weight shapes)."
+        )
     for key in ("provenance", "results"):
         if not isinstance(data.get(key) or {}, dict):
-            raise PolicyError(f"{source}: '{key}' must be a mapping. Got {type(data.get(key)).__name__} instead.")
+            raise PolicyError(
+                f"{source}: '{key}' must be a mapping. Got {type(data.get(key)).__name__} instead."
+            )
     provenance, results = _plain(data.get("provenance") or {}), _plain(data.get("results") or {})
     return PolicyDocument(policy, dict(raw), provenance, results, version)
 
@@ -218,18 +216,10 @@ def _plain(value):
 
 def load_policy(path: str | Path) -> PolicyDocument:
     """Read and validate a policy file (YAML or JSON); errors name the file and the field."""
-    import yaml
+    from autoprune._io import read_data_file
 
     path = Path(path)
     if not path.is_file():
         raise PolicyError(f"Policy file {path} does not exist.")
-    language = "JSON" if path.suffix == ".json" else "YAML"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"{path} is not a text file in UTF-8 (truncated or binary?): {describe_parse_error(exc)}") from exc
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, *PARSE_ERRORS) as exc:
-        raise PolicyError(f"{path} is not valid {language} (truncated or edited?): {describe_parse_error(exc)}") from exc
+    data = read_data_file(path, error=PolicyError)
     return parse_policy_document(data, source=str(path))

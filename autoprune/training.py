@@ -80,7 +80,9 @@ def evaluate(
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, data, *, batches: int = 20, batch_size: int = 128, seed: int = 0) -> bool:
+def recalibrate_batchnorm(
+    model: nn.Module, data, *, batches: int = 20, batch_size: int = 128, seed: int = 0
+) -> bool:
     """Re-estimate BatchNorm running statistics on a few training batches (after pruning).
 
     Returns False (and does nothing) when the model has no BatchNorm layer.
@@ -98,7 +100,7 @@ def recalibrate_batchnorm(model: nn.Module, data, *, batches: int = 20, batch_si
     device = model_device(model)
     for inputs, _ in iterate_batches(subset, batch_size=batch_size):
         model(inputs.to(device))
-    for m, momentum in zip(norms, momenta):
+    for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     model.train(was_training)
     return True
@@ -146,7 +148,9 @@ def train_model(
     start, step, running = time.perf_counter(), 0, 0.0
     bar = progress_bar(total=total_steps, desc=desc, unit="step", enabled=progress)
     while step < total_steps:
-        for inputs, targets in iterate_batches(data, batch_size=batch_size, shuffle=True, generator=generator):
+        for inputs, targets in iterate_batches(
+            data, batch_size=batch_size, shuffle=True, generator=generator
+        ):
             inputs, targets = inputs.to(device), targets.to(device)
             optimizer.zero_grad(set_to_none=True)
             loss = task.loss(model(inputs), targets)

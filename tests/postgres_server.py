@@ -45,10 +45,30 @@ class PostgresServer:
         self.root.mkdir(parents=True, exist_ok=True)
         if self.as_root:
             shutil.chown(self.root, "postgres", "postgres")
-        self._run(self.bin / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        self._run(self.bin / "pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "start",
-                  "-o", f"-p {self.port} -h 127.0.0.1 -k {self.root} -c max_connections=200")
-        self._run(self.bin / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "autoprune")
+        self._run(
+            self.bin / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+        self._run(
+            self.bin / "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.root / "server.log",
+            "-w",
+            "start",
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k {self.root} -c max_connections=200",
+        )
+        self._run(
+            self.bin / "createdb",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "autoprune",
+        )
         return f"postgresql://postgres@127.0.0.1:{self.port}/autoprune"
 
     def stop(self) -> None:

@@ -25,8 +25,11 @@ def structured_cnn_dir(tmp_path):
     torch.manual_seed(0)
     policy = Policy.uniform(["conv1", "conv2", "fc1"], 0.5, granularity="structured")
     model = apply_policy(FashionCNN(), policy, example_input=IMAGE)
-    document = PolicyDocument(policy, fingerprint=fingerprint(FashionCNN()),
-                              provenance={"builder": "autoprune.tasks.models:FashionCNN", "input_shape": [1, 1, 28, 28]})
+    document = PolicyDocument(
+        policy,
+        fingerprint=fingerprint(FashionCNN()),
+        provenance={"builder": "autoprune.tasks.models:FashionCNN", "input_shape": [1, 1, 28, 28]},
+    )
     save_pruned(model, tmp_path / "pruned", document)
     return tmp_path / "pruned", model
 
@@ -48,7 +51,9 @@ torch.save(model(x), sys.argv[1])
 print(model.conv1.out_channels, model.fc1.in_features)
 """
     out = directory.parent / "out.pt"
-    result = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["16", str(32 * 49)]
     with torch.no_grad():
@@ -59,16 +64,30 @@ print(model.conv1.out_channels, model.fc1.in_features)
 def test_export_torchscript_and_onnx_match_pytorch(structured_cnn_dir, tmp_path):
     directory, _ = structured_cnn_dir
     model = load_pruned(directory)
-    rows = export_model(model, IMAGE, tmp_path / "export", formats=("torchscript", "onnx"), quantize=True,
-                        metric=lambda run: float(run(torch.zeros(2, 1, 28, 28)).shape[0]))
+    rows = export_model(
+        model,
+        IMAGE,
+        tmp_path / "export",
+        formats=("torchscript", "onnx"),
+        quantize=True,
+        metric=lambda run: float(run(torch.zeros(2, 1, 28, 28)).shape[0]),
+    )
     by_name = {(r["format"], r["precision"]): r for r in rows}
-    assert by_name[("torchscript", "fp32")]["parity"] is True and by_name[("onnx", "fp32")]["parity"] is True
-    assert by_name[("torchscript", "fp32")]["max_abs_diff"] <= 1e-4 and by_name[("onnx", "fp32")]["max_abs_diff"] <= 1e-4
+    assert (
+        by_name[("torchscript", "fp32")]["parity"] is True
+        and by_name[("onnx", "fp32")]["parity"] is True
+    )
+    assert (
+        by_name[("torchscript", "fp32")]["max_abs_diff"] <= 1e-4
+        and by_name[("onnx", "fp32")]["max_abs_diff"] <= 1e-4
+    )
     int8 = by_name[("torchscript", "int8-dynamic")]
     assert int8["bytes"] < by_name[("torchscript", "fp32")]["bytes"] and int8["metric"] == 2.0
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(by_name[("onnx", "fp32")]["file"], providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        by_name[("onnx", "fp32")]["file"], providers=["CPUExecutionProvider"]
+    )
     x = torch.randn(5, 1, 28, 28)
     onnx_out = session.run(None, {"input": x.numpy()})[0]  # a batch size other than the traced one
     assert torch.allclose(torch.from_numpy(onnx_out), model(x), atol=1e-4)
@@ -76,9 +95,25 @@ def test_export_torchscript_and_onnx_match_pytorch(structured_cnn_dir, tmp_path)
 
 def test_cli_apply_is_deterministic_and_loads_back(tmp_path, digits_task, capsys):
     path = tmp_path / "policy.yaml"
-    save_policy(path, PolicyDocument(DIGITS_POLICY, fingerprint=fingerprint(digits_task.build_model())))
+    save_policy(
+        path, PolicyDocument(DIGITS_POLICY, fingerprint=fingerprint(digits_task.build_model()))
+    )
     for name in ("a", "b"):
-        assert main(["apply", str(path), "--task", "digits-mlp", "--finetune", "--out", str(tmp_path / name), "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "apply",
+                    str(path),
+                    "--task",
+                    "digits-mlp",
+                    "--finetune",
+                    "--out",
+                    str(tmp_path / name),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     assert "fine-tuned" in capsys.readouterr().out
     model, again = load_pruned(tmp_path / "a"), load_pruned(tmp_path / "b")
     a, b = model.state_dict(), again.state_dict()
@@ -88,8 +123,15 @@ def test_cli_apply_is_deterministic_and_loads_back(tmp_path, digits_task, capsys
 
 def test_cli_apply_refuses_a_policy_for_another_model_and_writes_nothing(tmp_path, capsys):
     path = tmp_path / "policy.yaml"
-    save_policy(path, PolicyDocument(Policy.uniform(["fc1"], 0.5), fingerprint=fingerprint(FashionCNN())))
-    assert main(["apply", str(path), "--task", "digits-mlp", "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    save_policy(
+        path, PolicyDocument(Policy.uniform(["fc1"], 0.5), fingerprint=fingerprint(FashionCNN()))
+    )
+    assert (
+        main(
+            ["apply", str(path), "--task", "digits-mlp", "--out", str(tmp_path / "out"), "--quiet"]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "layer 'conv1'" in err and "which this model does not have" in err
     assert not (tmp_path / "out").exists()
@@ -97,7 +139,20 @@ def test_cli_apply_refuses_a_policy_for_another_model_and_writes_nothing(tmp_pat
 
 def test_cli_export_reports_every_variant(structured_cnn_dir, tmp_path, capsys):
     directory, _ = structured_cnn_dir
-    assert main(["export", str(directory), "--format", "torchscript", "--quantize", "--out", str(tmp_path / "e")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(directory),
+                "--format",
+                "torchscript",
+                "--quantize",
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "torchscript  fp32" in out and "int8-dynamic" in out
     assert (tmp_path / "e" / "model.pt").is_file() and (tmp_path / "e" / "model.int8.pt").is_file()

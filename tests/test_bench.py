@@ -21,8 +21,16 @@ UNSTRUCTURED = ("torch-global-l1", "lamp", "erk")
 
 
 def _tiny(out, **changes) -> BenchConfig:
-    config = BenchConfig(tasks=(TaskPlan("digits-mlp", BUDGETS),), seeds=(0,), epochs=0.3, trials=3, space="quick",
-                         latency_rounds=2, latency_repeats=5, out=out)
+    config = BenchConfig(
+        tasks=(TaskPlan("digits-mlp", BUDGETS),),
+        seeds=(0,),
+        epochs=0.3,
+        trials=3,
+        space="quick",
+        latency_rounds=2,
+        latency_repeats=5,
+        out=out,
+    )
     return replace(config, **changes)
 
 
@@ -34,7 +42,9 @@ def _rows(out, task="digits-mlp") -> dict[tuple, dict]:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    torch.set_num_threads(1)  # tiny models: one thread is fastest; the runner pins it for every cell
+    torch.set_num_threads(
+        1
+    )  # tiny models: one thread is fastest; the runner pins it for every cell
     start = time.perf_counter()
     paths = run(_tiny(out), progress=False)
     return out, paths, time.perf_counter() - start
@@ -63,10 +73,14 @@ def test_bisection_keeps_the_dense_end_when_it_already_fits_and_refuses_what_can
 
 
 def test_erk_densities_follow_sum_over_product_and_cap_at_one():
-    densities = erk_densities({"a": (4, 4), "b": (16, 4)}, 0.4)  # raw scores 0.5 and 0.3125, scale 8/7
+    densities = erk_densities(
+        {"a": (4, 4), "b": (16, 4)}, 0.4
+    )  # raw scores 0.5 and 0.3125, scale 8/7
     assert densities["a"] == pytest.approx(4 / 7) and densities["b"] == pytest.approx(2.5 / 7)
     assert 16 * densities["a"] + 64 * densities["b"] == pytest.approx(0.4 * 80)
-    capped = erk_densities({"small": (2, 2), "big": (100, 100)}, 0.5)  # small would be 24.5: kept dense
+    capped = erk_densities(
+        {"small": (2, 2), "big": (100, 100)}, 0.5
+    )  # small would be 24.5: kept dense
     assert capped == {"small": 1.0, "big": pytest.approx(4998 / 10000)}
     conv = erk_densities({"conv": (8, 4, 3, 3), "fc": (10, 8)}, 1.0)
     assert conv == {"conv": 1.0, "fc": 1.0}
@@ -78,8 +92,20 @@ def _row(method, budget, seed, metric, fraction, status="ok", **extra):
     base = {"method": method, "budget": budget, "seed": seed, "status": status}
     if status != "ok":
         return {**base, "reason": "boom"}
-    costs = {k: 1.0 for k in ("params", "macs", "kernel_macs", "bytes", "latency_ms", "dense_latency_ms",
-                              "speedup_measured", "speedup_macs", "wall_seconds")}
+    costs = {
+        k: 1.0
+        for k in (
+            "params",
+            "macs",
+            "kernel_macs",
+            "bytes",
+            "latency_ms",
+            "dense_latency_ms",
+            "speedup_measured",
+            "speedup_macs",
+            "wall_seconds",
+        )
+    }
     return {**base, **costs, "test_metric": metric, "fractions": {"params": fraction}, **extra}
 
 
@@ -93,13 +119,31 @@ def test_aggregation_takes_mean_and_std_over_seeds_and_repeats_reference_rows():
         _row("erk", "params=0.5", 1, 0.80, 0.40, knob=0.3, probes=9),
         _row("lamp", "params=0.3", 0, 0.70, 0.30, knob=0.9, probes=11),
     ]
-    frame = aggregate(rows, ["params=0.5", "params=0.3"], ["dense", "lamp", "erk"]).set_index(["budget", "method"])
+    frame = aggregate(rows, ["params=0.5", "params=0.3"], ["dense", "lamp", "erk"]).set_index(
+        ["budget", "method"]
+    )
     lamp = frame.loc[("params=0.5", "lamp")]
-    assert lamp.seeds == 3 and lamp.test_metric_mean == pytest.approx(0.92) and lamp.test_metric_std == pytest.approx(0.02)
-    assert lamp.cost_fraction == pytest.approx(0.5) and lamp.met == "2/3" and lamp.note == "global sparsity 0.6 (12 probes)"
+    assert (
+        lamp.seeds == 3
+        and lamp.test_metric_mean == pytest.approx(0.92)
+        and lamp.test_metric_std == pytest.approx(0.02)
+    )
+    assert (
+        lamp.cost_fraction == pytest.approx(0.5)
+        and lamp.met == "2/3"
+        and lamp.note == "global sparsity 0.6 (12 probes)"
+    )
     erk = frame.loc[("params=0.5", "erk")]
-    assert erk.status == "partial" and erk.seeds == 1 and erk.met == "1/1" and "1 of 2 seeds failed: boom" in erk.note
-    assert frame.loc[("params=0.3", "dense")].met == "ref" and frame.loc[("params=0.3", "dense")].test_metric_mean == 0.95
+    assert (
+        erk.status == "partial"
+        and erk.seeds == 1
+        and erk.met == "1/1"
+        and "1 of 2 seeds failed: boom" in erk.note
+    )
+    assert (
+        frame.loc[("params=0.3", "dense")].met == "ref"
+        and frame.loc[("params=0.3", "dense")].test_metric_mean == 0.95
+    )
     assert ("params=0.3", "erk") not in frame.index  # nothing ran there: no row
 
 
@@ -108,7 +152,9 @@ def test_aggregation_takes_mean_and_std_over_seeds_and_repeats_reference_rows():
 
 def test_presets_cover_the_issue_and_fit_their_time_limits():
     q, f = quick(), full()
-    assert [(p.name, p.budgets) for p in q.tasks] == [("fashion-cnn", ("params=0.25", "params=0.1"))]
+    assert [(p.name, p.budgets) for p in q.tasks] == [
+        ("fashion-cnn", ("params=0.25", "params=0.1"))
+    ]
     assert q.seeds == (0,) and q.settings(q.tasks[0]).epochs == 1.0
     assert estimate_seconds(q)["fashion-cnn"] <= 15 * 60
     assert [(p.name, p.budgets) for p in f.tasks] == [
@@ -134,12 +180,16 @@ def test_config_refuses_unknown_methods_absolute_budgets_and_unknown_tasks(tmp_p
 def test_every_method_gives_a_row_and_every_budgeted_row_meets_its_budget(tiny_run):
     out, _, _ = tiny_run
     rows = _rows(out)
-    fixed = [m for m in METHOD_NAMES if m in ("dense", "seed-unstructured-50", "seed-structured-50")]
+    fixed = [
+        m for m in METHOD_NAMES if m in ("dense", "seed-unstructured-50", "seed-structured-50")
+    ]
     matched = [m for m in METHOD_NAMES if m not in fixed]
     assert set(rows) == {(None, m) for m in fixed} | {(b, m) for b in BUDGETS for m in matched}
     assert {r["status"] for r in rows.values()} == {"ok"}, [r.get("reason") for r in rows.values()]
     dense = rows[(None, "dense")]["params"]
-    assert dense == 17226 and rows[(None, "seed-unstructured-50")]["params"] == 8714  # half of 17,024 weights + 202 biases
+    assert (
+        dense == 17226 and rows[(None, "seed-unstructured-50")]["params"] == 8714
+    )  # half of 17,024 weights + 202 biases
     for budget in BUDGETS:
         limit = float(budget.split("=")[1])
         for method in matched:
@@ -149,9 +199,20 @@ def test_every_method_gives_a_row_and_every_budgeted_row_meets_its_budget(tiny_r
             assert rows[(budget, method)]["params"] >= 0.99 * limit * dense, (budget, method)
         for method in ("autoprune", "autoprune-nosens"):
             assert rows[(budget, method)]["trials"] == 3
-            assert (out / "runs" / "digits-mlp" / f"params{limit:g}" / f"{method}-seed0" / "final" / "model.safetensors").is_file()
+            assert (
+                out
+                / "runs"
+                / "digits-mlp"
+                / f"params{limit:g}"
+                / f"{method}-seed0"
+                / "final"
+                / "model.safetensors"
+            ).is_file()
     structured = rows[("params=0.3", "uniform-structured")]
-    assert structured["kernel_macs"] < 0.5 * rows[(None, "dense")]["kernel_macs"] and structured["speedup_macs"] > 2
+    assert (
+        structured["kernel_macs"] < 0.5 * rows[(None, "dense")]["kernel_macs"]
+        and structured["speedup_macs"] > 2
+    )
 
 
 def test_the_tables_csv_and_plot_are_written(tiny_run):
@@ -164,7 +225,9 @@ def test_the_tables_csv_and_plot_are_written(tiny_run):
     assert "torch-pruning" in text and "optuna" in text and "batch 64, 1 thread" in text
     assert files["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = files["csv"].read_text().strip().splitlines()
-    assert lines[0].startswith("budget,kind,budget_value,method") and len(lines) == 1 + 2 * len(METHOD_NAMES)
+    assert lines[0].startswith("budget,kind,budget_value,method") and len(lines) == 1 + 2 * len(
+        METHOD_NAMES
+    )
 
 
 def test_a_second_run_skips_every_finished_cell(tiny_run):
@@ -185,11 +248,19 @@ def test_results_made_with_other_settings_are_not_mixed_in(tiny_run):
         run(_tiny(out, epochs=0.5), progress=False)
 
 
-def test_methods_that_cannot_meet_a_budget_say_so_and_structured_ones_handle_residuals(conv_task, conv_dense, tmp_path):
+def test_methods_that_cannot_meet_a_budget_say_so_and_structured_ones_handle_residuals(
+    conv_task, conv_dense, tmp_path
+):
     torch.set_num_threads(1)
-    config = BenchConfig(tasks=(TaskPlan(conv_task, ("macs=0.5", "latency=0.5")),), seeds=(0,), epochs=0.2,
-                         methods=("torch-global-l1", "erk", "tp-global-taylor"), latency_rounds=2, latency_repeats=5,
-                         out=tmp_path)
+    config = BenchConfig(
+        tasks=(TaskPlan(conv_task, ("macs=0.5", "latency=0.5")),),
+        seeds=(0,),
+        epochs=0.2,
+        methods=("torch-global-l1", "erk", "tp-global-taylor"),
+        latency_rounds=2,
+        latency_repeats=5,
+        out=tmp_path,
+    )
     run(config, progress=False)
     rows = _rows(tmp_path, "digits-conv")
     for method in ("torch-global-l1", "erk"):
@@ -198,16 +269,27 @@ def test_methods_that_cannot_meet_a_budget_say_so_and_structured_ones_handle_res
     for method in ("torch-global-l1", "erk", "tp-global-taylor"):
         row = rows[("macs=0.5", method)]
         assert row["status"] == "ok" and row["met"] and row["fractions"]["macs"] <= 0.5
-    assert rows[("macs=0.5", "tp-global-taylor")]["kernel_macs"] < rows[("macs=0.5", "erk")]["kernel_macs"]
-    assert rows[("latency=0.5", "tp-global-taylor")]["status"] in ("ok", "n/a")  # tiny model: latency is noise
+    assert (
+        rows[("macs=0.5", "tp-global-taylor")]["kernel_macs"]
+        < rows[("macs=0.5", "erk")]["kernel_macs"]
+    )
+    assert rows[("latency=0.5", "tp-global-taylor")]["status"] in (
+        "ok",
+        "n/a",
+    )  # tiny model: latency is noise
     text = (tmp_path / "digits-conv.md").read_text()
-    assert "n/a: cannot meet latency budgets (sparse weights do not make dense CPU kernels faster)" in text
+    assert (
+        "n/a: cannot meet latency budgets (sparse weights do not make dense CPU kernels faster)"
+        in text
+    )
 
 
 def test_the_command_line_estimates_and_refuses_unknown_tasks(capsys):
     assert main(["bench", "compare", "--quick", "--estimate"]) == 0
     printed = capsys.readouterr().out
-    assert "fashion-cnn: params=0.25, params=0.1; 11 methods, seeds 0, 1 epoch(s), 8 trials" in printed
+    assert (
+        "fashion-cnn: params=0.25, params=0.1; 11 methods, seeds 0, 1 epoch(s), 8 trials" in printed
+    )
     assert "Total: ~" in printed
     assert main(["bench", "compare", "--task", "nope", "--estimate"]) == 2
     assert "Task 'nope' is not in this benchmark" in capsys.readouterr().err

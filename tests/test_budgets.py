@@ -9,8 +9,20 @@ import pandas as pd
 import pytest
 import torch
 
-from autoprune.artifact import artifact_bytes, decode_state_dict, encode_state_dict, serialize_state_dict
-from autoprune.budgets import CostModel, LatencyModel, measure_costs, parse_budget, parse_budgets, sample_latencies
+from autoprune.artifact import (
+    artifact_bytes,
+    decode_state_dict,
+    encode_state_dict,
+    serialize_state_dict,
+)
+from autoprune.budgets import (
+    CostModel,
+    LatencyModel,
+    measure_costs,
+    parse_budget,
+    parse_budgets,
+    sample_latencies,
+)
 from autoprune.errors import BudgetError
 from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy
 from autoprune.prune import Pruner
@@ -128,7 +140,9 @@ def test_latency_model_fits_and_reports_holdout_error():
 
 
 def test_latency_samples_of_a_real_model_fit_within_reason():
-    samples = sample_latencies(FashionCNN(), torch.zeros(1, 1, 28, 28), n_samples=10, batch_size=16, repeats=5)
+    samples = sample_latencies(
+        FashionCNN(), torch.zeros(1, 1, 28, 28), n_samples=10, batch_size=16, repeats=5
+    )
     assert len(samples) == 10 and (samples.latency_ms > 0).all()
     assert samples.loc[0, "conv2"] == 14 * 14 * 64 * 32 * 9  # the first sample is the dense model
     model = LatencyModel([c for c in samples.columns if c != "latency_ms"]).fit(samples)

@@ -11,14 +11,19 @@ import time
 import optuna
 import pandas as pd
 import pytest
+from postgres_server import PostgresServer, binaries
 
 from autoprune.search import open_run
-from postgres_server import PostgresServer, binaries
 
 pytestmark = pytest.mark.slow
 
-ENV = {**os.environ, "AUTOPRUNE_NO_PROGRESS": "1", "PYTHONPATH": os.getcwd(),
-       "AUTOPRUNE_HEARTBEAT_INTERVAL": "1", "AUTOPRUNE_GRACE_PERIOD": "3"}
+ENV = {
+    **os.environ,
+    "AUTOPRUNE_NO_PROGRESS": "1",
+    "PYTHONPATH": os.getcwd(),
+    "AUTOPRUNE_HEARTBEAT_INTERVAL": "1",
+    "AUTOPRUNE_GRACE_PERIOD": "3",
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +33,12 @@ def postgres():
     from pathlib import Path
 
     if binaries() is None:
-        pytest.skip("PostgreSQL is not installed: 'make install' as root installs Debian's postgresql")
-    root = Path(tempfile.mkdtemp(prefix="autoprune-postgres-"))  # under /tmp: reachable by the 'postgres' user
+        pytest.skip(
+            "PostgreSQL is not installed: 'make install' as root installs Debian's postgresql"
+        )
+    root = Path(
+        tempfile.mkdtemp(prefix="autoprune-postgres-")
+    )  # under /tmp: reachable by the 'postgres' user
     server = PostgresServer(root)
     url = server.start()
     yield url
@@ -39,10 +48,34 @@ def postgres():
 
 def _search(url, study, out, trials, *extra):
     return subprocess.Popen(
-        [sys.executable, "-m", "autoprune.cli", "search", "--task", "digits-mlp", "--budget", "params=0.3",
-         "--space", "quick", "--trials", str(trials), "--storage", url, "--study", study, "--out", str(out),
-         "--no-finalize", "--quiet", *extra],
-        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "autoprune.cli",
+            "search",
+            "--task",
+            "digits-mlp",
+            "--budget",
+            "params=0.3",
+            "--space",
+            "quick",
+            "--trials",
+            str(trials),
+            "--storage",
+            url,
+            "--study",
+            study,
+            "--out",
+            str(out),
+            "--no-finalize",
+            "--quiet",
+            *extra,
+        ],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _study(url, name):
@@ -65,20 +98,41 @@ def test_two_workers_on_postgresql_share_one_study_and_one_sensitivity_analysis(
     assert shared["prepared_by"].endswith(str((a if prepared == ["machine-a"] else b).pid))
 
 
-def test_a_worker_killed_mid_trial_has_its_trial_requeued_and_finished_by_the_other(postgres, tmp_path):
+def test_a_worker_killed_mid_trial_has_its_trial_requeued_and_finished_by_the_other(
+    postgres, tmp_path
+):
     first = _search(postgres, "killed", tmp_path / "a", 8)
-    first.communicate(timeout=600)  # prepares the study and runs it; now grow it and race two workers
+    first.communicate(
+        timeout=600
+    )  # prepares the study and runs it; now grow it and race two workers
     a = _search(postgres, "killed", tmp_path / "a", 14)
     deadline = time.time() + 300
     victim = None
     while time.time() < deadline and victim is None:
-        running = [t for t in _study(postgres, "killed").trials
-                   if t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{a.pid}")]
+        running = [
+            t
+            for t in _study(postgres, "killed").trials
+            if t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{a.pid}")
+        ]
         victim = running[0].number if running else None
         time.sleep(0.05)
     assert victim is not None, "worker A never ran a trial"
-    b = subprocess.Popen([sys.executable, "-m", "autoprune.cli", "worker", "--storage", postgres, "--study", "killed"],
-                         env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    b = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autoprune.cli",
+            "worker",
+            "--storage",
+            postgres,
+            "--study",
+            "killed",
+        ],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     os.kill(a.pid, signal.SIGKILL)
     a.wait()
     out, err = b.communicate(timeout=600)
@@ -93,15 +147,29 @@ def test_a_worker_killed_mid_trial_has_its_trial_requeued_and_finished_by_the_ot
     assert sum(t.state.name == "COMPLETE" for t in study.trials) == 14
 
 
-def test_dask_backend_gives_the_same_sensitivity_table_as_local_processes(digits_task, digits_dense):
+def test_dask_backend_gives_the_same_sensitivity_table_as_local_processes(
+    digits_task, digits_dense
+):
     from distributed import LocalCluster
 
     from autoprune.sensitivity import analyse_sensitivity
 
-    local = analyse_sensitivity(digits_dense.model, digits_task, grid=(0.3, 0.6, 0.9), cache=False, progress=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        remote = analyse_sensitivity(digits_dense.model, digits_task, grid=(0.3, 0.6, 0.9), cache=False, progress=False,
-                                     backend="dask", scheduler=cluster.scheduler_address, n_jobs=-1)
+    local = analyse_sensitivity(
+        digits_dense.model, digits_task, grid=(0.3, 0.6, 0.9), cache=False, progress=False
+    )
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        remote = analyse_sensitivity(
+            digits_dense.model,
+            digits_task,
+            grid=(0.3, 0.6, 0.9),
+            cache=False,
+            progress=False,
+            backend="dask",
+            scheduler=cluster.scheduler_address,
+            n_jobs=-1,
+        )
     pd.testing.assert_frame_equal(local.table, remote.table)
 
 
@@ -110,8 +178,19 @@ def test_a_search_fans_its_workers_out_over_a_dask_cluster(tmp_path):
 
     from autoprune.search import search
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        result = search("digits-mlp", "params=0.3", space="quick", n_trials=6, out=tmp_path / "run", n_jobs=2,
-                        backend="dask", scheduler=cluster.scheduler_address, progress=False)
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        result = search(
+            "digits-mlp",
+            "params=0.3",
+            space="quick",
+            n_trials=6,
+            out=tmp_path / "run",
+            n_jobs=2,
+            backend="dask",
+            scheduler=cluster.scheduler_address,
+            progress=False,
+        )
     assert (result.trials.state == "COMPLETE").sum() == 6
     assert len(open_run(tmp_path / "run").trials) == 6

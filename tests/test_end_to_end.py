@@ -15,10 +15,28 @@ from autoprune.cli import main
 @pytest.mark.slow
 def test_fashion_cnn_search_to_report_on_a_small_budget(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main([
-        "search", "--task", "fashion-cnn", "--task-option", "train_size=4000", "--task-option", "test_size=2000",
-        "--budget", "params=0.2", "--space", "quick", "--trials", "6", "--out", str(out), "--quiet", "--top", "2",
-    ])
+    rc = main(
+        [
+            "search",
+            "--task",
+            "fashion-cnn",
+            "--task-option",
+            "train_size=4000",
+            "--task-option",
+            "test_size=2000",
+            "--budget",
+            "params=0.2",
+            "--space",
+            "quick",
+            "--trials",
+            "6",
+            "--out",
+            str(out),
+            "--quiet",
+            "--top",
+            "2",
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert "Pareto front" in printed and "Final model (trial" in printed

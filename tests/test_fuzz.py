@@ -57,7 +57,11 @@ def fuzz_settings(max_examples: int):
         deadline=None,
         database=None,
         derandomize=not os.environ.get("AUTOPRUNE_FUZZ_RANDOM"),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
     )
 
 
@@ -85,12 +89,28 @@ POLICY_BASES = [
         results={"val_metric": 0.9},
     ).to_dict(),
     PolicyDocument(Policy.uniform(["fc1"], 0.0, granularity="nm", nm="2:4", round_to=8)).to_dict(),
-    PolicyDocument(Policy.global_ranking(["fc1", "fc2", "fc3"], 0.6, max_sparsity={"fc3": 0.3}, min_kept=2)).to_dict(),
+    PolicyDocument(
+        Policy.global_ranking(["fc1", "fc2", "fc3"], 0.6, max_sparsity={"fc3": 0.3}, min_kept=2)
+    ).to_dict(),
     Policy.uniform(["fc1", "fc2"], 0.7).to_dict(),  # schema 0: a bare policy
 ]
-SPACE_BASES = [load_space(name).to_dict() for name in ("default", "quick", "structured", "unstructured")] + [{}]
-BUDGET_BASES = ["params=0.1", "size=0.4MB", "latency=5ms", "macs=2M", "params=10%", "latency=0.5x",
-                "size=1MiB", "params=42000", "macs=1.5G", "latency=5.5 ms", "size=400KB", "macs=2e6"]
+SPACE_BASES = [
+    load_space(name).to_dict() for name in ("default", "quick", "structured", "unstructured")
+] + [{}]
+BUDGET_BASES = [
+    "params=0.1",
+    "size=0.4MB",
+    "latency=5ms",
+    "macs=2M",
+    "params=10%",
+    "latency=0.5x",
+    "size=1MiB",
+    "params=42000",
+    "macs=1.5G",
+    "latency=5.5 ms",
+    "size=400KB",
+    "macs=2e6",
+]
 
 # --------------------------------------------------------------------------- wrong values
 
@@ -101,19 +121,44 @@ SCALARS = st.one_of(
     st.integers(-(10**30), 10**30),
     st.sampled_from([10**400, -(10**400), 2**63, 2**64, -1, 0]),
     st.floats(),  # NaN and infinities included
-    st.sampled_from([0.0, -0.0, 0.5, 0.999, 1.0, 1.5, -0.5, 1e-9, 1e-320, 1e308, math.nan, math.inf, -math.inf]),
+    st.sampled_from(
+        [0.0, -0.0, 0.5, 0.999, 1.0, 1.5, -0.5, 1e-9, 1e-320, 1e308, math.nan, math.inf, -math.inf]
+    ),
     st.text(max_size=12),
-    st.sampled_from(["", "l1", "magnitude", "2:4", "0:0", "4:2", "a:b", "2:4:8", "global", "structured", "nm",
-                     "1e400", "yes", "~", "0.5", "one-shot", "default"]),
+    st.sampled_from(
+        [
+            "",
+            "l1",
+            "magnitude",
+            "2:4",
+            "0:0",
+            "4:2",
+            "a:b",
+            "2:4:8",
+            "global",
+            "structured",
+            "nm",
+            "1e400",
+            "yes",
+            "~",
+            "0.5",
+            "one-shot",
+            "default",
+        ]
+    ),
 )
 WRONG_VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 ODD_KEYS = st.one_of(
     st.text(max_size=10),
-    st.sampled_from(["extra", "sparsity", "seed", "layers", "policy", "schema_version", "low", "lr", "enabled"]),
+    st.sampled_from(
+        ["extra", "sparsity", "seed", "layers", "policy", "schema_version", "low", "lr", "enabled"]
+    ),
     st.integers(-2, 2),
     st.none(),
     st.booleans(),
@@ -160,11 +205,58 @@ def mutations(draw, bases):
 
 
 YAML_TOKENS = [
-    "schema_version: 1\n", "kind: autoprune-policy\n", "policy:\n", "  layers:\n", "    fc1: {sparsity: 0.5}\n",
-    "sparsity:\n", "  low: ", "finetune: {lr: ", "!!timestamp ", "!!int ", "!!float ", "!!bool ", "!!binary ",
-    "!!set ", "!!omap ", "!!pairs ", "!!str ", "!!python/object:os.system ", "&a ", "*a ", "<<: ", "[", "]", "{",
-    "}", ", ", ": ", "- ", "\n", "  ", "? ", "'", '"', "#", "x", "1", "0.5", "1e400", ".nan", "null", "2020-13-45",
-    "maybe", "%YAML 1.1\n", "---\n", "...\n", "|\n", ">\n", "\t", "\x00", "\ufeff", "\\u", "9" * 5000,
+    "schema_version: 1\n",
+    "kind: autoprune-policy\n",
+    "policy:\n",
+    "  layers:\n",
+    "    fc1: {sparsity: 0.5}\n",
+    "sparsity:\n",
+    "  low: ",
+    "finetune: {lr: ",
+    "!!timestamp ",
+    "!!int ",
+    "!!float ",
+    "!!bool ",
+    "!!binary ",
+    "!!set ",
+    "!!omap ",
+    "!!pairs ",
+    "!!str ",
+    "!!python/object:os.system ",
+    "&a ",
+    "*a ",
+    "<<: ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ", ",
+    ": ",
+    "- ",
+    "\n",
+    "  ",
+    "? ",
+    "'",
+    '"',
+    "#",
+    "x",
+    "1",
+    "0.5",
+    "1e400",
+    ".nan",
+    "null",
+    "2020-13-45",
+    "maybe",
+    "%YAML 1.1\n",
+    "---\n",
+    "...\n",
+    "|\n",
+    ">\n",
+    "\t",
+    "\x00",
+    "\ufeff",
+    "\\u",
+    "9" * 5000,
 ]
 
 
@@ -184,12 +276,27 @@ def file_contents(draw, bases, suffixes):
         return suffix, draw(st.text(max_size=200)).encode("utf-8")
     if source == "bytes":
         return suffix, draw(st.binary(max_size=200))
-    return suffix, "".join(draw(st.lists(st.sampled_from(YAML_TOKENS), max_size=30))).encode("utf-8")
+    return suffix, "".join(draw(st.lists(st.sampled_from(YAML_TOKENS), max_size=30))).encode(
+        "utf-8"
+    )
 
 
-DEEP = [(".yaml", b"[" * 5000), (".json", b"[" * 100000), (".yaml", b"- " * 3000 + b"1"), (".yaml", b"{a: " * 3000)]
-PARSER_TRAPS = [(".yaml", b"a: !!timestamp 1"), (".yaml", b"a: !!bool maybe"), (".yaml", b"a: !!int x"), (".yaml", b"!!int "),
-                (".yaml", b"a: " + b"1" * 5000), (".json", b"1" * 5000), (".yaml", b"\xff\xfe"), (".json", b"\xc3")]
+DEEP = [
+    (".yaml", b"[" * 5000),
+    (".json", b"[" * 100000),
+    (".yaml", b"- " * 3000 + b"1"),
+    (".yaml", b"{a: " * 3000),
+]
+PARSER_TRAPS = [
+    (".yaml", b"a: !!timestamp 1"),
+    (".yaml", b"a: !!bool maybe"),
+    (".yaml", b"a: !!int x"),
+    (".yaml", b"!!int "),
+    (".yaml", b"a: " + b"1" * 5000),
+    (".json", b"1" * 5000),
+    (".yaml", b"\xff\xfe"),
+    (".json", b"\xc3"),
+]
 
 
 def _with_examples(examples):
@@ -248,13 +355,17 @@ def check_policy_file(path: Path, directory: Path) -> PolicyDocument | None:
         count("policy_file", "rejected")
         return None
     assert isinstance(document, PolicyDocument)
-    for suffix in dict.fromkeys([path.suffix, ".yaml", ".json"]):  # its own format first, then the others
+    for suffix in dict.fromkeys(
+        [path.suffix, ".yaml", ".json"]
+    ):  # its own format first, then the others
         again_path = directory / f"again{suffix}"
         try:
             save_policy(again_path, document)
         except Exception as exc:  # noqa: BLE001
             # provenance or results may hold what only YAML can store (a date as a key, ...)
-            assert suffix == ".json" != path.suffix, f"a loaded document cannot be saved as {suffix}: {exc!r}"
+            assert suffix == ".json" != path.suffix, (
+                f"a loaded document cannot be saved as {suffix}: {exc!r}"
+            )
             expect_clean_error(exc, PolicyError)
             continue
         again = load_policy(again_path)
@@ -270,11 +381,21 @@ def fuzz_dir(tmp_path_factory):
 
 @fuzz_settings(400)
 @given(content=file_contents(POLICY_BASES, [".yaml", ".yml", ".json"]))
-@_with_examples(DEEP + PARSER_TRAPS + [
-    (".yaml", b"provenance: {a: !!omap [b: 1], b: !!set {x}, c: !!binary aGk=, d: 2024-01-01}\n"
-              b"policy: {layers: {fc1: {sparsity: 0.5}}}\nschema_version: 1\n"),
-    (".yaml", b"results: {2024-01-01: 1}\npolicy: {layers: {fc1: {sparsity: 0.5}}}\nschema_version: 1\n"),
-])
+@_with_examples(
+    DEEP
+    + PARSER_TRAPS
+    + [
+        (
+            ".yaml",
+            b"provenance: {a: !!omap [b: 1], b: !!set {x}, c: !!binary aGk=, d: 2024-01-01}\n"
+            b"policy: {layers: {fc1: {sparsity: 0.5}}}\nschema_version: 1\n",
+        ),
+        (
+            ".yaml",
+            b"results: {2024-01-01: 1}\npolicy: {layers: {fc1: {sparsity: 0.5}}}\nschema_version: 1\n",
+        ),
+    ]
+)
 def test_policy_file_malformed(fuzz_dir, content):
     suffix, data = content
     path = fuzz_dir / f"policy{suffix}"
@@ -328,11 +449,63 @@ NUMBERS = st.one_of(
     st.floats(min_value=0, max_value=1e6).map(lambda x: f"{x:e}"),
     st.floats(min_value=0, max_value=2).map(lambda x: f"{x:.3f}"),
     st.integers(0, 10**12).map(str),
-    st.sampled_from(["0", "0.0", "1", "1.0", "1e-320", "5e-324", "1e400", "1e308", "9" * 400, ".5", "5.", "-0.5",
-                     "+1", "1e", "0x10", "nan", "inf", "1_000", "٣", "1..2", ""]),
+    st.sampled_from(
+        [
+            "0",
+            "0.0",
+            "1",
+            "1.0",
+            "1e-320",
+            "5e-324",
+            "1e400",
+            "1e308",
+            "9" * 400,
+            ".5",
+            "5.",
+            "-0.5",
+            "+1",
+            "1e",
+            "0x10",
+            "nan",
+            "inf",
+            "1_000",
+            "٣",
+            "1..2",
+            "",
+        ]
+    ),
 )
-UNITS = st.sampled_from(["", "", "%", "x", "k", "K", "m", "M", "G", "g", "b", "B", "KB", "MB", "GB", "KiB", "MiB",
-                         "GiB", "ms", "s", "us", "µs", "sec", "xyz", "\u212a", "\u017f", "%%"])
+UNITS = st.sampled_from(
+    [
+        "",
+        "",
+        "%",
+        "x",
+        "k",
+        "K",
+        "m",
+        "M",
+        "G",
+        "g",
+        "b",
+        "B",
+        "KB",
+        "MB",
+        "GB",
+        "KiB",
+        "MiB",
+        "GiB",
+        "ms",
+        "s",
+        "us",
+        "µs",
+        "sec",
+        "xyz",
+        "\u212a",
+        "\u017f",
+        "%%",
+    ]
+)
 SEPARATORS = st.sampled_from(["=", "=", "=", ":", " ", "==", ""])
 SPACES = st.sampled_from(["", "", " ", "\t", "\u00a0", "\n"])
 
@@ -342,22 +515,33 @@ def budget_texts(draw):
     """A budget string: composed from parts, a mutated valid one, or random text."""
     source = draw(st.sampled_from(["composed", "composed", "mutated", "mutated", "text"]))
     if source == "composed":
-        kind = draw(st.sampled_from([*KINDS, *KINDS, "PARAMS", " size ", "Latency", "flops", "", "param"]))
-        return (kind + draw(SEPARATORS) + draw(SPACES) + draw(NUMBERS) + draw(SPACES) + draw(UNITS)
-                + draw(SPACES))
+        kind = draw(
+            st.sampled_from([*KINDS, *KINDS, "PARAMS", " size ", "Latency", "flops", "", "param"])
+        )
+        return (
+            kind
+            + draw(SEPARATORS)
+            + draw(SPACES)
+            + draw(NUMBERS)
+            + draw(SPACES)
+            + draw(UNITS)
+            + draw(SPACES)
+        )
     if source == "text":
         return draw(st.text(max_size=30))
     text = draw(st.sampled_from(BUDGET_BASES))
-    alphabet = st.sampled_from(list("0123456789.eE+-%x=, kKmMgGbBiIsSu") + ["\u212a", "\u00a0", "\n", "٣", "nan"])
+    alphabet = st.sampled_from(
+        list("0123456789.eE+-%x=, kKmMgGbBiIsSu") + ["\u212a", "\u00a0", "\n", "٣", "nan"]
+    )
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(text)))
         operation = draw(st.sampled_from(["insert", "delete", "replace", "repeat"]))
         if operation == "insert":
             text = text[:at] + draw(alphabet) + text[at:]
         elif operation == "delete":
-            text = text[:at] + text[at + 1:]
+            text = text[:at] + text[at + 1 :]
         elif operation == "replace":
-            text = text[:at] + draw(alphabet) + text[at + 1:]
+            text = text[:at] + draw(alphabet) + text[at + 1 :]
         else:
             text = text[:at] + text[at:] * draw(st.integers(2, 3))
     return text
@@ -365,7 +549,9 @@ def budget_texts(draw):
 
 def check_budget(budget: Budget) -> None:
     assert isinstance(budget, Budget) and budget.kind in KINDS
-    assert isinstance(budget.value, float) and math.isfinite(budget.value) and budget.value > 0, budget
+    assert isinstance(budget.value, float) and math.isfinite(budget.value) and budget.value > 0, (
+        budget
+    )
     if budget.relative:
         assert 0 < budget.value < 1, budget
     limit = budget.limit(1000.0)
@@ -390,19 +576,27 @@ def test_budget_strings(text):
         count("budget", "accepted")
 
 
-JUNK = st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_size=5), st.lists(st.text(max_size=5), max_size=2),
-                 st.just(Budget("params", 0.1, relative=True)))
+JUNK = st.one_of(
+    st.none(),
+    st.integers(),
+    st.floats(),
+    st.binary(max_size=5),
+    st.lists(st.text(max_size=5), max_size=2),
+    st.just(Budget("params", 0.1, relative=True)),
+)
 
 
 @fuzz_settings(500)
-@given(texts=st.one_of(
-    st.lists(st.one_of(budget_texts(), budget_texts(), JUNK), max_size=4),
-    st.lists(st.sampled_from(BUDGET_BASES), max_size=3),
-    st.lists(st.sampled_from(BUDGET_BASES), max_size=3).map(", ".join),
-    st.lists(budget_texts(), max_size=4).map(",".join),
-    JUNK,
-    st.dictionaries(budget_texts(), st.none(), max_size=2),
-))
+@given(
+    texts=st.one_of(
+        st.lists(st.one_of(budget_texts(), budget_texts(), JUNK), max_size=4),
+        st.lists(st.sampled_from(BUDGET_BASES), max_size=3),
+        st.lists(st.sampled_from(BUDGET_BASES), max_size=3).map(", ".join),
+        st.lists(budget_texts(), max_size=4).map(",".join),
+        JUNK,
+        st.dictionaries(budget_texts(), st.none(), max_size=2),
+    )
+)
 @example(texts=None)
 @example(texts=5)
 @example(texts=[])
@@ -445,7 +639,16 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
 
 
 def expect_cli_refusal(policy_path: Path, out_dir: Path, *extra: str) -> None:
-    argv = ["apply", str(policy_path), "--task", "digits-mlp", "--out", str(out_dir), "--quiet", *extra]
+    argv = [
+        "apply",
+        str(policy_path),
+        "--task",
+        "digits-mlp",
+        "--out",
+        str(out_dir),
+        "--quiet",
+        *extra,
+    ]
     status, stderr = run_cli(argv)
     assert status == 2, stderr
     assert stderr.startswith("autoprune: error:") and stderr.count("\n") == 1, repr(stderr)
@@ -454,7 +657,12 @@ def expect_cli_refusal(policy_path: Path, out_dir: Path, *extra: str) -> None:
 
 @fuzz_settings(15)
 @given(content=file_contents(POLICY_BASES, [".yaml", ".json"]))
-@_with_examples([(".yaml", b"[" * 5000), (".yaml", b"policy: {layers: {fc1: {sparsity: 1.5}}}\nschema_version: 1\n")])
+@_with_examples(
+    [
+        (".yaml", b"[" * 5000),
+        (".yaml", b"policy: {layers: {fc1: {sparsity: 1.5}}}\nschema_version: 1\n"),
+    ]
+)
 def test_cli_apply_refuses_malformed_policy(fuzz_dir, content):
     suffix, data = content
     path = fuzz_dir / f"cli{suffix}"
@@ -472,13 +680,19 @@ def _document_path(directory: Path, name: str, document: PolicyDocument) -> Path
 
 # Valid policy files that do not fit DigitsMLP: refused after loading, once the model is known.
 NOT_FITTING = {
-    "wrong-shapes": PolicyDocument(Policy.uniform(["fc1"], 0.5), fingerprint={"fc1": [3, 3], "fc2": [64, 128]}),
+    "wrong-shapes": PolicyDocument(
+        Policy.uniform(["fc1"], 0.5), fingerprint={"fc1": [3, 3], "fc2": [64, 128]}
+    ),
     "unknown-layer": PolicyDocument(Policy.uniform(["fc1", "fc9"], 0.5)),
     # fc1 loses half its neurons, so fc2 has 64 inputs, which M=7 does not divide
-    "nm-after-structured": PolicyDocument(Policy(layers={
-        "fc1": LayerPolicy(granularity="structured", channel_ratio=0.5),
-        "fc2": LayerPolicy(granularity="nm", nm="3:7"),
-    })),
+    "nm-after-structured": PolicyDocument(
+        Policy(
+            layers={
+                "fc1": LayerPolicy(granularity="structured", channel_ratio=0.5),
+                "fc2": LayerPolicy(granularity="nm", nm="3:7"),
+            }
+        )
+    ),
 }
 
 
@@ -513,7 +727,9 @@ def expect_model_untouched(policy, expected: type[AutopruneError]) -> None:
     expect_clean_error(info.value, expected)
     after = model.state_dict()
     assert after.keys() == before.keys()
-    assert all(torch.equal(after[name], before[name]) for name in before), "a refused policy changed the model"
+    assert all(torch.equal(after[name], before[name]) for name in before), (
+        "a refused policy changed the model"
+    )
     assert not hasattr(model, "_autoprune_history")
 
 
@@ -528,9 +744,13 @@ def test_apply_policy_refuses_malformed_file(fuzz_dir, content):
     count("apply_policy", "rejected")
 
 
-@pytest.mark.parametrize("case", ["data-driven-without-task", "unknown-layer", "wrong-shapes", "nm-after-structured"])
+@pytest.mark.parametrize(
+    "case", ["data-driven-without-task", "unknown-layer", "wrong-shapes", "nm-after-structured"]
+)
 def test_apply_policy_refuses_policy_that_does_not_fit(tmp_path, case):
-    document = NOT_FITTING.get(case) or PolicyDocument(Policy.uniform(["fc1"], 0.5, criterion="taylor"))
+    document = NOT_FITTING.get(case) or PolicyDocument(
+        Policy.uniform(["fc1"], 0.5, criterion="taylor")
+    )
     expected = PolicyError if case in ("wrong-shapes", "data-driven-without-task") else PruningError
     expect_model_untouched(_document_path(tmp_path, case, document), expected)
     count("apply_policy", "rejected")
@@ -543,20 +763,39 @@ AMOUNTS = st.floats(0, 0.999)
 @st.composite
 def digits_policies(draw):
     """Valid policies over DigitsMLP's layers, some of which it cannot carry out (N:M widths, caps, the output layer)."""
-    names = draw(st.lists(st.sampled_from(["fc1", "fc2", "fc3"]), min_size=1, max_size=3, unique=True))
-    settings_ = {"min_kept": draw(st.integers(1, 200)), "round_to": draw(st.none() | st.integers(1, 200)),
-                 "seed": draw(st.integers(0, 2**63 - 1))}
+    names = draw(
+        st.lists(st.sampled_from(["fc1", "fc2", "fc3"]), min_size=1, max_size=3, unique=True)
+    )
+    settings_ = {
+        "min_kept": draw(st.integers(1, 200)),
+        "round_to": draw(st.none() | st.integers(1, 200)),
+        "seed": draw(st.integers(0, 2**63 - 1)),
+    }
     if draw(st.booleans()):
         return Policy.global_ranking(
-            names, draw(AMOUNTS), granularity=draw(st.sampled_from(["unstructured", "structured"])),
-            criterion=draw(st.sampled_from(DATA_FREE)), max_sparsity=draw(st.none() | AMOUNTS), **settings_)
-    kinds = draw(st.sampled_from([("unstructured", "structured"), ("unstructured", "nm"), ("structured", "nm")]))
+            names,
+            draw(AMOUNTS),
+            granularity=draw(st.sampled_from(["unstructured", "structured"])),
+            criterion=draw(st.sampled_from(DATA_FREE)),
+            max_sparsity=draw(st.none() | AMOUNTS),
+            **settings_,
+        )
+    kinds = draw(
+        st.sampled_from(
+            [("unstructured", "structured"), ("unstructured", "nm"), ("structured", "nm")]
+        )
+    )
     layers = {}
     for name in names:
         granularity, criterion = draw(st.sampled_from(kinds)), draw(st.sampled_from(DATA_FREE))
-        amount = {"unstructured": ("sparsity", AMOUNTS), "structured": ("channel_ratio", AMOUNTS),
-                  "nm": ("nm", st.sampled_from(["1:2", "2:4", "3:7", "2:8", "1:64", "63:64", "1:1000"]))}[granularity]
-        layers[name] = LayerPolicy(granularity=granularity, criterion=criterion, **{amount[0]: draw(amount[1])})
+        amount = {
+            "unstructured": ("sparsity", AMOUNTS),
+            "structured": ("channel_ratio", AMOUNTS),
+            "nm": ("nm", st.sampled_from(["1:2", "2:4", "3:7", "2:8", "1:64", "63:64", "1:1000"])),
+        }[granularity]
+        layers[name] = LayerPolicy(
+            granularity=granularity, criterion=criterion, **{amount[0]: draw(amount[1])}
+        )
     return Policy(layers=layers, **settings_)
 
 
@@ -580,7 +819,9 @@ def test_apply_policy_all_or_nothing(policy):
         outcome = "accepted"
     after = model.state_dict()  # whatever happened, the caller's model is exactly as it was
     assert after.keys() == before.keys()
-    assert all(torch.equal(after[name], before[name]) for name in before), f"changed the caller's model ({outcome})"
+    assert all(torch.equal(after[name], before[name]) for name in before), (
+        f"changed the caller's model ({outcome})"
+    )
     count("apply_policy_valid", outcome)
 
 
@@ -589,10 +830,22 @@ def test_apply_policy_all_or_nothing(policy):
 
 def test_zz_report_counts():
     """Every loader saw malformed input; the counts go to results/reliability/fuzz_counts.json."""
-    loaders = ["policy_document", "policy_file", "search_space_dict", "search_space_file", "budget", "budgets",
-               "cli_apply", "apply_policy", "apply_policy_valid"]
+    loaders = [
+        "policy_document",
+        "policy_file",
+        "search_space_dict",
+        "search_space_file",
+        "budget",
+        "budgets",
+        "cli_apply",
+        "apply_policy",
+        "apply_policy_valid",
+    ]
     for loader in loaders:
         assert COUNTS.get(loader, Counter())["rejected"] > 0, f"no malformed input reached {loader}"
-    report = {loader: {key: COUNTS[loader][key] for key in ("generated", "rejected", "accepted")} for loader in loaders}
+    report = {
+        loader: {key: COUNTS[loader][key] for key in ("generated", "rejected", "accepted")}
+        for loader in loaders
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "fuzz_counts.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

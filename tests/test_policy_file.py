@@ -11,9 +11,15 @@ import yaml
 
 from autoprune.apply import apply_policy, load_pruned, save_pruned
 from autoprune.errors import AutopruneError, PolicyError
-from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy, ScheduleSpec
-from autoprune.policy_file import PolicyDocument, fingerprint, load_policy, parse_policy_document, save_policy
 from autoprune.pipeline import prune_and_finetune
+from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy, ScheduleSpec
+from autoprune.policy_file import (
+    PolicyDocument,
+    fingerprint,
+    load_policy,
+    parse_policy_document,
+    save_policy,
+)
 
 POLICY = Policy(
     layers={
@@ -29,8 +35,12 @@ POLICY = Policy(
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
 def test_policy_file_round_trip(tmp_path, conv_dense, suffix):
-    document = PolicyDocument(POLICY, fingerprint=fingerprint(conv_dense.model), provenance={"task": "digits-conv"},
-                              results={"test_metric": 0.9})
+    document = PolicyDocument(
+        POLICY,
+        fingerprint=fingerprint(conv_dense.model),
+        provenance={"task": "digits-conv"},
+        results={"test_metric": 0.9},
+    )
     path = tmp_path / f"policy{suffix}"
     save_policy(path, document)
     again = load_policy(path)
@@ -45,17 +55,28 @@ def test_a_bare_policy_is_migrated_and_a_newer_schema_refused(tmp_path):
     path.write_text(yaml.safe_dump(POLICY.to_dict()))
     assert load_policy(path).policy == POLICY
     path.write_text(yaml.safe_dump({"schema_version": 9, "policy": POLICY.to_dict()}))
-    with pytest.raises(PolicyError, match="schema version 9 is newer than this autoprune understands"):
+    with pytest.raises(
+        PolicyError, match="schema version 9 is newer than this autoprune understands"
+    ):
         load_policy(path)
 
 
 @pytest.mark.parametrize(
     ("mutate", "pattern"),
     [
-        (lambda d: d["policy"]["layers"]["fc1"].update(sparsity=1.2), r"'sparsity' parameter must be in \[0, 1\)"),
-        (lambda d: d["policy"]["layers"]["fc1"].update(sparsity="lots"), "'sparsity' parameter must be a number"),
+        (
+            lambda d: d["policy"]["layers"]["fc1"].update(sparsity=1.2),
+            r"'sparsity' parameter must be in \[0, 1\)",
+        ),
+        (
+            lambda d: d["policy"]["layers"]["fc1"].update(sparsity="lots"),
+            "'sparsity' parameter must be a number",
+        ),
         (lambda d: d["policy"].update(scope="everywhere"), "'scope' parameter must be one of"),
-        (lambda d: d["policy"]["layers"]["fc1"].update(colour="red"), r"layers.fc1' has unknown field\(s\) \['colour'\]"),
+        (
+            lambda d: d["policy"]["layers"]["fc1"].update(colour="red"),
+            r"layers.fc1' has unknown field\(s\) \['colour'\]",
+        ),
         (lambda d: d["policy"]["finetune"].update(lr=-1), "'lr' parameter must be in"),
         (lambda d: d.update(schema_version="one"), "'schema_version' must be an integer"),
         (lambda d: d.update(fingerprint={"fc1": "big"}), "'fingerprint' must map layer names"),
@@ -80,11 +101,16 @@ def test_truncated_policy_file(tmp_path):
 
 def test_fingerprint_mismatch_names_the_first_layer(conv_dense, digits_dense):
     document = PolicyDocument(POLICY, fingerprint=fingerprint(conv_dense.model))
-    with pytest.raises(PolicyError, match="layer 'conv1' \\(8, 1, 3, 3\\), which this model does not have"):
+    with pytest.raises(
+        PolicyError, match="layer 'conv1' \\(8, 1, 3, 3\\), which this model does not have"
+    ):
         apply_policy(copy.deepcopy(digits_dense.model), document, example_input=torch.zeros(1, 64))
     wider = copy.deepcopy(conv_dense.model)
     wider.fc1 = torch.nn.Linear(256, 64)
-    with pytest.raises(PolicyError, match=r"Layer 'fc1' has weight shape \(64, 256\), but the policy was found on shape \(32, 256\)"):
+    with pytest.raises(
+        PolicyError,
+        match=r"Layer 'fc1' has weight shape \(64, 256\), but the policy was found on shape \(32, 256\)",
+    ):
         apply_policy(wider, document, example_input=torch.zeros(1, 1, 8, 8))
 
 
@@ -95,7 +121,13 @@ def test_apply_save_load_gives_identical_outputs(tmp_path, conv_task, conv_dense
 
     model = prune_and_finetune(copy.deepcopy(conv_dense.model), POLICY, conv_task, epochs=0.2)
     document = PolicyDocument(POLICY, fingerprint=fingerprint(conv_dense.model))
-    save_pruned(model.model, tmp_path / "out", document, history=model.history, builder=builder_path(conv_task.build_model))
+    save_pruned(
+        model.model,
+        tmp_path / "out",
+        document,
+        history=model.history,
+        builder=builder_path(conv_task.build_model),
+    )
     loaded = load_pruned(tmp_path / "out", example_input=conv_task.example_input)
     x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     assert torch.equal(loaded(x), model.model.eval()(x))
@@ -104,8 +136,12 @@ def test_apply_save_load_gives_identical_outputs(tmp_path, conv_task, conv_dense
 
 
 def test_same_policy_same_checkpoint_same_seed_same_weights(conv_task, conv_dense):
-    a = prune_and_finetune(copy.deepcopy(conv_dense.model), POLICY, conv_task, epochs=0.3).model.state_dict()
-    b = prune_and_finetune(copy.deepcopy(conv_dense.model), POLICY, conv_task, epochs=0.3).model.state_dict()
+    a = prune_and_finetune(
+        copy.deepcopy(conv_dense.model), POLICY, conv_task, epochs=0.3
+    ).model.state_dict()
+    b = prune_and_finetune(
+        copy.deepcopy(conv_dense.model), POLICY, conv_task, epochs=0.3
+    ).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -114,9 +150,15 @@ def test_a_pickle_where_weights_belong_is_refused(tmp_path, conv_task, conv_dens
 
     from autoprune.apply import builder_path
 
-    model = apply_policy(copy.deepcopy(conv_dense.model), POLICY, example_input=conv_task.example_input)
-    save_pruned(model, tmp_path / "out", PolicyDocument(POLICY), builder=builder_path(conv_task.build_model))
-    (tmp_path / "out" / "model.safetensors").write_bytes(pickle.dumps({"fc1.weight": "not a tensor"}))
+    model = apply_policy(
+        copy.deepcopy(conv_dense.model), POLICY, example_input=conv_task.example_input
+    )
+    save_pruned(
+        model, tmp_path / "out", PolicyDocument(POLICY), builder=builder_path(conv_task.build_model)
+    )
+    (tmp_path / "out" / "model.safetensors").write_bytes(
+        pickle.dumps({"fc1.weight": "not a tensor"})
+    )
     with pytest.raises(AutopruneError, match="not a readable safetensors file"):
         load_pruned(tmp_path / "out", example_input=conv_task.example_input)
 

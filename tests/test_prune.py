@@ -40,12 +40,18 @@ def test_unstructured_local_hits_each_request(criterion, conv_task, conv_dense):
 
 
 @pytest.mark.parametrize("criterion", CRITERIA)
-def test_unstructured_global_hits_the_total_and_never_empties_a_layer(criterion, conv_task, conv_dense):
+def test_unstructured_global_hits_the_total_and_never_empties_a_layer(
+    criterion, conv_task, conv_dense
+):
     names = ["conv1", "conv2", "conv3", "fc1", "fc2"]
-    policy = Policy.global_ranking(names, 0.8, criterion=criterion, max_sparsity=0.95, finetune=NO_FINETUNE)
+    policy = Policy.global_ranking(
+        names, 0.8, criterion=criterion, max_sparsity=0.95, finetune=NO_FINETUNE
+    )
     modules = dict(_prune(conv_dense, conv_task, policy).model.named_modules())
     total = sum(modules[n].weight.numel() for n in names)
-    removed = sum(modules[n].weight.numel() - int(torch.count_nonzero(modules[n].weight)) for n in names)
+    removed = sum(
+        modules[n].weight.numel() - int(torch.count_nonzero(modules[n].weight)) for n in names
+    )
     assert abs(removed - round(0.8 * total)) <= 1
     for n in names:
         kept = int(torch.count_nonzero(modules[n].weight))
@@ -55,7 +61,10 @@ def test_unstructured_global_hits_the_total_and_never_empties_a_layer(criterion,
 @pytest.mark.parametrize("criterion", CRITERIA)
 def test_structured_local_removes_the_requested_channels(criterion, conv_task, conv_dense):
     ratios = {"conv1": 0.5, "conv3": 0.25, "fc1": 0.75}
-    layers = {n: LayerPolicy(granularity="structured", criterion=criterion, channel_ratio=r) for n, r in ratios.items()}
+    layers = {
+        n: LayerPolicy(granularity="structured", criterion=criterion, channel_ratio=r)
+        for n, r in ratios.items()
+    }
     outcome = _prune(conv_dense, conv_task, Policy(layers=layers, finetune=NO_FINETUNE))
     rows = _rows(outcome)
     for name, ratio in ratios.items():
@@ -73,19 +82,28 @@ def test_structured_local_removes_the_requested_channels(criterion, conv_task, c
 @pytest.mark.parametrize("criterion", CRITERIA)
 def test_structured_global_hits_the_total_and_keeps_every_group(criterion, conv_task, conv_dense):
     policy = Policy.global_ranking(
-        CONV_GROUPS, 0.6, granularity="structured", criterion=criterion, max_sparsity=0.9, finetune=NO_FINETUNE
+        CONV_GROUPS,
+        0.6,
+        granularity="structured",
+        criterion=criterion,
+        max_sparsity=0.9,
+        finetune=NO_FINETUNE,
     )
     rows = _rows(_prune(conv_dense, conv_task, policy))
     before = sum(rows[n]["channels_before"] for n in CONV_GROUPS)
     after = sum(rows[n]["channels_after"] for n in CONV_GROUPS)
     assert abs((before - after) - round(0.6 * before)) <= 1
     for n in CONV_GROUPS:
-        assert rows[n]["channels_after"] >= max(1, rows[n]["channels_before"] - int(0.9 * rows[n]["channels_before"]))
+        assert rows[n]["channels_after"] >= max(
+            1, rows[n]["channels_before"] - int(0.9 * rows[n]["channels_before"])
+        )
 
 
 @pytest.mark.parametrize("criterion", CRITERIA)
 def test_nm_keeps_n_of_every_m_inputs(criterion, conv_task, conv_dense):
-    layers = {n: LayerPolicy(granularity="nm", criterion=criterion, nm="2:4") for n in CONV_MASK_LAYERS}
+    layers = {
+        n: LayerPolicy(granularity="nm", criterion=criterion, nm="2:4") for n in CONV_MASK_LAYERS
+    }
     model = _prune(conv_dense, conv_task, Policy(layers=layers, finetune=NO_FINETUNE)).model
     for name in CONV_MASK_LAYERS:
         weight = dict(model.named_modules())[name].weight.detach()
@@ -118,7 +136,9 @@ def test_masks_survive_fine_tuning(digits_task, digits_dense):
                 violations.append(step)
 
     before = model.fc1.weight.detach().clone()
-    autoprune.train_model(model, digits_task, epochs=1, lr=1e-3, after_step=[pruner.masks, check], progress=False)
+    autoprune.train_model(
+        model, digits_task, epochs=1, lr=1e-3, after_step=[pruner.masks, check], progress=False
+    )
     assert violations == []
     assert not torch.equal(before, model.fc1.weight)  # training did change the kept weights
 
@@ -129,7 +149,9 @@ def test_the_three_schedules_reach_the_same_final_sparsity(granularity, conv_tas
     results = {}
     for schedule in ("one-shot", "iterative", "gradual"):
         policy = Policy.uniform(
-            names, 0.6, granularity=granularity,
+            names,
+            0.6,
+            granularity=granularity,
             schedule=ScheduleSpec(name=schedule, rounds=3, every=3),
             finetune=FinetuneRecipe(epochs=0.5, lr=1e-3),
         )
@@ -155,7 +177,13 @@ def test_iterative_pruning_is_monotone(criterion, conv_task, conv_dense):
 @pytest.mark.parametrize("criterion", ["random", "taylor", "activation"])
 def test_same_seed_same_result(criterion, conv_task, conv_dense):
     def run(seed):
-        policy = Policy.uniform(["conv2", "fc1"], 0.5, criterion=criterion, seed=seed, finetune=FinetuneRecipe(epochs=0.2))
+        policy = Policy.uniform(
+            ["conv2", "fc1"],
+            0.5,
+            criterion=criterion,
+            seed=seed,
+            finetune=FinetuneRecipe(epochs=0.2),
+        )
         return _prune(conv_dense, conv_task, policy).model.state_dict()
 
     a, b = run(0), run(0)
@@ -180,14 +208,23 @@ def _crafted_task():
             model[0].bias.zero_()
         return model
 
-    return autoprune.Task(name="crafted", build_model=build, train_data=(x, y), test_data=(x, y), val_data=(x, y), epochs=0)
+    return autoprune.Task(
+        name="crafted",
+        build_model=build,
+        train_data=(x, y),
+        test_data=(x, y),
+        val_data=(x, y),
+        epochs=0,
+    )
 
 
 @pytest.mark.parametrize("criterion", ["l1", "l2", "taylor", "obd", "activation"])
 def test_data_driven_criteria_see_what_magnitude_cannot(criterion):
     task = _crafted_task()
     model = task.new_model()
-    policy = Policy(layers={"0": LayerPolicy(criterion=criterion, sparsity=0.25)}, finetune=NO_FINETUNE)
+    policy = Policy(
+        layers={"0": LayerPolicy(criterion=criterion, sparsity=0.25)}, finetune=NO_FINETUNE
+    )
     weight = prune_and_finetune(model, policy, task).model[0].weight
     pruned_input = (weight == 0).nonzero()[:, 1].unique().tolist()
     if criterion in ("l1", "l2"):
@@ -203,7 +240,9 @@ def test_lamp_scores_are_layer_normalised():
 
 
 def test_round_to_rounds_kept_channels(conv_task, conv_dense):
-    policy = Policy.uniform(["fc1"], 0.3, granularity="structured", round_to=8, finetune=NO_FINETUNE)
+    policy = Policy.uniform(
+        ["fc1"], 0.3, granularity="structured", round_to=8, finetune=NO_FINETUNE
+    )
     assert _rows(_prune(conv_dense, conv_task, policy))["fc1"]["channels_after"] == 24
 
 
@@ -219,12 +258,32 @@ def test_coupled_layers_must_agree(conv_task, conv_dense):
 @pytest.mark.parametrize(
     ("make_policy", "error", "pattern"),
     [
-        (lambda: Policy.uniform(["fc1"], 1.0), PolicyError, r"'sparsity' parameter must be in \[0, 1\). Got 1.0"),
+        (
+            lambda: Policy.uniform(["fc1"], 1.0),
+            PolicyError,
+            r"'sparsity' parameter must be in \[0, 1\). Got 1.0",
+        ),
         (lambda: Policy.uniform(["fc1"], -0.1), PolicyError, "sparsity"),
-        (lambda: Policy.uniform(["fc1"], 0.5, granularity="nm", nm="4:4"), PolicyError, "0 < N < M"),
-        (lambda: Policy.uniform(["fc1"], 0.5, criterion="psychic"), PolicyError, "'criterion' parameter must be one of"),
-        (lambda: Policy.uniform(["fc1"], 0.5, granularity="diagonal"), PolicyError, "'granularity' parameter"),
-        (lambda: Policy.global_ranking(["fc1"], 0.5, granularity="nm"), PolicyError, "use scope 'local'"),
+        (
+            lambda: Policy.uniform(["fc1"], 0.5, granularity="nm", nm="4:4"),
+            PolicyError,
+            "0 < N < M",
+        ),
+        (
+            lambda: Policy.uniform(["fc1"], 0.5, criterion="psychic"),
+            PolicyError,
+            "'criterion' parameter must be one of",
+        ),
+        (
+            lambda: Policy.uniform(["fc1"], 0.5, granularity="diagonal"),
+            PolicyError,
+            "'granularity' parameter",
+        ),
+        (
+            lambda: Policy.global_ranking(["fc1"], 0.5, granularity="nm"),
+            PolicyError,
+            "use scope 'local'",
+        ),
     ],
 )
 def test_bad_policies_are_refused(make_policy, error, pattern):
@@ -237,7 +296,9 @@ def test_bad_requests_for_the_model_are_refused(conv_task, conv_dense):
         p = Pruner(copy.deepcopy(conv_dense.model), policy, conv_task)
         p.step()
 
-    with pytest.raises(PruningError, match="no prunable layer|does not have.*Prunable layers: conv1"):
+    with pytest.raises(
+        PruningError, match="no prunable layer|does not have.*Prunable layers: conv1"
+    ):
         pruner(Policy.uniform(["conv9"], 0.5))
     with pytest.raises(PruningError, match="'conv1'.*1 inputs, which M does not divide"):
         pruner(Policy.uniform(["conv1"], 0.5, granularity="nm", nm="2:4"))
@@ -259,7 +320,9 @@ class _Untraceable(torch.nn.Module):
 
 
 def test_untraceable_model_gets_a_clear_error(digits_task):
-    with pytest.raises(PruningError, match="'fc1' cannot be pruned structurally: the model cannot be traced"):
+    with pytest.raises(
+        PruningError, match="'fc1' cannot be pruned structurally: the model cannot be traced"
+    ):
         Pruner(_Untraceable(), Policy.uniform(["fc1"], 0.5, granularity="structured"), digits_task)
 
 
@@ -272,7 +335,9 @@ def test_nm_mask_unit():
 
 
 def test_every_combination_is_addressable_by_name():
-    combos = list(itertools.product(CRITERIA, ["unstructured", "structured", "nm"], ["local", "global"]))
+    combos = list(
+        itertools.product(CRITERIA, ["unstructured", "structured", "nm"], ["local", "global"])
+    )
     built = 0
     for criterion, granularity, scope in combos:
         if granularity == "nm" and scope == "global":

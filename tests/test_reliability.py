@@ -21,13 +21,30 @@ from autoprune.search import open_run, search
 from autoprune.tasks.models import DigitsMLP
 
 N_TRIALS = 12
-ARGS = ["search", "--task", "digits-mlp", "--budget", "params=0.3", "--space", "quick", "--trials", str(N_TRIALS),
-        "--quiet", "--top", "2"]
+ARGS = [
+    "search",
+    "--task",
+    "digits-mlp",
+    "--budget",
+    "params=0.3",
+    "--space",
+    "quick",
+    "--trials",
+    str(N_TRIALS),
+    "--quiet",
+    "--top",
+    "2",
+]
 
 
 def _run_cli(out, env, timeout=300):
-    return subprocess.run([sys.executable, "-m", "autoprune.cli", *ARGS, "--out", str(out)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "autoprune.cli", *ARGS, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _complete(out) -> int:
@@ -47,17 +64,28 @@ def _complete(out) -> int:
 
 def _front_content(out) -> list[tuple]:
     front = pd.read_csv(out / "front.csv")
-    return sorted((row.policy, round(row.val_metric, 6), round(row.cost, 6)) for row in front.itertuples())
+    return sorted(
+        (row.policy, round(row.val_metric, 6), round(row.cost, 6)) for row in front.itertuples()
+    )
 
 
 def _moments(cache, out, rng):
     """Conditions to kill at, one per phase, each followed by a random delay."""
     return [
-        ("sensitivity analysis", lambda: (cache / "sensitivity").exists() and not (out / "sensitivity").exists()),
+        (
+            "sensitivity analysis",
+            lambda: (cache / "sensitivity").exists() and not (out / "sensitivity").exists(),
+        ),
         ("a trial (early)", lambda: _complete(out) >= rng.randint(1, 4)),
         ("a trial (late)", lambda: _complete(out) >= rng.randint(6, 10)),
-        ("picking and writing the final model", lambda: (out / "trials.csv").exists() and not (out / "final").exists()),
-        ("writing the report", lambda: (out / "final").exists() and not (out / "report.html").exists()),
+        (
+            "picking and writing the final model",
+            lambda: (out / "trials.csv").exists() and not (out / "final").exists(),
+        ),
+        (
+            "writing the report",
+            lambda: (out / "final").exists() and not (out / "report.html").exists(),
+        ),
     ]
 
 
@@ -65,16 +93,25 @@ def _moments(cache, out, rng):
 def test_sigkill_at_random_moments_then_resume_keeps_every_trial_and_the_same_front(tmp_path):
     base_env = {**os.environ, "AUTOPRUNE_NO_PROGRESS": "1", "PYTHONPATH": os.getcwd()}
     reference = tmp_path / "reference"
-    done = _run_cli(reference, {**base_env, "AUTOPRUNE_CACHE_DIR": str(tmp_path / "cache-reference")})
+    done = _run_cli(
+        reference, {**base_env, "AUTOPRUNE_CACHE_DIR": str(tmp_path / "cache-reference")}
+    )
     assert done.returncode == 0, done.stderr
-    cache = tmp_path / "cache-interrupted"  # its own cache: the dense model and sensitivity really run again
+    cache = (
+        tmp_path / "cache-interrupted"
+    )  # its own cache: the dense model and sensitivity really run again
     env = {**base_env, "AUTOPRUNE_CACHE_DIR": str(cache)}
     interrupted = tmp_path / "interrupted"
     rng = random.Random(11)
     kills, snapshots = [], []
     for phase, condition in _moments(cache, interrupted, rng):
-        proc = subprocess.Popen([sys.executable, "-m", "autoprune.cli", *ARGS, "--out", str(interrupted)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autoprune.cli", *ARGS, "--out", str(interrupted)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.time() + 240
         while proc.poll() is None and not condition() and time.time() < deadline:
             time.sleep(0.05)
@@ -86,8 +123,13 @@ def test_sigkill_at_random_moments_then_resume_keeps_every_trial_and_the_same_fr
         kills.append(phase)
         if _complete(interrupted):
             study = open_run(interrupted).study
-            snapshots.append({(t.number, json.dumps(t.params, sort_keys=True), tuple(t.values))
-                              for t in study.trials if t.state.name == "COMPLETE"})
+            snapshots.append(
+                {
+                    (t.number, json.dumps(t.params, sort_keys=True), tuple(t.values))
+                    for t in study.trials
+                    if t.state.name == "COMPLETE"
+                }
+            )
     final = _run_cli(interrupted, env)
     assert final.returncode == 0, final.stderr
     assert len(kills) >= 4, kills
@@ -101,7 +143,9 @@ def test_sigkill_at_random_moments_then_resume_keeps_every_trial_and_the_same_fr
     lost = [t for t in study.trials if t.state.name == "FAIL"]
     assert all("died" in t.user_attrs.get("fail_reason", "") for t in lost)
     retried = {t.user_attrs.get("retry_of") for t in study.trials} - {None}
-    assert retried == {t.number for t in lost}  # every lost trial was retried (a retry may itself be lost)
+    assert retried == {
+        t.number for t in lost
+    }  # every lost trial was retried (a retry may itself be lost)
     assert _front_content(interrupted) == _front_content(reference)
     a = load_pruned(reference / "final").state_dict()
     b = load_pruned(interrupted / "final").state_dict()
@@ -114,7 +158,15 @@ def test_sigkill_at_random_moments_then_resume_keeps_every_trial_and_the_same_fr
 
 @pytest.mark.slow
 def test_two_worker_processes_finish_exactly_n_trials(tmp_path):
-    result = search("digits-mlp", "params=0.3", space="quick", n_trials=10, out=tmp_path / "run", n_jobs=2, progress=False)
+    result = search(
+        "digits-mlp",
+        "params=0.3",
+        space="quick",
+        n_trials=10,
+        out=tmp_path / "run",
+        n_jobs=2,
+        progress=False,
+    )
     trials = result.trials
     assert (trials.state == "COMPLETE").sum() == 10 and len(trials) == 10
     assert trials.number.is_unique
@@ -125,11 +177,28 @@ def test_two_worker_processes_finish_exactly_n_trials(tmp_path):
 
 
 def test_the_same_seed_gives_the_same_trial_sequence(tmp_path):
-    runs = [search("digits-mlp", "params=0.3", space="quick", n_trials=6, out=tmp_path / name, progress=False)
-            for name in ("a", "b")]
+    runs = [
+        search(
+            "digits-mlp",
+            "params=0.3",
+            space="quick",
+            n_trials=6,
+            out=tmp_path / name,
+            progress=False,
+        )
+        for name in ("a", "b")
+    ]
     columns = ["number", "granularity", "criterion", "val_metric", "cost", "policy"]
     pd.testing.assert_frame_equal(runs[0].trials[columns], runs[1].trials[columns])
-    other = search("digits-mlp", "params=0.3", space="quick", n_trials=6, out=tmp_path / "c", seed=1, progress=False)
+    other = search(
+        "digits-mlp",
+        "params=0.3",
+        space="quick",
+        n_trials=6,
+        out=tmp_path / "c",
+        seed=1,
+        progress=False,
+    )
     assert not other.trials["policy"].equals(runs[0].trials["policy"])
 
 
@@ -153,10 +222,24 @@ def test_every_kind_of_failing_trial_is_recorded_and_reported(digits_task, tmp_p
     from autoprune.report import build_report, finalize
 
     task = dataclasses.replace(digits_task, name="digits-troubled", build_model=Troubled)
-    space = {"granularities": ["unstructured"], "scopes": ["local"], "criteria": ["l1"], "schedules": ["one-shot"],
-             "finetune": {"epochs": 0.2, "lr": 1e-3}, "budget_use": [0.3, 1.0]}
-    result = search(task, "params=0.6", space=space, n_trials=6, out=tmp_path / "run", sensitivity=False,
-                    max_failures=80, progress=False)
+    space = {
+        "granularities": ["unstructured"],
+        "scopes": ["local"],
+        "criteria": ["l1"],
+        "schedules": ["one-shot"],
+        "finetune": {"epochs": 0.2, "lr": 1e-3},
+        "budget_use": [0.3, 1.0],
+    }
+    result = search(
+        task,
+        "params=0.6",
+        space=space,
+        n_trials=6,
+        out=tmp_path / "run",
+        sensitivity=False,
+        max_failures=80,
+        progress=False,
+    )
     reasons = " | ".join(result.trials.fail_reason)
     assert "diverged" in reasons or "non-finite" in reasons
     assert "MemoryError: out of memory (simulated)" in reasons

@@ -22,7 +22,9 @@ def _brute_force_front(metric, cost):
     keep = []
     for i in range(n):
         dominated = any(
-            metric[j] >= metric[i] and cost[j] <= cost[i] and (metric[j] > metric[i] or cost[j] < cost[i])
+            metric[j] >= metric[i]
+            and cost[j] <= cost[i]
+            and (metric[j] > metric[i] or cost[j] < cost[i])
             for j in range(n)
         )
         keep.append(not dominated)
@@ -44,15 +46,22 @@ def test_front_on_random_points():
         assert (pareto_mask(metric, cost) == _brute_force_front(metric, cost)).all()
 
 
-FRONT = pd.DataFrame({"number": [10, 11, 12, 13, 14], "val_metric": [0.70, 0.86, 0.895, 0.90, 0.901],
-                      "cost": [0.1, 0.3, 0.5, 0.8, 1.0]})
+FRONT = pd.DataFrame(
+    {
+        "number": [10, 11, 12, 13, 14],
+        "val_metric": [0.70, 0.86, 0.895, 0.90, 0.901],
+        "cost": [0.1, 0.3, 0.5, 0.8, 1.0],
+    }
+)
 
 
 def test_selection_rules():
     assert choose(FRONT, "best") == 14
     assert choose(FRONT, "smallest", tolerance=0.01) == 12  # cheapest within 0.01 of 0.901
     assert choose(FRONT, "smallest", tolerance=0.0) == 14
-    assert choose(FRONT, "knee") == 11  # farthest from the line between (0.1, 0.70) and (1.0, 0.901)
+    assert (
+        choose(FRONT, "knee") == 11
+    )  # farthest from the line between (0.1, 0.70) and (1.0, 0.901)
     assert list(shortlist(FRONT, "best", top=2).number) == [14, 13]
     assert list(shortlist(FRONT, "smallest", top=2, tolerance=0.01).number) == [12, 13]
     assert list(shortlist(FRONT, "knee", top=3).number) == [11, 10, 12]
@@ -61,11 +70,16 @@ def test_selection_rules():
 
 
 def test_classify_marks_every_category():
-    trials = pd.DataFrame({
-        "number": range(5), "state": ["COMPLETE"] * 4 + ["FAIL"],
-        "feasible": [True, True, True, False, False], "fidelity": ["finetuned", "finetuned", "screened", "rejected", ""],
-        "val_metric": [0.9, 0.85, 0.95, 0.99, np.nan], "cost": [0.5, 0.7, 0.2, 2.0, np.nan],
-    })
+    trials = pd.DataFrame(
+        {
+            "number": range(5),
+            "state": ["COMPLETE"] * 4 + ["FAIL"],
+            "feasible": [True, True, True, False, False],
+            "fidelity": ["finetuned", "finetuned", "screened", "rejected", ""],
+            "val_metric": [0.9, 0.85, 0.95, 0.99, np.nan],
+            "cost": [0.5, 0.7, 0.2, 2.0, np.nan],
+        }
+    )
     assert list(classify(trials).category) == ["front", "dominated", "screened", "infeasible"]
 
 
@@ -88,7 +102,9 @@ def test_final_model_files_and_budget_checked_from_them(finished_run):
     assert summary["chosen_trial"] in {c["number"] for c in summary["candidates"]}
     assert len(summary["candidates"]) == 2
     chosen = max(summary["candidates"], key=lambda c: c["val_metric"])
-    assert summary["chosen_trial"] == chosen["number"]  # rule 'best': highest validation after the full fine-tune
+    assert (
+        summary["chosen_trial"] == chosen["number"]
+    )  # rule 'best': highest validation after the full fine-tune
 
 
 def test_report_numbers_equal_the_files(finished_run):
@@ -96,9 +112,18 @@ def test_report_numbers_equal_the_files(finished_run):
     md = paths["markdown"].read_text()
     front = pd.read_csv(result.run_dir / "front.csv")
     for row in front.itertuples():
-        assert f"| {int(row.number)} | {row.val_metric:.4f} | {row.cost:.4f} | {int(row.params):,} |" in md
-    assert f"| test accuracy | {summary['dense']['test_metric']:.4f} | {summary['test_metric']:.4f} |" in md
-    assert f"| parameters (non-zero) | {summary['dense']['params']:,} | {summary['final']['params']:,} |" in md
+        assert (
+            f"| {int(row.number)} | {row.val_metric:.4f} | {row.cost:.4f} | {int(row.params):,} |"
+            in md
+        )
+    assert (
+        f"| test accuracy | {summary['dense']['test_metric']:.4f} | {summary['test_metric']:.4f} |"
+        in md
+    )
+    assert (
+        f"| parameters (non-zero) | {summary['dense']['params']:,} | {summary['final']['params']:,} |"
+        in md
+    )
     trials = pd.read_csv(result.run_dir / "trials.csv")
     assert f"{(trials.state == 'COMPLETE').sum()} trials complete" in md
 
@@ -116,7 +141,10 @@ def test_html_report_is_self_contained_with_every_image(finished_run):
 def test_a_second_finalize_keeps_the_previous_final_model(finished_run):
     result, _, _ = finished_run
     summary = finalize(result, top=1, epochs=0.1, progress=False)
-    assert summary["previous_final"] and (result.run_dir / summary["previous_final"].split("/")[-1]).is_dir()
+    assert (
+        summary["previous_final"]
+        and (result.run_dir / summary["previous_final"].split("/")[-1]).is_dir()
+    )
 
 
 def test_report_of_an_incomplete_run_says_what_is_missing(tmp_path):
@@ -134,10 +162,25 @@ def test_report_of_an_incomplete_run_says_what_is_missing(tmp_path):
 def test_cli_search_writes_the_report_and_checks_the_budget(tmp_path, capsys):
     from autoprune.cli import main
 
-    rc = main(["search", "--task", "digits-mlp", "--budget", "params=0.3", "--space", "quick", "--trials", "4",
-               "--out", str(tmp_path / "run"), "--quiet", "--top", "1"])
+    rc = main(
+        [
+            "search",
+            "--task",
+            "digits-mlp",
+            "--budget",
+            "params=0.3",
+            "--space",
+            "quick",
+            "--trials",
+            "4",
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+            "--top",
+            "1",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "Final model (trial" in out and "met" in out and "report.html" in out
     assert (tmp_path / "run" / "report.html").is_file()
-

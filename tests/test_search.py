@@ -10,7 +10,6 @@ import subprocess
 import pytest
 import torch
 
-import autoprune
 from autoprune.budgets import measure_costs
 from autoprune.errors import BudgetError, RunError
 from autoprune.pipeline import prune_and_finetune
@@ -40,7 +39,12 @@ def test_a_search_finishes_exactly_its_trials_seeds_first(digits_run):
     assert list(trials.seed[:2]) == ["uniform:unstructured", "sensitivity:unstructured"]
     assert set(trials.fidelity) <= {"finetuned", "screened", "rejected"}
     assert (trials.fidelity[:2] == "finetuned").all()  # seeds are always fine-tuned
-    for name in ("run.json", "study.journal", "sensitivity/unstructured/sensitivity.csv", "sensitivity/unstructured/sensitivity.png"):
+    for name in (
+        "run.json",
+        "study.journal",
+        "sensitivity/unstructured/sensitivity.csv",
+        "sensitivity/unstructured/sensitivity.png",
+    ):
         assert (digits_run.run_dir / name).is_file()
 
 
@@ -49,7 +53,9 @@ def test_constraints_are_the_measured_costs_over_the_limit(digits_run):
     assert limit == pytest.approx(0.25 * 17226)
     for trial in digits_run.study.get_trials(states=[autoprune_state("COMPLETE")]):
         assert set(trial.constraints) == {"params"}
-        assert trial.constraints["params"] == pytest.approx(trial.user_attrs["costs"]["params"] / limit - 1)
+        assert trial.constraints["params"] == pytest.approx(
+            trial.user_attrs["costs"]["params"] / limit - 1
+        )
         assert trial.values[1] == pytest.approx(trial.user_attrs["costs"]["params"] / limit)
 
 
@@ -79,7 +85,11 @@ def test_resume_keeps_finished_trials_and_completes(tmp_path):
     before = first.trials[["number", "val_metric", "cost", "policy"]].copy()
     second = search("digits-mlp", "params=0.3", space=QUICK, n_trials=5, out=out, progress=False)
     assert (second.trials.state == "COMPLETE").sum() == 5
-    after = second.trials.set_index("number").loc[before.number, ["val_metric", "cost", "policy"]].reset_index()
+    after = (
+        second.trials.set_index("number")
+        .loc[before.number, ["val_metric", "cost", "policy"]]
+        .reset_index()
+    )
     assert after.equals(before)
     # asking for fewer trials than are done runs nothing new
     third = search("digits-mlp", "params=0.3", space=QUICK, n_trials=4, out=out, progress=False)
@@ -100,7 +110,11 @@ def test_a_trial_left_running_by_a_dead_process_is_failed_and_retried(tmp_path):
     failed = trials[trials.state == "FAIL"]
     assert list(failed.number) == [orphan.number] and "died" in failed.fail_reason.iloc[0]
     retry = trials[trials.retry_of == orphan.number]
-    assert len(retry) == 1 and retry.granularity.iloc[0] == "unstructured" and retry.state.iloc[0] == "COMPLETE"
+    assert (
+        len(retry) == 1
+        and retry.granularity.iloc[0] == "unstructured"
+        and retry.state.iloc[0] == "COMPLETE"
+    )
 
 
 class FragileMLP(DigitsMLP):
@@ -114,11 +128,22 @@ class FragileMLP(DigitsMLP):
 
 def test_failing_trials_are_recorded_with_their_reason_and_the_study_goes_on(digits_task, tmp_path):
     task = dataclasses.replace(digits_task, name="digits-fragile", build_model=FragileMLP)
-    result = search(task, "params=0.45", space=QUICK, n_trials=6, out=tmp_path / "run", sensitivity=False,
-                    max_failures=40, progress=False)
+    result = search(
+        task,
+        "params=0.45",
+        space=QUICK,
+        n_trials=6,
+        out=tmp_path / "run",
+        sensitivity=False,
+        max_failures=40,
+        progress=False,
+    )
     trials = result.trials
     failed = trials[trials.state == "FAIL"]
-    assert len(failed) >= 1 and failed.fail_reason.str.contains("fragile model: fc1 is too sparse").all()
+    assert (
+        len(failed) >= 1
+        and failed.fail_reason.str.contains("fragile model: fc1 is too sparse").all()
+    )
     assert (trials.state == "COMPLETE").sum() == 6
 
 
@@ -133,29 +158,66 @@ def test_a_study_whose_every_trial_fails_stops_after_the_allowed_failures(digits
 
 def test_budget_the_dense_model_already_meets(tmp_path):
     with pytest.raises(BudgetError, match="already meets the budget params <= 20,000 parameters"):
-        search("digits-mlp", "params=20000", space=QUICK, n_trials=2, out=tmp_path / "r", progress=False)
+        search(
+            "digits-mlp",
+            "params=20000",
+            space=QUICK,
+            n_trials=2,
+            out=tmp_path / "r",
+            progress=False,
+        )
 
 
 def test_budget_no_policy_in_the_space_can_meet(tmp_path):
-    space = {"granularities": ["unstructured"], "sparsity": {"high": 0.3}, "sensitivity": {"grid": [0.5], "val_items": 200}}
-    with pytest.raises(BudgetError, match="No policy in the search space can meet the budget.*tightest caps are fc1 0.30"):
-        search("digits-mlp", "params=0.1", space=space, n_trials=2, out=tmp_path / "r", progress=False)
+    space = {
+        "granularities": ["unstructured"],
+        "sparsity": {"high": 0.3},
+        "sensitivity": {"grid": [0.5], "val_items": 200},
+    }
+    with pytest.raises(
+        BudgetError,
+        match="No policy in the search space can meet the budget.*tightest caps are fc1 0.30",
+    ):
+        search(
+            "digits-mlp", "params=0.1", space=space, n_trials=2, out=tmp_path / "r", progress=False
+        )
 
 
 def test_latency_budget_needs_structured_pruning(tmp_path):
     with pytest.raises(BudgetError, match="latency budget needs structured pruning"):
-        search("digits-mlp", "latency=0.5", space="unstructured", n_trials=2, out=tmp_path / "r", progress=False)
+        search(
+            "digits-mlp",
+            "latency=0.5",
+            space="unstructured",
+            n_trials=2,
+            out=tmp_path / "r",
+            progress=False,
+        )
 
 
 def test_a_run_directory_holds_one_search(tmp_path, digits_run):
     with pytest.raises(RunError, match="holds a different search .*budgets"):
-        search("digits-mlp", "params=0.5", space=QUICK, n_trials=2, out=digits_run.run_dir, progress=False)
+        search(
+            "digits-mlp",
+            "params=0.5",
+            space=QUICK,
+            n_trials=2,
+            out=digits_run.run_dir,
+            progress=False,
+        )
 
 
 def test_structured_search_under_a_size_budget_keeps_its_promise_on_disk(conv_task, tmp_path):
-    space = {"granularities": ["structured", "unstructured"], "criteria": ["l1"], "schedules": ["one-shot"],
-             "finetune": {"epochs": 0.2, "lr": 1e-3}, "sensitivity": {"grid": [0.5, 0.9], "structured_grid": [0.5], "val_items": 300}}
-    result = search(conv_task, "size=0.4", space=space, n_trials=6, out=tmp_path / "run", progress=False)
+    space = {
+        "granularities": ["structured", "unstructured"],
+        "criteria": ["l1"],
+        "schedules": ["one-shot"],
+        "finetune": {"epochs": 0.2, "lr": 1e-3},
+        "sensitivity": {"grid": [0.5, 0.9], "structured_grid": [0.5], "val_items": 300},
+    }
+    result = search(
+        conv_task, "size=0.4", space=space, n_trials=6, out=tmp_path / "run", progress=False
+    )
     limit = result.context.limits["size"]
     feasible = result.trials[result.trials.feasible]
     assert len(feasible) >= 2
@@ -166,21 +228,51 @@ def test_structured_search_under_a_size_budget_keeps_its_promise_on_disk(conv_ta
 def test_cli_search_prints_the_front(tmp_path, capsys):
     from autoprune.cli import main
 
-    rc = main(["search", "--task", "digits-mlp", "--budget", "params=0.3", "--space", QUICK, "--trials", "3",
-               "--out", str(tmp_path / "run"), "--quiet"])
+    rc = main(
+        [
+            "search",
+            "--task",
+            "digits-mlp",
+            "--budget",
+            "params=0.3",
+            "--space",
+            QUICK,
+            "--trials",
+            "3",
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
-    assert "Pareto front" in out and "best feasible: trial" in out and "params <= 0.3 x dense" in out
-    assert main(["search", "--task", "digits-mlp", "--budget", "flops=1", "--trials", "3", "--quiet"]) == 2
+    assert (
+        "Pareto front" in out and "best feasible: trial" in out and "params <= 0.3 x dense" in out
+    )
+    assert (
+        main(["search", "--task", "digits-mlp", "--budget", "flops=1", "--trials", "3", "--quiet"])
+        == 2
+    )
     assert "Unknown budget kind 'flops'" in capsys.readouterr().err
 
 
 def test_latency_search_on_a_small_convnet(conv_task, tmp_path):
-    space = {"granularities": ["structured"], "criteria": ["l1"], "schedules": ["one-shot"],
-             "finetune": {"epochs": 0.2, "lr": 1e-3},
-             "sensitivity": {"structured_grid": [0.5, 0.9], "tolerance": 1.0, "val_items": 300}}
-    result = search(conv_task, "latency=0.85", space=space, n_trials=4, out=tmp_path / "run", progress=False,
-                    latency_batch_size=512)
+    space = {
+        "granularities": ["structured"],
+        "criteria": ["l1"],
+        "schedules": ["one-shot"],
+        "finetune": {"epochs": 0.2, "lr": 1e-3},
+        "sensitivity": {"structured_grid": [0.5, 0.9], "tolerance": 1.0, "val_items": 300},
+    }
+    result = search(
+        conv_task,
+        "latency=0.85",
+        space=space,
+        n_trials=4,
+        out=tmp_path / "run",
+        progress=False,
+        latency_batch_size=512,
+    )
     assert (result.run_dir / "latency_samples.csv").is_file()
     ctx = result.context
     assert ctx.latency_model is not None and ctx.latency_model.holdout_error_ >= 0

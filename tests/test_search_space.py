@@ -34,17 +34,29 @@ def test_a_space_file_by_path(tmp_path):
 @pytest.mark.parametrize(
     ("data", "pattern"),
     [
-        ({"scopes": ["local", "diagonal"]}, r"scopes\[1\]: must be one of local, global. Got 'diagonal'"),
+        (
+            {"scopes": ["local", "diagonal"]},
+            r"scopes\[1\]: must be one of local, global. Got 'diagonal'",
+        ),
         ({"granularities": []}, "granularities: must be a non-empty list"),
-        ({"criteria": "taylor", "sparsity": {"high": 1.5}}, r"sparsity.high: must be in \[0, 0.999\]. Got 1.5"),
+        (
+            {"criteria": "taylor", "sparsity": {"high": 1.5}},
+            r"sparsity.high: must be in \[0, 0.999\]. Got 1.5",
+        ),
         ({"sparsity": {"low": 0.9, "high": 0.5}}, "sparsity: must be low <= high"),
-        ({"sparsity": {"layers": {"fc1": [0.9, 0.1]}}}, r"sparsity.layers.fc1: must be \[low, high\]"),
+        (
+            {"sparsity": {"layers": {"fc1": [0.9, 0.1]}}},
+            r"sparsity.layers.fc1: must be \[low, high\]",
+        ),
         ({"finetune": {"lr": "fast"}}, "finetune.lr: must be a number or a"),
         ({"finetune": {"epochs": -1}}, r"finetune.epochs: must be in \[0, 1000\]"),
         ({"screening": {"margin": 2}}, r"screening.margin: must be in \[0, 1\]"),
         ({"sensitivity": {"grid": [0.5, 1.0]}}, r"sensitivity.grid\[1\]: must be in \(0, 0.999\]"),
         ({"sensitivity": {"enabled": "yes"}}, "sensitivity.enabled: must be true or false"),
-        ({"tiers": 3, "sensitivity": {"enabled": False}}, "tiers come from the sensitivity analysis"),
+        (
+            {"tiers": 3, "sensitivity": {"enabled": False}},
+            "tiers come from the sensitivity analysis",
+        ),
         ({"budget_use": [0.9, 0.2]}, "budget_use: must be"),
         ({"typo": 1}, "unknown field 'typo'"),
         ({"finetune": {"epoch": 1}}, "finetune: unknown field 'epoch'"),

@@ -1,17 +1,15 @@
 from __future__ import annotations
 
 import gzip
-import textwrap
 
 import pytest
 import torch
 
 import autoprune
 from autoprune.errors import DataError, TaskError
-from autoprune.tasks import available_tasks, get_task
-from autoprune.tasks import fashion
+from autoprune.tasks import available_tasks, fashion, get_task
 
-USER_TASK_FILE = '''
+USER_TASK_FILE = """
 import torch, autoprune
 from torch import nn
 
@@ -51,7 +49,7 @@ def broken():
         train_data=(X_train, y_train), test_data=(X_test, y_test),
         example_input=torch.randn(1, 5),
     )
-'''
+"""
 
 
 @pytest.fixture
@@ -66,14 +64,19 @@ def test_builtin_tasks_are_listed():
 
 
 def test_unknown_task_lists_the_available_ones():
-    with pytest.raises(TaskError, match="Unknown task 'nope'.*digits-mlp, fashion-cnn, fashion-resnet"):
+    with pytest.raises(
+        TaskError, match="Unknown task 'nope'.*digits-mlp, fashion-cnn, fashion-resnet"
+    ):
         get_task("nope")
 
 
 def test_digits_splits_are_disjoint_seeded_and_complete(digits_task):
     sizes = [len(digits_task.train_data), len(digits_task.val_data), len(digits_task.test_data)]
     assert sizes == [1077, 360, 360]
-    rows = [{tuple(x.tolist()) for x, _ in split} for split in (digits_task.train_data, digits_task.val_data, digits_task.test_data)]
+    rows = [
+        {tuple(x.tolist()) for x, _ in split}
+        for split in (digits_task.train_data, digits_task.val_data, digits_task.test_data)
+    ]
     # digits has a few exact duplicate images; disjointness is about items, so allow at most those
     assert len(rows[0] & rows[2]) <= 3 and len(rows[1] & rows[2]) <= 3
     again = get_task("digits-mlp")
@@ -157,16 +160,35 @@ def test_example_input_that_does_not_run(task_file):
 def test_task_fields_are_validated():
     X, y = torch.randn(10, 2), torch.zeros(10, dtype=torch.long)
     with pytest.raises(TaskError, match="'train_data' field has 10 inputs but 3 targets"):
-        autoprune.Task(name="t", build_model=lambda: torch.nn.Linear(2, 2), train_data=(X, y[:3]), test_data=(X, y))
+        autoprune.Task(
+            name="t",
+            build_model=lambda: torch.nn.Linear(2, 2),
+            train_data=(X, y[:3]),
+            test_data=(X, y),
+        )
     with pytest.raises(TaskError, match="'metric' field"):
-        autoprune.Task(name="t", build_model=lambda: torch.nn.Linear(2, 2), train_data=(X, y), test_data=(X, y), metric="f1")
+        autoprune.Task(
+            name="t",
+            build_model=lambda: torch.nn.Linear(2, 2),
+            train_data=(X, y),
+            test_data=(X, y),
+            metric="f1",
+        )
     with pytest.raises(TaskError, match="'build_model' field"):
-        autoprune.Task(name="t", build_model=torch.nn.Linear(2, 2).weight, train_data=(X, y), test_data=(X, y))
+        autoprune.Task(
+            name="t", build_model=torch.nn.Linear(2, 2).weight, train_data=(X, y), test_data=(X, y)
+        )
 
 
 def test_validation_split_is_carved_when_missing():
     X, y = torch.randn(100, 2), torch.zeros(100, dtype=torch.long)
-    task = autoprune.Task(name="t", build_model=lambda: torch.nn.Linear(2, 2), train_data=(X, y), test_data=(X, y), val_fraction=0.2)
+    task = autoprune.Task(
+        name="t",
+        build_model=lambda: torch.nn.Linear(2, 2),
+        train_data=(X, y),
+        test_data=(X, y),
+        val_fraction=0.2,
+    )
     assert (len(task.train_data), len(task.val_data)) == (80, 20)
     assert task.example_input.shape == (1, 2)
 

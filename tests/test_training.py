@@ -23,14 +23,16 @@ def test_training_is_deterministic(digits_task):
         model = digits_task.new_model()
         train_model(model, digits_task, epochs=2, seed=3, progress=False)
         models.append(model)
-    for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
+    for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 
 def test_dense_cache_hits_and_is_keyed_by_training_settings(digits_task, digits_dense, tmp_path):
     again = dense_model(digits_task, seed=0, progress=False)
     assert again.info["cached"] is True
-    for a, b in zip(again.model.state_dict().values(), digits_dense.model.state_dict().values()):
+    for a, b in zip(
+        again.model.state_dict().values(), digits_dense.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b)
     other_seed = dense_model(digits_task, seed=1, cache=tmp_path, progress=False)
     assert other_seed.info["cached"] is False and other_seed.info["key"] != digits_dense.info["key"]

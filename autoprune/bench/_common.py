@@ -23,7 +23,9 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -
         return "(no rows)"
     columns = list(columns or rows[0].keys())
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(format_value(row.get(c, "")) for c in columns) + " |" for row in rows]
+    lines += [
+        "| " + " | ".join(format_value(row.get(c, "")) for c in columns) + " |" for row in rows
+    ]
     return "\n".join(lines)
 
 

@@ -58,14 +58,18 @@ class RunSettings:
 
     def relevant(self, *, search: bool) -> dict:
         """The settings a row depends on (search rows also on trials and space)."""
-        keys = ["epochs", "lr", "latency_batch_size", "latency_threads"] + (["trials", "space"] if search else [])
+        keys = ["epochs", "lr", "latency_batch_size", "latency_threads"] + (
+            ["trials", "space"] if search else []
+        )
         return {k: v for k, v in asdict(self).items() if k in keys}
 
 
 class BenchTask:
     """One task of the benchmark: its dense checkpoint, layer sets, settings and measurements."""
 
-    def __init__(self, task: Task, settings: RunSettings, *, runs_dir: str | Path = "results/benchmarks/runs") -> None:
+    def __init__(
+        self, task: Task, settings: RunSettings, *, runs_dir: str | Path = "results/benchmarks/runs"
+    ) -> None:
         self.task = task
         self.settings = settings
         self.runs_dir = Path(runs_dir)
@@ -74,14 +78,18 @@ class BenchTask:
         self.dense_info = dense.info
         self.dense_path = Path(dense.info["path"])
         self.example_input = task.example_input
-        self.dense_costs = measure_costs(self.dense, self.example_input, scope=self.task.cost_modules)
+        self.dense_costs = measure_costs(
+            self.dense, self.example_input, scope=self.task.cost_modules
+        )
         self.dense_kernel_macs = profile_model(self.dense, self.example_input).macs
         self.layers = list(prunable_layers(self.dense))
         self.structured_layers: list[str] = []
         self.structured_note = ""
         try:
             groups = structured_units(self.fresh_dense(), self.example_input).groups
-            self.structured_layers = [layer for group in groups.values() for layer in group.out_layers]
+            self.structured_layers = [
+                layer for group in groups.values() for layer in group.out_layers
+            ]
         except PruningError as exc:
             self.structured_note = str(exc)
         # layers no structured group removes outputs from: the model's output layer(s)
@@ -109,10 +117,21 @@ class BenchTask:
         policy = replace(policy, finetune=recipe, seed=seed)
         return prune_and_finetune(self.fresh_dense(), policy, self.task).model.eval()
 
+    def test_metric(self, model: nn.Module) -> float:
+        """The test metric of a model (e.g. right after pruning, before fine-tuning)."""
+        return evaluate(model.eval(), self.task.test_data, self.task).metric
+
     def train(self, model: nn.Module, seed: int) -> nn.Module:
         """Fine-tune ``model`` in place with the benchmark's recipe (Adam, epochs, lr, seed)."""
-        train_model(model, self.task, epochs=self.settings.epochs, lr=self.settings.lr, seed=seed,
-                    progress=False, desc="fine-tune")
+        train_model(
+            model,
+            self.task,
+            epochs=self.settings.epochs,
+            lr=self.settings.lr,
+            seed=seed,
+            progress=False,
+            desc="fine-tune",
+        )
         return model.eval()
 
     # ------------------------------------------------------------------ costs
@@ -120,24 +139,47 @@ class BenchTask:
     def fraction(self, model: nn.Module, kind: str, *, quick: bool = True) -> float:
         """Cost of ``model`` as a fraction of the dense model's, for a budget of ``kind``."""
         if kind == "latency":
-            rounds, repeats = (2, max(5, self.settings.latency_repeats // 3)) if quick else (
-                self.settings.latency_rounds, self.settings.latency_repeats)
+            rounds, repeats = (
+                (2, max(5, self.settings.latency_repeats // 3))
+                if quick
+                else (self.settings.latency_rounds, self.settings.latency_repeats)
+            )
             latency = self._latency(model, rounds=rounds, repeats=repeats)
             return latency["model"]["median_ms"] / latency["dense"]["median_ms"]
         costs = measure_costs(model, self.example_input, scope=self.task.cost_modules)
         return getattr(costs, COST_FIELD[kind]) / getattr(self.dense_costs, COST_FIELD[kind])
 
-    def match(self, budget: Budget, build: Callable[[float], nn.Module], *, low: float, high: float,
-              increasing: bool = False, tol: float = 1e-3) -> Match:
+    def match(
+        self,
+        budget: Budget,
+        build: Callable[[float], nn.Module],
+        *,
+        low: float,
+        high: float,
+        increasing: bool = False,
+        tol: float = 1e-3,
+    ) -> Match:
         """Bisect a method's knob on the real pruned model's cost until it meets ``budget``."""
         limit = budget.value * (LATENCY_MARGIN if budget.kind == "latency" else 1.0)
-        return bisect_knob(lambda knob: self.fraction(build(knob), budget.kind), limit,
-                           low=low, high=high, increasing=increasing, tol=tol)
+        return bisect_knob(
+            lambda knob: self.fraction(build(knob), budget.kind),
+            limit,
+            low=low,
+            high=high,
+            increasing=increasing,
+            tol=tol,
+        )
 
     def _latency(self, model: nn.Module, *, rounds: int, repeats: int) -> dict[str, dict]:
         s = self.settings
-        return side_by_side_latency({"dense": self.dense, "model": model}, self.example_input, rounds=rounds,
-                                    batch_size=s.latency_batch_size, threads=s.latency_threads, repeats=repeats)
+        return side_by_side_latency(
+            {"dense": self.dense, "model": model},
+            self.example_input,
+            rounds=rounds,
+            batch_size=s.latency_batch_size,
+            threads=s.latency_threads,
+            repeats=repeats,
+        )
 
     def measure(self, model: nn.Module) -> dict:
         """Everything a table row shows about a finished model (see the module docstring)."""
@@ -145,7 +187,9 @@ class BenchTask:
         test = evaluate(model, self.task.test_data, self.task)
         costs = measure_costs(model, self.example_input, scope=self.task.cost_modules)
         kernel_macs = profile_model(model, self.example_input).macs
-        latency = self._latency(model, rounds=self.settings.latency_rounds, repeats=self.settings.latency_repeats)
+        latency = self._latency(
+            model, rounds=self.settings.latency_rounds, repeats=self.settings.latency_repeats
+        )
         model_ms, dense_ms = latency["model"]["median_ms"], latency["dense"]["median_ms"]
         dense = self.dense_costs
         return {

@@ -55,9 +55,18 @@ def _cell_seconds(cost: TaskCost, method, kind: str | None, s: RunSettings) -> f
     if method.series == "search":
         # trials; the pinned dense checkpoint is evaluated twice (test and validation); the final fine-tune
         # and finalize's own measurements; then ours (and, for latency, samples and the front's latency)
-        return (s.trials * cost.trial + 3 * cost.test + 0.8 * s.epochs * cost.epoch + cost.test + cost.latency + row
-                + (25.0 if latency else 0.0))
-    if method.structured:  # smaller models train faster; ~17 traced probes; latency probes are measured
+        return (
+            s.trials * cost.trial
+            + 3 * cost.test
+            + 0.8 * s.epochs * cost.epoch
+            + cost.test
+            + cost.latency
+            + row
+            + (25.0 if latency else 0.0)
+        )
+    if (
+        method.structured
+    ):  # smaller models train faster; ~17 traced probes; latency probes are measured
         return 0.6 * s.epochs * cost.epoch + row + 8.0 + (25.0 if latency else 0.0)
     # masked training costs a little more than dense; ~17 probes (LAMP's ranking takes ~1 s a probe)
     return 1.1 * s.epochs * cost.epoch + row + 9.0

@@ -74,7 +74,9 @@ def bisect_knob(
         True
     """
     if not low < high:
-        raise ValueError(f"The 'low' parameter must be below 'high'. Got low={low!r}, high={high!r} instead.")
+        raise ValueError(
+            f"The 'low' parameter must be below 'high'. Got low={low!r}, high={high!r} instead."
+        )
     measured: dict[float, float] = {}
 
     def probe(x: float) -> float:

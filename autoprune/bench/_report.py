@@ -21,23 +21,35 @@ def _dense_line(rows: list[dict], metric: str) -> str:
     dense = next((r for r in rows if r["method"] == "dense" and r["status"] == "ok"), None)
     if dense is None:
         return "Every method starts from the same dense checkpoint (trained once with seed 0)."
-    return (f"Every method starts from the same dense checkpoint (trained once with seed 0): test {metric} "
-            f"{dense['test_metric']:.4f}, {dense['params']:,} parameters, {dense['macs']:,} MACs per input, "
-            f"{dense['bytes']:,} bytes, {dense['latency_ms']:.3f} ms a batch.")
+    return (
+        f"Every method starts from the same dense checkpoint (trained once with seed 0): test {metric} "
+        f"{dense['test_metric']:.4f}, {dense['params']:,} parameters, {dense['macs']:,} MACs per input, "
+        f"{dense['bytes']:,} bytes, {dense['latency_ms']:.3f} ms a batch."
+    )
 
 
 def _versions_line(rows: list[dict]) -> str:
-    seen = list(dict.fromkeys(tuple(sorted(r["versions"].items())) for r in rows if r.get("versions")))
+    seen = list(
+        dict.fromkeys(tuple(sorted(r["versions"].items())) for r in rows if r.get("versions"))
+    )
     if not seen:
         return "Versions: (no results yet)."
     text = "; or ".join(", ".join(f"{k} {v}" for k, v in versions) for versions in seen)
-    return ("Versions: " if len(seen) == 1 else "Versions (the results were made with several): ") + text + "."
+    return (
+        ("Versions: " if len(seen) == 1 else "Versions (the results were made with several): ")
+        + text
+        + "."
+    )
 
 
-def header_lines(rows: list[dict], *, methods, seeds, settings: RunSettings, metric: str) -> list[str]:
+def header_lines(
+    rows: list[dict], *, methods, seeds, settings: RunSettings, metric: str
+) -> list[str]:
     """The settings, definitions, versions and counts that head the task's markdown."""
     s = settings
-    counts = {status: sum(r["status"] == status for r in rows) for status in ("ok", "n/a", "failed")}
+    counts = {
+        status: sum(r["status"] == status for r in rows) for status in ("ok", "n/a", "failed")
+    }
     method_seconds = sum(r.get("wall_seconds", 0.0) or 0.0 for r in rows if r["status"] == "ok")
     lines = [
         _dense_line(rows, metric),
@@ -69,7 +81,9 @@ def header_lines(rows: list[dict], *, methods, seeds, settings: RunSettings, met
     return [line for text in lines for line in (text, "")][:-1]
 
 
-def write_task_report(out_dir: Path, raw_dir: Path, *, task: str, budgets, settings: RunSettings) -> dict[str, Path]:
+def write_task_report(
+    out_dir: Path, raw_dir: Path, *, task: str, budgets, settings: RunSettings
+) -> dict[str, Path]:
     """Aggregate every stored cell of ``task`` and write its markdown, CSV and Pareto plot; returns their paths.
 
     All stored results are shown (a run restricted to some methods or seeds
@@ -89,8 +103,12 @@ def write_task_report(out_dir: Path, raw_dir: Path, *, task: str, budgets, setti
         "csv": out_dir / f"{task}.csv",
         "plot": out_dir / f"{task}_pareto.png",
     }
-    write_text(paths["markdown"], render_markdown(frame, title=f"autoprune against the baselines: {task}",
-                                                  header=header, metric=metric))
+    write_text(
+        paths["markdown"],
+        render_markdown(
+            frame, title=f"autoprune against the baselines: {task}", header=header, metric=metric
+        ),
+    )
     write_csv(frame, paths["csv"])
     pareto_plot(frame, paths["plot"], title=f"{task}: test {metric} against cost", metric=metric)
     return paths

@@ -64,8 +64,14 @@ def plan_cells(task: str, budgets, methods, seeds) -> list[list[Cell]]:
     """Cells in running order, one list per seed (the dense row, seed-independent, only in the first)."""
     passes = []
     for i, seed in enumerate(seeds):
-        fixed = [Cell(task, None, m, seed) for m in methods if get_method(m).fixed and not (m == "dense" and i > 0)]
-        matched = [Cell(task, b, m, seed) for b in budgets for m in methods if not get_method(m).fixed]
+        fixed = [
+            Cell(task, None, m, seed)
+            for m in methods
+            if get_method(m).fixed and not (m == "dense" and i > 0)
+        ]
+        matched = [
+            Cell(task, b, m, seed) for b in budgets for m in methods if not get_method(m).fixed
+        ]
         passes.append(fixed + matched)
     return passes
 
@@ -73,8 +79,14 @@ def plan_cells(task: str, budgets, methods, seeds) -> list[list[Cell]]:
 def bench_versions() -> dict[str, str]:
     """Versions of every compared library, the interpreter and the machine."""
     out = {}
-    for label, dist in (("autoprune", "autoprune"), ("torch", "torch"), ("torch-pruning", "torch-pruning"),
-                        ("optuna", "optuna"), ("scikit-learn", "scikit-learn"), ("numpy", "numpy")):
+    for label, dist in (
+        ("autoprune", "autoprune"),
+        ("torch", "torch"),
+        ("torch-pruning", "torch-pruning"),
+        ("optuna", "optuna"),
+        ("scikit-learn", "scikit-learn"),
+        ("numpy", "numpy"),
+    ):
         try:
             out[label] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -101,7 +113,9 @@ def check_settings(raw_dir: Path, task: str, settings: RunSettings) -> None:
         wanted = settings.relevant(search=row.get("series") == "search")
         stored = {k: row.get("settings", {}).get(k) for k in wanted}
         if stored != wanted:
-            changed = ", ".join(f"{k} {stored[k]!r} -> {wanted[k]!r}" for k in wanted if stored[k] != wanted[k])
+            changed = ", ".join(
+                f"{k} {stored[k]!r} -> {wanted[k]!r}" for k in wanted if stored[k] != wanted[k]
+            )
             raise BenchError(
                 f"{path} was made with other settings ({changed}). Use another --out, "
                 f"or delete {Path(raw_dir) / task} to start this task over."
@@ -125,9 +139,14 @@ def _run_cell(ctx: BenchTask, cell: Cell) -> dict:
     method = get_method(cell.method)
     budget = parse_budget(cell.budget) if cell.budget else None
     row = {
-        "task": cell.task, "budget": cell.budget, "kind": budget.kind if budget else None,
-        "budget_value": budget.value if budget else None, "method": method.name, "series": method.series,
-        "seed": cell.seed, "metric": ctx.task.metric_name,
+        "task": cell.task,
+        "budget": cell.budget,
+        "kind": budget.kind if budget else None,
+        "budget_value": budget.value if budget else None,
+        "method": method.name,
+        "series": method.series,
+        "seed": cell.seed,
+        "metric": ctx.task.metric_name,
         "settings": ctx.settings.relevant(search=method.series == "search"),
         "versions": bench_versions(),
     }
@@ -137,13 +156,25 @@ def _run_cell(ctx: BenchTask, cell: Cell) -> dict:
     start = time.perf_counter()
     try:
         outcome = method.run(ctx, budget, cell.seed)
-        seconds = time.perf_counter() - start  # the method's own time: pruning, matching, fine-tuning
+        seconds = (
+            time.perf_counter() - start
+        )  # the method's own time: pruning, matching, fine-tuning
         measured = ctx.measure(outcome.model)
     except BudgetError as exc:
-        return {**row, "status": "n/a", "reason": f"cannot meet {budget}: {exc}" if budget else str(exc)}
-    except Exception as exc:  # one broken method must not stop a three-hour run; the row says what happened
-        return {**row, "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(limit=8)}
+        return {
+            **row,
+            "status": "n/a",
+            "reason": f"cannot meet {budget}: {exc}" if budget else str(exc),
+        }
+    except (
+        Exception
+    ) as exc:  # one broken method must not stop a three-hour run; the row says what happened
+        return {
+            **row,
+            "status": "failed",
+            "reason": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+        }
     info = dict(outcome.info)
     wall = info.pop("wall_seconds", None)
     row.update(status="ok", **measured, **info)

@@ -25,12 +25,42 @@ from autoprune.bench.methods import get_method
 from autoprune.budgets import parse_budget
 
 COLUMNS = [
-    "budget", "kind", "budget_value", "method", "series", "status", "seeds", "test_metric_mean", "test_metric_std",
-    "params", "macs", "kernel_macs", "bytes", "latency_ms", "dense_latency_ms", "speedup_measured", "speedup_macs",
-    "cost_fraction", "cost_fraction_std", "met", "wall_seconds", "trials", "note",
+    "budget",
+    "kind",
+    "budget_value",
+    "method",
+    "series",
+    "status",
+    "seeds",
+    "test_metric_mean",
+    "test_metric_std",
+    "test_metric_before_finetune",
+    "params",
+    "macs",
+    "kernel_macs",
+    "bytes",
+    "latency_ms",
+    "dense_latency_ms",
+    "speedup_measured",
+    "speedup_macs",
+    "cost_fraction",
+    "cost_fraction_std",
+    "met",
+    "wall_seconds",
+    "trials",
+    "note",
 ]
-MEANS = ["params", "macs", "kernel_macs", "bytes", "latency_ms", "dense_latency_ms", "speedup_measured", "speedup_macs",
-         "wall_seconds"]
+MEANS = [
+    "params",
+    "macs",
+    "kernel_macs",
+    "bytes",
+    "latency_ms",
+    "dense_latency_ms",
+    "speedup_measured",
+    "speedup_macs",
+    "wall_seconds",
+]
 
 
 def load_rows(raw_dir: Path, task: str) -> list[dict]:
@@ -62,15 +92,30 @@ def _missing(group: list[dict]) -> str:
 
 def _aggregate_one(text: str, method, group: list[dict]) -> dict:
     budget = parse_budget(text)
-    base = {"budget": text, "kind": budget.kind, "budget_value": budget.value, "method": method.name,
-            "series": method.series}
+    base = {
+        "budget": text,
+        "kind": budget.kind,
+        "budget_value": budget.value,
+        "method": method.name,
+        "series": method.series,
+    }
     ok = [r for r in group if r["status"] == "ok"]
     if not ok:
         first = group[0]
-        return {**base, "status": first["status"], "seeds": 0, "note": f"{first['status']}: {first.get('reason', '')}"}
+        return {
+            **base,
+            "status": first["status"],
+            "seeds": 0,
+            "note": f"{first['status']}: {first.get('reason', '')}",
+        }
     fractions = [r["fractions"][budget.kind] for r in ok]
     metrics = [r["test_metric"] for r in ok]
     trials = [r["trials"] for r in ok if r.get("trials") is not None]
+    before = [
+        r["test_metric_before_finetune"]
+        for r in ok
+        if r.get("test_metric_before_finetune") is not None
+    ]
     met = sum(f <= budget.value + 1e-12 for f in fractions)
     return {
         **base,
@@ -78,6 +123,7 @@ def _aggregate_one(text: str, method, group: list[dict]) -> dict:
         "seeds": len(ok),
         "test_metric_mean": statistics.fmean(metrics),
         "test_metric_std": _std(metrics),
+        "test_metric_before_finetune": statistics.fmean(before) if before else None,
         **{key: statistics.fmean(r[key] for r in ok) for key in MEANS},
         "cost_fraction": statistics.fmean(fractions),
         "cost_fraction_std": _std(fractions),
@@ -93,7 +139,12 @@ def aggregate(rows: list[dict], budgets, methods) -> pd.DataFrame:
     for text in budgets:
         for name in methods:
             method = get_method(name)
-            group = [r for r in rows if r["method"] == name and (r["budget"] is None if method.fixed else r["budget"] == text)]
+            group = [
+                r
+                for r in rows
+                if r["method"] == name
+                and (r["budget"] is None if method.fixed else r["budget"] == text)
+            ]
             if group:
                 out.append(_aggregate_one(text, method, group))
     return pd.DataFrame(out, columns=COLUMNS)
@@ -116,17 +167,30 @@ def _markdown_rows(frame: pd.DataFrame, metric: str) -> list[dict]:
     rows = []
     for _, r in frame.iterrows():
         if r["seeds"] == 0:
-            rows.append({"method": r["method"], "series": r["series"], "seeds": "0", "notes": r["note"]})
+            rows.append(
+                {"method": r["method"], "series": r["series"], "seeds": "0", "notes": r["note"]}
+            )
             continue
-        rows.append({
-            "method": r["method"], "series": r["series"], "seeds": str(int(r["seeds"])),
-            f"test {metric}": f"{r['test_metric_mean']:.4f} ± {r['test_metric_std']:.4f}",
-            "params": _cell(r, "params", ",.0f"), "MACs": _cell(r, "macs", ",.0f"), "bytes": _cell(r, "bytes", ",.0f"),
-            "latency ms": _cell(r, "latency_ms", ".3f"), "speedup measured": _cell(r, "speedup_measured", ".2f") + "x",
-            "speedup from MACs": _cell(r, "speedup_macs", ".2f") + "x", f"{r['kind']} / dense": _cell(r, "cost_fraction", ".4f"),
-            "within budget": _within(r["met"]), "wall s": _cell(r, "wall_seconds", ".0f"), "trials": _cell(r, "trials", ".0f"),
-            "notes": r["note"] or "",
-        })
+        rows.append(
+            {
+                "method": r["method"],
+                "series": r["series"],
+                "seeds": str(int(r["seeds"])),
+                f"test {metric}": f"{r['test_metric_mean']:.4f} ± {r['test_metric_std']:.4f}",
+                "before fine-tuning": _cell(r, "test_metric_before_finetune", ".4f"),
+                "params": _cell(r, "params", ",.0f"),
+                "MACs": _cell(r, "macs", ",.0f"),
+                "bytes": _cell(r, "bytes", ",.0f"),
+                "latency ms": _cell(r, "latency_ms", ".3f"),
+                "speedup measured": _cell(r, "speedup_measured", ".2f") + "x",
+                "speedup from MACs": _cell(r, "speedup_macs", ".2f") + "x",
+                f"{r['kind']} / dense": _cell(r, "cost_fraction", ".4f"),
+                "within budget": _within(r["met"]),
+                "wall s": _cell(r, "wall_seconds", ".0f"),
+                "trials": _cell(r, "trials", ".0f"),
+                "notes": r["note"] or "",
+            }
+        )
     return rows
 
 
@@ -155,20 +219,33 @@ def pareto_plot(frame: pd.DataFrame, path: Path, *, title: str, metric: str) -> 
     import matplotlib.pyplot as plt
 
     kinds = list(dict.fromkeys(frame.kind)) or ["params"]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(6.2 * len(kinds) + 2.2, 4.6), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(kinds), figsize=(6.2 * len(kinds) + 2.2, 4.6), dpi=110, squeeze=False
+    )
     methods = list(dict.fromkeys(frame.method))
     colours = [plt.get_cmap("tab10")(i) for i in range(10)] + ["black", "goldenrod"]
     markers = "osD^v<>Pp*Xh"
     for ax, kind in zip(axes[0], kinds, strict=True):
         sub = frame[(frame.kind == kind) & (frame.seeds > 0)]
         for i, name in enumerate(methods):
-            points = sub[sub.method == name].drop_duplicates(subset=["cost_fraction", "test_metric_mean"])
+            points = sub[sub.method == name].drop_duplicates(
+                subset=["cost_fraction", "test_metric_mean"]
+            )
             if points.empty:
                 continue
             points = points.sort_values("cost_fraction")
-            ax.errorbar(points.cost_fraction, points.test_metric_mean, yerr=points.test_metric_std, label=name,
-                        color=colours[i % len(colours)], marker=markers[i % len(markers)], capsize=3, markersize=6,
-                        linestyle="none" if get_method(name).fixed else "-", linewidth=1)
+            ax.errorbar(
+                points.cost_fraction,
+                points.test_metric_mean,
+                yerr=points.test_metric_std,
+                label=name,
+                color=colours[i % len(colours)],
+                marker=markers[i % len(markers)],
+                capsize=3,
+                markersize=6,
+                linestyle="none" if get_method(name).fixed else "-",
+                linewidth=1,
+            )
         for value in dict.fromkeys(frame[frame.kind == kind].budget_value):
             ax.axvline(value, color="gray", linestyle=":", linewidth=1)
         ax.set_xscale("log")

@@ -58,8 +58,11 @@ class SeedRecipe(Method):
         self.granularity = granularity
         self.structured = granularity == "structured"
         self.name = f"seed-{granularity}-50"
-        self.description = ("50% of every layer's weights, L1, one-shot, fine-tuned" if not self.structured
-                            else "50% of every channel group's channels, L1, one-shot, fine-tuned")
+        self.description = (
+            "50% of every layer's weights, L1, one-shot, fine-tuned"
+            if not self.structured
+            else "50% of every channel group's channels, L1, one-shot, fine-tuned"
+        )
 
     def run(self, ctx, budget, seed):
         layers = ctx.structured_layers if self.structured else ctx.layers
@@ -76,10 +79,24 @@ class PolicyBaseline(Method):
         raise NotImplementedError
 
     def run(self, ctx, budget, seed):
-        match = ctx.match(budget, lambda k: ctx.prune_only(self.policy(ctx, k)), low=self.low, high=self.high,
-                          increasing=self.increasing)
+        match = ctx.match(
+            budget,
+            lambda k: ctx.prune_only(self.policy(ctx, k)),
+            low=self.low,
+            high=self.high,
+            increasing=self.increasing,
+        )
+        before = ctx.test_metric(ctx.prune_only(self.policy(ctx, match.knob)))
         model = ctx.finetune_policy(self.policy(ctx, match.knob), seed)
-        return Outcome(model, {"knob": match.knob, "knob_name": self.knob_name, "probes": match.probes})
+        return Outcome(
+            model,
+            {
+                "knob": match.knob,
+                "knob_name": self.knob_name,
+                "probes": match.probes,
+                "test_metric_before_finetune": before,
+            },
+        )
 
 
 class Lamp(PolicyBaseline):
@@ -98,14 +115,22 @@ class Erk(PolicyBaseline):
     def policy(self, ctx, knob):
         shapes = {n: tuple(m.weight.shape) for n, m in prunable_layers(ctx.dense).items()}
         densities = erk_densities(shapes, knob)
-        layers = {n: LayerPolicy(granularity="unstructured", criterion="l1", sparsity=min(MAX_AMOUNT, max(0.0, 1.0 - d)))
-                  for n, d in densities.items()}
+        layers = {
+            n: LayerPolicy(
+                granularity="unstructured",
+                criterion="l1",
+                sparsity=min(MAX_AMOUNT, max(0.0, 1.0 - d)),
+            )
+            for n, d in densities.items()
+        }
         return Policy(layers=layers)
 
 
 class UniformStructured(PolicyBaseline):
     name, series, knob_name = "uniform-structured", "structured", "channel ratio"
-    description = "the same channel ratio on every channel group, L1 (structured, physically removed)"
+    description = (
+        "the same channel ratio on every channel group, L1 (structured, physically removed)"
+    )
     kinds, structured, high = ALL_KINDS, True, 0.99
 
     def policy(self, ctx, knob):
@@ -114,7 +139,9 @@ class UniformStructured(PolicyBaseline):
 
 class TorchGlobalL1(Method):
     name, series = "torch-global-l1", "unstructured"
-    description = "torch.nn.utils.prune.global_unstructured, L1Unstructured over every prunable layer"
+    description = (
+        "torch.nn.utils.prune.global_unstructured, L1Unstructured over every prunable layer"
+    )
 
     @staticmethod
     def _prune(ctx, amount: float) -> nn.Module:
@@ -135,10 +162,15 @@ class TorchGlobalL1(Method):
         return model
 
     def run(self, ctx, budget, seed):
-        match = ctx.match(budget, lambda a: self._remove(self._prune(ctx, a)), low=0.0, high=MAX_AMOUNT)
+        match = ctx.match(
+            budget, lambda a: self._remove(self._prune(ctx, a)), low=0.0, high=MAX_AMOUNT
+        )
         model = self._prune(ctx, match.knob)
         ctx.train(model, seed)  # the reparametrisation keeps pruned weights at zero while training
-        return Outcome(self._remove(model), {"knob": match.knob, "knob_name": "global amount", "probes": match.probes})
+        return Outcome(
+            self._remove(model),
+            {"knob": match.knob, "knob_name": "global amount", "probes": match.probes},
+        )
 
 
 class TorchPruning(Method):
@@ -147,18 +179,27 @@ class TorchPruning(Method):
     series, kinds, structured = "structured", ALL_KINDS, True
 
     def __init__(self, name: str, *, global_pruning: bool, taylor: bool, description: str) -> None:
-        self.name, self.global_pruning, self.taylor, self.description = name, global_pruning, taylor, description
+        self.name, self.global_pruning, self.taylor, self.description = (
+            name,
+            global_pruning,
+            taylor,
+            description,
+        )
 
     def _gradients(self, ctx, seed: int, batches: int = 8) -> dict[str, torch.Tensor]:
         """Summed loss gradients of the dense model on ``batches`` seeded training batches (eval mode)."""
         model = ctx.fresh_dense()
         generator = torch.Generator().manual_seed(seed)
-        data = iterate_batches(ctx.task.train_data, batch_size=ctx.task.batch_size, shuffle=True, generator=generator)
+        data = iterate_batches(
+            ctx.task.train_data, batch_size=ctx.task.batch_size, shuffle=True, generator=generator
+        )
         for i, (inputs, targets) in enumerate(data):
             if i >= batches:
                 break
             ctx.task.loss(model(inputs), targets).backward()
-        return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+        return {
+            n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None
+        }
 
     def _prune(self, ctx, ratio: float, grads: dict[str, torch.Tensor] | None) -> nn.Module:
         with warnings.catch_warnings():
@@ -170,10 +211,19 @@ class TorchPruning(Method):
                 if grads and name in grads:
                     parameter.grad = grads[name].clone()
             layers = prunable_layers(model)
-            importance = tp.importance.TaylorImportance() if self.taylor else tp.importance.MagnitudeImportance(p=1)
-            pruner = tp.pruner.BasePruner(model, ctx.example_input, importance=importance, pruning_ratio=ratio,
-                                          global_pruning=self.global_pruning,
-                                          ignored_layers=[layers[n] for n in ctx.output_layers])
+            importance = (
+                tp.importance.TaylorImportance()
+                if self.taylor
+                else tp.importance.MagnitudeImportance(p=1)
+            )
+            pruner = tp.pruner.BasePruner(
+                model,
+                ctx.example_input,
+                importance=importance,
+                pruning_ratio=ratio,
+                global_pruning=self.global_pruning,
+                ignored_layers=[layers[n] for n in ctx.output_layers],
+            )
             pruner.step()
         model.zero_grad(set_to_none=True)
         return model.eval()
@@ -182,10 +232,14 @@ class TorchPruning(Method):
         grads = self._gradients(ctx, seed) if self.taylor else None
         layers = prunable_layers(ctx.dense)
         smallest = min(layers[n].weight.shape[0] for n in ctx.structured_layers)
-        high = min(0.95, 1.0 - 1.5 / smallest)  # every layer keeps a channel, so the cost stays monotone
+        high = min(
+            0.95, 1.0 - 1.5 / smallest
+        )  # every layer keeps a channel, so the cost stays monotone
         match = ctx.match(budget, lambda r: self._prune(ctx, r, grads), low=0.0, high=high)
         model = ctx.train(self._prune(ctx, match.knob, grads), seed)
-        return Outcome(model, {"knob": match.knob, "knob_name": "pruning_ratio", "probes": match.probes})
+        return Outcome(
+            model, {"knob": match.knob, "knob_name": "pruning_ratio", "probes": match.probes}
+        )
 
 
 BASELINES: tuple[Method, ...] = (
@@ -193,12 +247,24 @@ BASELINES: tuple[Method, ...] = (
     SeedRecipe("unstructured"),
     SeedRecipe("structured"),
     TorchGlobalL1(),
-    TorchPruning("tp-uniform-l1", global_pruning=False, taylor=False,
-                 description="Torch-Pruning, the same pruning_ratio on every layer, L1 magnitude"),
-    TorchPruning("tp-global-l1", global_pruning=True, taylor=False,
-                 description="Torch-Pruning, global pruning, L1 magnitude (normalised per group)"),
-    TorchPruning("tp-global-taylor", global_pruning=True, taylor=True,
-                 description="Torch-Pruning, global pruning, first-order Taylor importance (8 training batches)"),
+    TorchPruning(
+        "tp-uniform-l1",
+        global_pruning=False,
+        taylor=False,
+        description="Torch-Pruning, the same pruning_ratio on every layer, L1 magnitude",
+    ),
+    TorchPruning(
+        "tp-global-l1",
+        global_pruning=True,
+        taylor=False,
+        description="Torch-Pruning, global pruning, L1 magnitude (normalised per group)",
+    ),
+    TorchPruning(
+        "tp-global-taylor",
+        global_pruning=True,
+        taylor=True,
+        description="Torch-Pruning, global pruning, first-order Taylor importance (8 training batches)",
+    ),
     Lamp(),
     Erk(),
     UniformStructured(),

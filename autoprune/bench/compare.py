@@ -59,13 +59,15 @@ from autoprune.tasks import Task, get_task
 
 @dataclass(frozen=True)
 class TaskPlan:
-    """A task (name or Task) and its budgets; ``epochs``, ``trials``, ``methods`` override the config's."""
+    """A task (name or Task) and its budgets; ``epochs``, ``trials``, ``methods``, ``lr``, ``space`` override the config's."""
 
     task: str | Task
     budgets: tuple[str, ...]
     epochs: float | None = None
     trials: int | None = None
     methods: tuple[str, ...] | None = None
+    lr: float | None = None
+    space: str | None = None
 
     @property
     def name(self) -> str:
@@ -93,31 +95,47 @@ class BenchConfig:
         for name in (*self.methods, *(m for plan in self.tasks for m in plan.methods or ())):
             get_method(name)
         if not self.tasks or not all(isinstance(p, TaskPlan) for p in self.tasks):
-            raise BenchError(f"The 'tasks' parameter of BenchConfig must be a non-empty tuple of TaskPlan. Got {self.tasks!r} instead.")
-        if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds):
-            raise BenchError(f"The 'seeds' parameter of BenchConfig must be integers >= 0. Got {self.seeds!r} instead.")
+            raise BenchError(
+                f"The 'tasks' parameter of BenchConfig must be a non-empty tuple of TaskPlan. Got {self.tasks!r} instead."
+            )
+        if not self.seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds
+        ):
+            raise BenchError(
+                f"The 'seeds' parameter of BenchConfig must be integers >= 0. Got {self.seeds!r} instead."
+            )
         for plan in self.tasks:
             for text in plan.budgets:
                 if not parse_budget(text).relative:
-                    raise BenchError(f"Task {plan.name!r}: budget {text!r} must be a fraction of the dense model "
-                                     "(e.g. params=0.25 or latency=0.5x), so every method is held to the same share.")
+                    raise BenchError(
+                        f"Task {plan.name!r}: budget {text!r} must be a fraction of the dense model "
+                        "(e.g. params=0.25 or latency=0.5x), so every method is held to the same share."
+                    )
             settings = self.settings(plan)
             if not settings.epochs > 0 or not 0 < settings.lr < 1 or settings.trials < 1:
-                raise BenchError(f"Task {plan.name!r}: epochs must be > 0, lr in (0, 1) and trials >= 1. "
-                                 f"Got epochs={settings.epochs!r}, lr={settings.lr!r}, trials={settings.trials!r} instead.")
+                raise BenchError(
+                    f"Task {plan.name!r}: epochs must be > 0, lr in (0, 1) and trials >= 1. "
+                    f"Got epochs={settings.epochs!r}, lr={settings.lr!r}, trials={settings.trials!r} instead."
+                )
 
     def methods_of(self, plan: TaskPlan) -> tuple[str, ...]:
         """The methods run on one task, in table order."""
-        wanted = self.methods if plan.methods is None else [m for m in plan.methods if m in self.methods]
+        wanted = (
+            self.methods if plan.methods is None else [m for m in plan.methods if m in self.methods]
+        )
         return tuple(m for m in METHOD_NAMES if m in wanted)
 
     def settings(self, plan: TaskPlan) -> RunSettings:
         """The resolved settings of one task."""
         return RunSettings(
-            epochs=plan.epochs if plan.epochs is not None else self.epochs, lr=self.lr,
-            trials=plan.trials if plan.trials is not None else self.trials, space=self.space,
-            latency_batch_size=self.latency_batch_size, latency_threads=self.latency_threads,
-            latency_rounds=self.latency_rounds, latency_repeats=self.latency_repeats,
+            epochs=plan.epochs if plan.epochs is not None else self.epochs,
+            lr=plan.lr if plan.lr is not None else self.lr,
+            trials=plan.trials if plan.trials is not None else self.trials,
+            space=plan.space if plan.space is not None else self.space,
+            latency_batch_size=self.latency_batch_size,
+            latency_threads=self.latency_threads,
+            latency_rounds=self.latency_rounds,
+            latency_repeats=self.latency_repeats,
         )
 
     def select(self, *, tasks=None, methods=None) -> BenchConfig:
@@ -127,7 +145,9 @@ class BenchConfig:
             known = [p.name for p in self.tasks]
             unknown = [t for t in tasks if t not in known]
             if unknown:
-                raise BenchError(f"Task {unknown[0]!r} is not in this benchmark; expected one of {', '.join(known)}.")
+                raise BenchError(
+                    f"Task {unknown[0]!r} is not in this benchmark; expected one of {', '.join(known)}."
+                )
             plans = tuple(p for p in self.tasks if p.name in tasks)
         if not methods:
             return replace(self, tasks=plans)
@@ -150,8 +170,17 @@ def full(out: str | Path = "results/benchmarks") -> BenchConfig:
     """
     return BenchConfig(
         tasks=(
-            TaskPlan("fashion-cnn", ("params=0.5", "params=0.25", "params=0.1", "params=0.05"), epochs=1.0),
-            TaskPlan("fashion-resnet", ("macs=0.5", "macs=0.25", "latency=0.5"), epochs=0.5, methods=NO_ABLATION),
+            TaskPlan(
+                "fashion-cnn",
+                ("params=0.5", "params=0.25", "params=0.1", "params=0.05"),
+                epochs=1.0,
+            ),
+            TaskPlan(
+                "fashion-resnet",
+                ("macs=0.5", "macs=0.25", "latency=0.5"),
+                epochs=0.5,
+                methods=NO_ABLATION,
+            ),
         ),
         seeds=(0, 1, 2),
         trials=6,
@@ -166,8 +195,84 @@ def quick(out: str | Path = "results/benchmarks/quick") -> BenchConfig:
     Every method but the sensitivity ablation (``autoprune-nosens``); 1 epoch of fine-tuning, 8 search trials,
     latency from 5 rounds of 20 runs.
     """
-    return BenchConfig(tasks=(TaskPlan("fashion-cnn", ("params=0.25", "params=0.1"), epochs=1.0),),
-                       methods=NO_ABLATION, seeds=(0,), trials=8, latency_repeats=20, out=Path(out))
+    return BenchConfig(
+        tasks=(TaskPlan("fashion-cnn", ("params=0.25", "params=0.1"), epochs=1.0),),
+        methods=NO_ABLATION,
+        seeds=(0,),
+        trials=8,
+        latency_repeats=20,
+        out=Path(out),
+    )
+
+
+def transformer(out: str | Path = "results/benchmarks/transformer") -> BenchConfig:
+    """all-MiniLM-L6-v2 (``autoprune bench transformer``): autoprune against uniform head/neuron pruning.
+
+    At 50% of the encoder's parameters and at 0.6x measured latency, one seed:
+    fidelity to the dense embeddings before and after 1 epoch of distillation
+    (lr 5e-5), parameters and measured latency. Needs the transformers extra (~40 min).
+    """
+    return BenchConfig(
+        tasks=(
+            TaskPlan(
+                "minilm-fidelity",
+                ("params=0.5", "latency=0.6"),
+                epochs=1.0,
+                trials=16,
+                lr=5e-5,
+                space="transformer",
+                methods=("dense", "uniform-structured", "autoprune"),
+            ),
+        ),
+        seeds=(0,),
+        latency_repeats=20,
+        out=Path(out),
+    )
+
+
+PRESETS = {"full": full, "quick": quick, "transformer": transformer}
+
+
+def configure(
+    preset: str = "full",
+    *,
+    tasks=None,
+    methods=None,
+    seeds: str | None = None,
+    trials: int | None = None,
+    epochs: float | None = None,
+    out: str | Path | None = None,
+) -> BenchConfig:
+    """A preset with command-line overrides; ``seeds`` is text like ``"0,1,2"``.
+
+    Example:
+        >>> configure("quick", seeds="3", trials=5).seeds
+        (3,)
+    """
+    if preset not in PRESETS:
+        raise BenchError(
+            f"Unknown benchmark preset {preset!r}; expected one of {', '.join(PRESETS)}."
+        )
+    config = PRESETS[preset]().select(tasks=tasks, methods=methods)
+    parsed = None
+    if seeds:
+        try:
+            parsed = tuple(int(v) for v in seeds.split(",") if v.strip())
+        except ValueError:
+            parsed = ()
+        if not parsed or any(s < 0 for s in parsed):
+            raise BenchError(
+                f"--seeds must be comma-separated integers >= 0, e.g. 0,1,2. Got {seeds!r} instead."
+            )
+    overrides = {"out": Path(out) if out else None, "seeds": parsed, "trials": trials}
+    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if epochs is not None:
+        config = replace(
+            config, epochs=epochs, tasks=tuple(replace(p, epochs=None) for p in config.tasks)
+        )
+    if trials is not None:
+        config = replace(config, tasks=tuple(replace(p, trials=None) for p in config.tasks))
+    return config
 
 
 # ----------------------------------------------------------------------------- the run
@@ -178,16 +283,22 @@ def _log_line(i: int, total: int, cell, row: dict) -> str:
     if row["status"] != "ok":
         return head + f"{row['status']}: {row.get('reason', '')}"
     kind = row["kind"] or "params"
-    return (head + f"test {row['metric']} {row['test_metric']:.4f}, {kind} {row['fractions'][kind]:.4f} x dense"
-            + ("" if row.get("met", True) else " (OVER BUDGET)") + f", {row['wall_seconds']:.0f} s")
+    return (
+        head
+        + f"test {row['metric']} {row['test_metric']:.4f}, {kind} {row['fractions'][kind]:.4f} x dense"
+        + ("" if row.get("met", True) else " (OVER BUDGET)")
+        + f", {row['wall_seconds']:.0f} s"
+    )
 
 
 def run(config: BenchConfig, *, progress: bool = True) -> dict[str, dict[str, Path]]:
     """Run every unfinished cell of ``config`` and write each task's report; returns the report paths per task."""
     out = Path(config.out)
     raw_dir = out / "raw"
-    passes = {plan.name: plan_cells(plan.name, plan.budgets, config.methods_of(plan), config.seeds)
-              for plan in config.tasks}
+    passes = {
+        plan.name: plan_cells(plan.name, plan.budgets, config.methods_of(plan), config.seeds)
+        for plan in config.tasks
+    }
     for plan in config.tasks:
         check_settings(raw_dir, plan.name, config.settings(plan))
     total = sum(len(cells) for p in passes.values() for cells in p)
@@ -199,8 +310,10 @@ def run(config: BenchConfig, *, progress: bool = True) -> dict[str, dict[str, Pa
     bar = progress_bar(total=total, desc="bench", unit="cell", enabled=progress)
     estimate = estimate_seconds(config)
     if estimate:
-        log(f"autoprune bench compare: {total} cells; estimated {sum(estimate.values()) / 60:.0f} min on 2 cores "
-            f"if none is finished yet ({', '.join(f'{k} {v / 60:.0f} min' for k, v in estimate.items())})")
+        log(
+            f"autoprune bench compare: {total} cells; estimated {sum(estimate.values()) / 60:.0f} min on 2 cores "
+            f"if none is finished yet ({', '.join(f'{k} {v / 60:.0f} min' for k, v in estimate.items())})"
+        )
     paths, done, threads = {}, 0, torch.get_num_threads()
     try:
         for plan in config.tasks:
@@ -220,12 +333,22 @@ def run(config: BenchConfig, *, progress: bool = True) -> dict[str, dict[str, Pa
                         ran = True
                     bar.update(1)
                 if ran or number == len(passes[plan.name]) - 1:
-                    paths[plan.name] = write_task_report(out, raw_dir, task=plan.name, budgets=plan.budgets,
-                                                         settings=settings)
+                    paths[plan.name] = write_task_report(
+                        out, raw_dir, task=plan.name, budgets=plan.budgets, settings=settings
+                    )
     finally:
         bar.close()
     return paths
 
 
-__all__ = ["REFERENCE_COSTS", "BenchConfig", "BenchError", "TaskCost", "TaskPlan", "estimate_seconds", "full", "quick",
-           "run"]
+__all__ = [
+    "REFERENCE_COSTS",
+    "BenchConfig",
+    "BenchError",
+    "TaskCost",
+    "TaskPlan",
+    "estimate_seconds",
+    "full",
+    "quick",
+    "run",
+]

@@ -18,9 +18,8 @@ from pathlib import Path
 from autoprune._io import write_json, write_text
 from autoprune._progress import progress_bar
 from autoprune.bench._common import markdown_table, versions
-from autoprune.introspect import side_by_side_latency
 from autoprune.checkpoints import dense_model
-from autoprune.introspect import profile_model, prunable_layers
+from autoprune.introspect import profile_model, prunable_layers, side_by_side_latency
 from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import CRITERIA, FinetuneRecipe, Policy
 from autoprune.tasks import get_task
@@ -40,22 +39,35 @@ def _criteria_table(out_dir: Path, *, epochs: float, criteria=CRITERIA) -> list[
     rows = []
     bar = progress_bar(total=len(criteria) * len(SETTINGS), desc="criteria", unit="run")
     for granularity, setting in SETTINGS.items():
-        layers = names if granularity == "unstructured" else names[:-1]  # the output layer keeps its 10 classes
+        layers = (
+            names if granularity == "unstructured" else names[:-1]
+        )  # the output layer keeps its 10 classes
         for criterion in criteria:
-            policy = Policy.uniform(layers, setting["amount"], granularity=granularity, criterion=criterion,
-                                    finetune=FinetuneRecipe(epochs=epochs, lr=1e-4))
+            policy = Policy.uniform(
+                layers,
+                setting["amount"],
+                granularity=granularity,
+                criterion=criterion,
+                finetune=FinetuneRecipe(epochs=epochs, lr=1e-4),
+            )
             pruned = prune_and_finetune(copy.deepcopy(dense.model), policy, task, epochs=0)
             before = evaluate(pruned.model, task.test_data, task).metric
             start = time.perf_counter()
             tuned = prune_and_finetune(copy.deepcopy(dense.model), policy, task)
             after = evaluate(tuned.model, task.test_data, task).metric
             profile = profile_model(tuned.model, task.example_input)
-            rows.append({
-                "granularity": granularity, "amount": setting["label"], "criterion": criterion,
-                "test acc, pruned": before, "test acc, +1 epoch": after,
-                "nonzero params": profile.nonzero_params, "of dense": profile.nonzero_params / dense_params,
-                "seconds": round(time.perf_counter() - start, 1),
-            })
+            rows.append(
+                {
+                    "granularity": granularity,
+                    "amount": setting["label"],
+                    "criterion": criterion,
+                    "test acc, pruned": before,
+                    "test acc, +1 epoch": after,
+                    "nonzero params": profile.nonzero_params,
+                    "of dense": profile.nonzero_params / dense_params,
+                    "seconds": round(time.perf_counter() - start, 1),
+                }
+            )
             bar.update(1)
     bar.close()
     return rows, dense.info["test_metric"]
@@ -65,10 +77,17 @@ def _resnet_speed() -> dict:
     task = get_task("fashion-resnet")
     dense = dense_model(task)
     groups = [n for n in prunable_layers(dense.model)][:-1]
-    policy = Policy.uniform(groups, 0.5, granularity="structured", finetune=FinetuneRecipe(epochs=0))
+    policy = Policy.uniform(
+        groups, 0.5, granularity="structured", finetune=FinetuneRecipe(epochs=0)
+    )
     pruned = prune_and_finetune(copy.deepcopy(dense.model), policy, task)
-    p_dense, p_pruned = profile_model(dense.model, task.example_input), profile_model(pruned.model, task.example_input)
-    latency = side_by_side_latency({"dense": dense.model, "pruned": pruned.model}, task.example_input)
+    p_dense, p_pruned = (
+        profile_model(dense.model, task.example_input),
+        profile_model(pruned.model, task.example_input),
+    )
+    latency = side_by_side_latency(
+        {"dense": dense.model, "pruned": pruned.model}, task.example_input
+    )
     return {
         "params": [p_dense.params, p_pruned.params],
         "macs": [p_dense.macs, p_pruned.macs],
@@ -100,10 +119,22 @@ def run(out_dir: str | Path = "results/engine", *, epochs: float = 1.0) -> Path:
         "",
         "## fashion-resnet: half the channels removed, structurally (no fine-tuning)",
         "",
-        markdown_table([
-            {"model": "dense", "params": speed["params"][0], "MACs": speed["macs"][0], "latency ms (median)": speed["latency_ms"][0]},
-            {"model": "50% channels", "params": speed["params"][1], "MACs": speed["macs"][1], "latency ms (median)": speed["latency_ms"][1]},
-        ]),
+        markdown_table(
+            [
+                {
+                    "model": "dense",
+                    "params": speed["params"][0],
+                    "MACs": speed["macs"][0],
+                    "latency ms (median)": speed["latency_ms"][0],
+                },
+                {
+                    "model": "50% channels",
+                    "params": speed["params"][1],
+                    "MACs": speed["macs"][1],
+                    "latency ms (median)": speed["latency_ms"][1],
+                },
+            ]
+        ),
         "",
         f"Latency: median of {lat['rounds']} interleaved rounds of 30 timed runs, batch {lat['batch_size']}, "
         f"{lat['threads']} thread. Measured speedup {speed['speedup_measured']:.2f}x; "
@@ -112,5 +143,8 @@ def run(out_dir: str | Path = "results/engine", *, epochs: float = 1.0) -> Path:
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
     ]
     write_text(out_dir / "engine.md", "\n".join(text) + "\n")
-    write_json(out_dir / "engine.json", {"criteria": rows, "dense_test_acc": dense_acc, "resnet": speed, "versions": versions()})
+    write_json(
+        out_dir / "engine.json",
+        {"criteria": rows, "dense_test_acc": dense_acc, "resnet": speed, "versions": versions()},
+    )
     return out_dir / "engine.md"

@@ -15,19 +15,31 @@ from autoprune.bench.baselines import BASELINES
 from autoprune.errors import AutopruneError
 
 _ORDER = (
-    "dense", "seed-unstructured-50", "seed-structured-50",
-    "torch-global-l1", "lamp", "erk",
-    "tp-uniform-l1", "tp-global-l1", "tp-global-taylor", "uniform-structured",
-    "autoprune", "autoprune-nosens",
+    "dense",
+    "seed-unstructured-50",
+    "seed-structured-50",
+    "torch-global-l1",
+    "lamp",
+    "erk",
+    "tp-uniform-l1",
+    "tp-global-l1",
+    "tp-global-taylor",
+    "uniform-structured",
+    "autoprune",
+    "autoprune-nosens",
 )
-METHODS: dict[str, Method] = {m.name: m for m in sorted((*BASELINES, *SEARCHES), key=lambda m: _ORDER.index(m.name))}
+METHODS: dict[str, Method] = {
+    m.name: m for m in sorted((*BASELINES, *SEARCHES), key=lambda m: _ORDER.index(m.name))
+}
 METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
 
 
 def get_method(name: str) -> Method:
     """The method called ``name``; the error lists the known names."""
     if name not in METHODS:
-        raise AutopruneError(f"Unknown benchmark method {name!r}; expected one of {', '.join(METHOD_NAMES)}.")
+        raise AutopruneError(
+            f"Unknown benchmark method {name!r}; expected one of {', '.join(METHOD_NAMES)}."
+        )
     return METHODS[name]
 
 

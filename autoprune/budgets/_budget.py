@@ -68,14 +68,18 @@ class Budget:
 def parse_budget(text: str) -> Budget:
     """Parse one ``KIND=VALUE`` budget (see the module docstring)."""
     if not isinstance(text, str) or "=" not in text:
-        raise BudgetError(f"A budget looks like KIND=VALUE with KIND one of {', '.join(KINDS)} (e.g. params=0.1). Got {text!r} instead.")
+        raise BudgetError(
+            f"A budget looks like KIND=VALUE with KIND one of {', '.join(KINDS)} (e.g. params=0.1). Got {text!r} instead."
+        )
     kind, _, raw = text.partition("=")
     kind = kind.strip().lower()
     if kind not in KINDS:
         raise BudgetError(f"Unknown budget kind {kind!r}; expected one of {', '.join(KINDS)}.")
     match = _VALUE.match(raw)
     if not match:
-        raise BudgetError(f"Budget {text!r}: cannot read the value {raw!r}; e.g. {kind}=0.5 or {kind}=50%.")
+        raise BudgetError(
+            f"Budget {text!r}: cannot read the value {raw!r}; e.g. {kind}=0.5 or {kind}=50%."
+        )
     number, unit = float(match.group(1)), match.group(2).lower()
     if not math.isfinite(number) or number <= 0:
         raise BudgetError(f"Budget {text!r}: the value must be a positive number.")
@@ -92,13 +96,17 @@ def parse_budget(text: str) -> Budget:
         )
     value = number * UNITS[kind][unit]
     if not 0 < value < math.inf:
-        raise BudgetError(f"Budget {text!r}: the value must be a positive number a float can hold. Got {value:g} {UNIT_NAMES[kind]}.")
+        raise BudgetError(
+            f"Budget {text!r}: the value must be a positive number a float can hold. Got {value:g} {UNIT_NAMES[kind]}."
+        )
     return Budget(kind, value, relative=False)
 
 
 def _relative(kind: str, fraction: float, text: str) -> Budget:
     if not 0 < fraction < 1:
-        raise BudgetError(f"Budget {text!r}: a fraction of the dense model must be in (0, 1). Got {fraction:g}.")
+        raise BudgetError(
+            f"Budget {text!r}: a fraction of the dense model must be in (0, 1). Got {fraction:g}."
+        )
     return Budget(kind, fraction, relative=True)
 
 
@@ -111,13 +119,23 @@ def parse_budgets(texts) -> list[Budget]:
     try:
         texts = list(texts)
     except TypeError:
-        raise BudgetError(f"Budgets are a string like 'params=0.1,latency=5ms' or a list of them. Got {texts!r} instead.") from None
-    items = [part for text in texts for part in (text.split(",") if isinstance(text, str) else [text])]
-    budgets = [b if isinstance(b, Budget) else parse_budget(b) for b in items if not (isinstance(b, str) and not b.strip())]
+        raise BudgetError(
+            f"Budgets are a string like 'params=0.1,latency=5ms' or a list of them. Got {texts!r} instead."
+        ) from None
+    items = [
+        part for text in texts for part in (text.split(",") if isinstance(text, str) else [text])
+    ]
+    budgets = [
+        b if isinstance(b, Budget) else parse_budget(b)
+        for b in items
+        if not (isinstance(b, str) and not b.strip())
+    ]
     if not budgets:
         raise BudgetError("At least one budget is needed, e.g. --budget params=0.1.")
     kinds = [b.kind for b in budgets]
     duplicated = sorted({k for k in kinds if kinds.count(k) > 1})
     if duplicated:
-        raise BudgetError(f"Budget kind {duplicated[0]!r} is given more than once; give each kind once.")
+        raise BudgetError(
+            f"Budget kind {duplicated[0]!r} is given more than once; give each kind once."
+        )
     return budgets

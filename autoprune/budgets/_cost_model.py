@@ -27,10 +27,9 @@ import torch
 from torch import nn
 
 from autoprune.artifact import encode_state_dict, serialize_state_dict, sparse_bytes
-from autoprune.budgets._costs import Costs
+from autoprune.budgets._costs import Costs, in_scope
 from autoprune.introspect import profile_model, prunable_layers
 from autoprune.policy import Policy, parse_nm
-from autoprune.budgets._costs import in_scope
 from autoprune.prune import channels_to_remove, local_count, structured_units
 
 HEADER_PER_SPARSE_TENSOR = 160  # two more header entries (mask, values) and the shape in metadata
@@ -49,7 +48,9 @@ class _Layer:
 class CostModel:
     """Analytic costs of policies applied to one dense model."""
 
-    def __init__(self, model: nn.Module, example_input: torch.Tensor, *, scope: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, example_input: torch.Tensor, *, scope: tuple[str, ...] | None = None
+    ) -> None:
         profile = profile_model(model, example_input)
         macs = {layer.name: layer.macs for layer in profile.layers}
         self.scope = scope
@@ -57,20 +58,40 @@ class CostModel:
         for name, module in prunable_layers(model).items():
             w = module.weight
             out_dim, in_dim = w.shape[0], w.shape[1]
-            self.layers[name] = _Layer(out_dim, in_dim, w.numel() // (out_dim * in_dim), module.bias is not None, macs[name])
-        self.total_params = sum(p.numel() for n, p in model.named_parameters() if in_scope(n, scope))
-        self.prunable_params = sum(layer.params for layer in profile.layers if in_scope(layer.name, scope))
+            self.layers[name] = _Layer(
+                out_dim,
+                in_dim,
+                w.numel() // (out_dim * in_dim),
+                module.bias is not None,
+                macs[name],
+            )
+        self.total_params = sum(
+            p.numel() for n, p in model.named_parameters() if in_scope(n, scope)
+        )
+        self.prunable_params = sum(
+            layer.params for layer in profile.layers if in_scope(layer.name, scope)
+        )
         try:
             self.groups = structured_units(copy.deepcopy(model), example_input).groups
         except Exception:  # an untraceable model simply has no structured option
             self.groups = {}
-        self.layer_group = {layer: g for g, group in self.groups.items() for layer in group.out_layers}
+        self.layer_group = {
+            layer: g for g, group in self.groups.items() for layer in group.out_layers
+        }
         modules = dict(model.named_modules())
-        self.norm_params = {g: sum(p.numel() for n in group.norm_layers if in_scope(n, scope)
-                                   for p in modules[n].parameters(recurse=False))
-                            for g, group in self.groups.items()}
+        self.norm_params = {
+            g: sum(
+                p.numel()
+                for n in group.norm_layers
+                if in_scope(n, scope)
+                for p in modules[n].parameters(recurse=False)
+            )
+            for g, group in self.groups.items()
+        }
         norm_owner = {n: g for g, group in self.groups.items() for n in group.norm_layers}
-        self.norm_bytes = {g: 0 for g in self.groups}  # per-channel tensors of a group's norm layers
+        self.norm_bytes = {
+            g: 0 for g in self.groups
+        }  # per-channel tensors of a group's norm layers
         self.static_bytes = 0  # every other tensor that is not a prunable layer's weight or bias
         for name, tensor in model.state_dict().items():
             owner = name.rpartition(".")[0]
@@ -86,7 +107,9 @@ class CostModel:
         self.dense_bytes = len(serialize_state_dict(model.state_dict()))
         self.header_bytes = self.dense_bytes - encoded_payload
         # upper estimate: every tensor the dense file encodes sparsely is counted as a sparse header entry
-        self.header_bytes += HEADER_PER_SPARSE_TENSOR * sum(name.endswith(".__values__") for name in tensors)
+        self.header_bytes += HEADER_PER_SPARSE_TENSOR * sum(
+            name.endswith(".__values__") for name in tensors
+        )
 
     def group_of(self, layer: str) -> str | None:
         return self.layer_group.get(layer)
@@ -103,7 +126,9 @@ class CostModel:
             if lp.granularity == "structured":
                 group = self.layer_group[name]
                 n = self.units(group)
-                kept[group] = n - channels_to_remove(n, lp.channel_ratio, min_kept=policy.min_kept, round_to=policy.round_to)
+                kept[group] = n - channels_to_remove(
+                    n, lp.channel_ratio, min_kept=policy.min_kept, round_to=policy.round_to
+                )
         return kept
 
     def _out_kept(self, name: str, layer: _Layer, kept: dict[str, int]) -> int:
@@ -115,7 +140,9 @@ class CostModel:
     def estimate(self, policy: Policy) -> Costs:
         """Parameters, MACs and (upper-estimate) bytes of ``policy`` on the dense model (local scope)."""
         if policy.scope != "local":
-            raise ValueError("CostModel.estimate needs a local-scope policy; convert a global ranking first.")
+            raise ValueError(
+                "CostModel.estimate needs a local-scope policy; convert a global ranking first."
+            )
         kept = self.kept_channels(policy)
         params = self.total_params - self.prunable_params
         macs = 0
@@ -136,7 +163,9 @@ class CostModel:
             density = nonzero / numel if numel else 0.0
             if in_scope(name, self.scope):
                 params += nonzero + bias
-                macs += round(layer.macs * (out_kept / layer.out_dim) * (in_kept / layer.in_dim) * density)
+                macs += round(
+                    layer.macs * (out_kept / layer.out_dim) * (in_kept / layer.in_dim) * density
+                )
             weight_bytes = min(4 * numel, sparse_bytes(numel, nonzero))
             sparse_tensors += weight_bytes < 4 * numel
             payload += weight_bytes + 4 * bias
@@ -169,4 +198,3 @@ class CostModel:
     def max_pruning(self, policy_at_caps: Policy) -> Costs:
         """Costs with every unit at its cap (the most a space allows); used to detect impossible budgets."""
         return self.estimate(policy_at_caps)
-

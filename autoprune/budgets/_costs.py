@@ -81,7 +81,11 @@ def measure_costs(
         if name in prunable:
             params += prunable[name].nonzero_params if in_scope(name, scope) else 0
             continue
-        params += sum(p.numel() for pname, p in module.named_parameters(recurse=False) if in_scope(f"{name}.{pname}", scope))
+        params += sum(
+            p.numel()
+            for pname, p in module.named_parameters(recurse=False)
+            if in_scope(f"{name}.{pname}", scope)
+        )
     macs = sum(layer.nonzero_macs for layer in profile.layers if in_scope(layer.name, scope))
     return Costs(
         params=int(params),

@@ -62,7 +62,9 @@ class LatencyModel:
 
     def predict_model(self, model: nn.Module, example_input: torch.Tensor) -> float:
         """Predicted latency of a (pruned) model, from its structural MACs."""
-        return self.predict({layer.name: layer.macs for layer in profile_model(model, example_input).layers})
+        return self.predict(
+            {layer.name: layer.macs for layer in profile_model(model, example_input).layers}
+        )
 
 
 def sample_latencies(
@@ -90,12 +92,21 @@ def sample_latencies(
                 n_remove = min(channels - 1, int(round(ratio * channels)))
                 pruner.remove(group, list(range(n_remove)))
         macs = {layer.name: layer.macs for layer in profile_model(variant, example_input).layers}
-        stats = measure_latency(variant, example_input, batch_size=batch_size, threads=threads, repeats=repeats, warmup=3)
+        stats = measure_latency(
+            variant,
+            example_input,
+            batch_size=batch_size,
+            threads=threads,
+            repeats=repeats,
+            warmup=3,
+        )
         rows.append({**macs, "latency_ms": stats.median_ms})
     return pd.DataFrame(rows)
 
 
-def load_or_sample(path: Path, model: nn.Module, example_input: torch.Tensor, **kwargs) -> pd.DataFrame:
+def load_or_sample(
+    path: Path, model: nn.Module, example_input: torch.Tensor, **kwargs
+) -> pd.DataFrame:
     """Samples from ``path`` when present (a resumed run), else measured now and saved there."""
     from autoprune._io import write_text
 

@@ -16,7 +16,12 @@ from autoprune.introspect._cost import (
     profile_model,
     state_bytes,
 )
-from autoprune.introspect._latency import LatencyStats, measure_latency, side_by_side_latency, torch_threads
+from autoprune.introspect._latency import (
+    LatencyStats,
+    measure_latency,
+    side_by_side_latency,
+    torch_threads,
+)
 from autoprune.introspect._layers import PRUNABLE_TYPES, get_layer, prunable_layers
 
 __all__ = [

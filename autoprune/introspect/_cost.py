@@ -130,7 +130,9 @@ def profile_model(model: nn.Module, example_input: torch.Tensor) -> ModelProfile
     for name, module in prunable_layers(model).items():
         params = module.weight.numel() + (module.bias.numel() if module.bias is not None else 0)
         nz_weight = int(torch.count_nonzero(module.weight))
-        nonzero = nz_weight + (int(torch.count_nonzero(module.bias)) if module.bias is not None else 0)
+        nonzero = nz_weight + (
+            int(torch.count_nonzero(module.bias)) if module.bias is not None else 0
+        )
         density = nz_weight / module.weight.numel()
         layer_mac = macs.get(name, 0)
         rows.append(

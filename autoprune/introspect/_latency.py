@@ -126,7 +126,14 @@ def side_by_side_latency(
     medians: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(rounds):
         for name, model in models.items():
-            stats = measure_latency(model, example_input, batch_size=batch_size, threads=threads, repeats=repeats, warmup=3)
+            stats = measure_latency(
+                model,
+                example_input,
+                batch_size=batch_size,
+                threads=threads,
+                repeats=repeats,
+                warmup=3,
+            )
             medians[name].append(stats.median_ms)
     return {
         name: {

@@ -12,7 +12,12 @@ from autoprune.prune._criteria import Criterion, get_criterion, lamp_normalise
 from autoprune.prune._engine import Pruner
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
 from autoprune.prune._statistics import collect_statistics
-from autoprune.prune._structured import ChannelPruner, StructuredGroup, replay_history, structured_units
+from autoprune.prune._structured import (
+    ChannelPruner,
+    StructuredGroup,
+    replay_history,
+    structured_units,
+)
 from autoprune.prune._transformer import TransformerUnits, find_blocks
 
 

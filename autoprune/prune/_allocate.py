@@ -18,7 +18,9 @@ import torch
 from autoprune.errors import PruningError
 
 
-def global_counts(scores: dict[str, torch.Tensor], *, total: int, caps: dict[str, int]) -> dict[str, int]:
+def global_counts(
+    scores: dict[str, torch.Tensor], *, total: int, caps: dict[str, int]
+) -> dict[str, int]:
     """Units to remove per layer: the ``total`` lowest scores overall, no layer above its cap."""
     names = list(scores)
     capacity = sum(caps[n] for n in names)
@@ -30,7 +32,9 @@ def global_counts(scores: dict[str, torch.Tensor], *, total: int, caps: dict[str
     if total <= 0:
         return {n: 0 for n in names}
     flat = torch.cat([scores[n].detach().flatten().double().cpu() for n in names])
-    owner = torch.cat([torch.full((scores[n].numel(),), i, dtype=torch.long) for i, n in enumerate(names)])
+    owner = torch.cat(
+        [torch.full((scores[n].numel(),), i, dtype=torch.long) for i, n in enumerate(names)]
+    )
     order = torch.sort(flat, stable=True).indices
     owner_sorted = owner[order]
     cap_tensor = torch.tensor([caps[n] for n in names], dtype=torch.long)
@@ -47,7 +51,7 @@ def global_counts(scores: dict[str, torch.Tensor], *, total: int, caps: dict[str
         else:
             low = mid + 1
     counts = removed(low)  # removal grows by at most one unit per step of k: exactly ``total``
-    return {n: int(c) for n, c in zip(names, counts)}
+    return {n: int(c) for n, c in zip(names, counts, strict=True)}
 
 
 def local_count(n_units: int, amount: float, *, min_kept: int = 1) -> int:
@@ -61,7 +65,9 @@ def cap_count(n_units: int, max_amount: float | None, *, min_kept: int = 1) -> i
     return max(0, min(limit, n_units - min_kept))
 
 
-def channels_to_remove(n_channels: int, ratio: float, *, min_kept: int = 1, round_to: int | None = None) -> int:
+def channels_to_remove(
+    n_channels: int, ratio: float, *, min_kept: int = 1, round_to: int | None = None
+) -> int:
     """Channels a structured ``ratio`` removes, keeping ``min_kept`` and rounding kept channels to ``round_to``.
 
     Example:

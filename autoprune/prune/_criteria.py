@@ -137,7 +137,15 @@ def lamp_normalise(scores: torch.Tensor) -> torch.Tensor:
 
 _CLASSES = {
     cls.name: cls
-    for cls in (L1Magnitude, L2Magnitude, RandomCriterion, TaylorCriterion, OBDCriterion, ActivationCriterion, LAMPCriterion)
+    for cls in (
+        L1Magnitude,
+        L2Magnitude,
+        RandomCriterion,
+        TaylorCriterion,
+        OBDCriterion,
+        ActivationCriterion,
+        LAMPCriterion,
+    )
 }
 assert set(_CLASSES) == set(CRITERIA), "policy.CRITERIA and the criterion classes must agree"
 

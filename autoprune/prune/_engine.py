@@ -51,7 +51,9 @@ class Plan:
 class Pruner:
     """Applies ``policy`` to ``model`` (in place); ``task`` supplies data for data-driven criteria."""
 
-    def __init__(self, model: nn.Module, policy: Policy, task: Task, *, stats_batches: int = 8) -> None:
+    def __init__(
+        self, model: nn.Module, policy: Policy, task: Task, *, stats_batches: int = 8
+    ) -> None:
         self.model = model
         self.policy = policy
         self.task = task
@@ -66,7 +68,8 @@ class Pruner:
                     f"Prunable layers: {', '.join(self.layers)}."
                 )
         self._original = {
-            name: (layer.weight.numel(), layer.weight.shape[0], self._params(layer)) for name, layer in self.layers.items()
+            name: (layer.weight.numel(), layer.weight.shape[0], self._params(layer))
+            for name, layer in self.layers.items()
         }
         self._criteria: dict[str, Criterion] = {}
         self._scores_cache: dict[str, dict[str, torch.Tensor]] = {}
@@ -105,7 +108,12 @@ class Pruner:
     def _statistics(self, criteria: set[str]) -> dict[str, dict[str, torch.Tensor]]:
         needs = set().union(*(self.criterion(c).needs for c in criteria)) if criteria else set()
         return collect_statistics(
-            self.model, self.layers, self.task, needs=needs, batches=self.stats_batches, seed=self.policy.seed + self.steps_done
+            self.model,
+            self.layers,
+            self.task,
+            needs=needs,
+            batches=self.stats_batches,
+            seed=self.policy.seed + self.steps_done,
         )
 
     # ------------------------------------------------------------------ pruning
@@ -134,7 +142,9 @@ class Pruner:
         search can ask for many scales (e.g. to fit a budget) cheaply.
         """
         channels = self._plan_channels(scale) if self.group_policy else {}
-        weights = self._plan_weights(scale) if self.mask_layers and not any(channels.values()) else {}
+        weights = (
+            self._plan_weights(scale) if self.mask_layers and not any(channels.values()) else {}
+        )
         return Plan(channels=channels, weights=weights)
 
     def max_global_amount(self) -> float:
@@ -145,14 +155,19 @@ class Pruner:
         else:
             sizes = {n: self.layers[n].weight.numel() for n in self.mask_layers}
             caps = {n: self.policy.layers[n].max_sparsity for n in sizes}
-        allowed = sum(cap_count(n, caps[u], min_kept=self.policy.min_kept) for u, n in sizes.items())
+        allowed = sum(
+            cap_count(n, caps[u], min_kept=self.policy.min_kept) for u, n in sizes.items()
+        )
         return allowed / max(1, sum(sizes.values()))
 
     def amounts(self, scale: Callable[[float], float] = _identity) -> dict[str, float]:
         """Per-unit amounts the plan reaches: channel ratio per group, sparsity per mask layer."""
         plan = self.plan(scale)
         cp = self.channel_pruner
-        out = {g: (cp.original_channels[g] - cp.channels(g) + n) / cp.original_channels[g] for g, n in plan.channels.items()}
+        out = {
+            g: (cp.original_channels[g] - cp.channels(g) + n) / cp.original_channels[g]
+            for g, n in plan.channels.items()
+        }
         for name, n in plan.weights.items():
             out[name] = n / self.layers[name].weight.numel()
         return out
@@ -163,7 +178,10 @@ class Pruner:
             scores = {}
             for group, lp in self.group_policy.items():
                 s = self.channel_pruner.channel_scores(group, self.criterion(lp.criterion), stats)
-                if self.policy.scope == "global" and self.criterion(lp.criterion).normalise_channels:
+                if (
+                    self.policy.scope == "global"
+                    and self.criterion(lp.criterion).normalise_channels
+                ):
                     s = s / s.mean().clamp_min(1e-30)
                 scores[group] = s
             self._scores_cache["channels"] = scores
@@ -173,7 +191,9 @@ class Pruner:
         if "weights" not in self._scores_cache:
             layers = self.mask_layers
             stats = self._statistics({lp.criterion for lp in layers.values()})
-            self._scores_cache["weights"] = {name: self._scores(name, lp, stats) for name, lp in layers.items()}
+            self._scores_cache["weights"] = {
+                name: self._scores(name, lp, stats) for name, lp in layers.items()
+            }
         return self._scores_cache["weights"]
 
     def _plan_channels(self, scale) -> dict[str, int]:
@@ -183,21 +203,34 @@ class Pruner:
             original_total = sum(cp.original_channels[g] for g in self.group_policy)
             target = round(scale(self.policy.global_sparsity) * original_total)
             caps = {
-                g: cap_count(cp.original_channels[g], lp.max_sparsity, min_kept=self.policy.min_kept) - already[g]
+                g: cap_count(
+                    cp.original_channels[g], lp.max_sparsity, min_kept=self.policy.min_kept
+                )
+                - already[g]
                 for g, lp in self.group_policy.items()
             }
-            return global_counts(self._channel_scores(), total=max(0, target - sum(already.values())), caps=caps)
+            return global_counts(
+                self._channel_scores(), total=max(0, target - sum(already.values())), caps=caps
+            )
         extra = {}
         for g, lp in self.group_policy.items():
             wanted = channels_to_remove(
-                cp.original_channels[g], scale(lp.channel_ratio), min_kept=self.policy.min_kept, round_to=self.policy.round_to
+                cp.original_channels[g],
+                scale(lp.channel_ratio),
+                min_kept=self.policy.min_kept,
+                round_to=self.policy.round_to,
             )
             extra[g] = max(0, wanted - already[g])
         return extra
 
     def _scores(self, name: str, lp: LayerPolicy, stats) -> torch.Tensor:
         layer = self.layers[name]
-        scores = self.criterion(lp.criterion).weight_scores(layer, stats.get(name, {})).double().to(layer.weight.device)
+        scores = (
+            self.criterion(lp.criterion)
+            .weight_scores(layer, stats.get(name, {}))
+            .double()
+            .to(layer.weight.device)
+        )
         # monotone pruning: what is already zero goes first and stays pruned
         return scores.masked_fill(layer.weight.detach() == 0, float("-inf"))
 
@@ -206,8 +239,13 @@ class Pruner:
         layers, scores = self.mask_layers, self._weight_scores()
         if self.policy.scope == "global":
             total = sum(s.numel() for s in scores.values())
-            caps = {n: cap_count(s.numel(), layers[n].max_sparsity, min_kept=self.policy.min_kept) for n, s in scores.items()}
-            return global_counts(scores, total=round(scale(self.policy.global_sparsity) * total), caps=caps)
+            caps = {
+                n: cap_count(s.numel(), layers[n].max_sparsity, min_kept=self.policy.min_kept)
+                for n, s in scores.items()
+            }
+            return global_counts(
+                scores, total=round(scale(self.policy.global_sparsity) * total), caps=caps
+            )
         counts = {}
         for name, lp in layers.items():
             numel = scores[name].numel()
@@ -245,13 +283,17 @@ class Pruner:
             lp = self.policy.layers.get(name)
             nonzero = int(torch.count_nonzero(layer.weight.detach()))
             params_now = self._params(layer)
-            params_nonzero = nonzero + (int(torch.count_nonzero(layer.bias.detach())) if layer.bias is not None else 0)
+            params_nonzero = nonzero + (
+                int(torch.count_nonzero(layer.bias.detach())) if layer.bias is not None else 0
+            )
             rows.append(
                 {
                     "layer": name,
                     "granularity": lp.granularity if lp else "none",
                     "criterion": lp.criterion if lp else "",
-                    "requested": (lp.nm if lp.granularity == "nm" else lp.amount) if lp and self.policy.scope == "local" else None,
+                    "requested": (lp.nm if lp.granularity == "nm" else lp.amount)
+                    if lp and self.policy.scope == "local"
+                    else None,
                     "sparsity": 1.0 - nonzero / numel0,
                     "channels_before": channels0,
                     "channels_after": int(layer.weight.shape[0]),

@@ -61,7 +61,9 @@ class MaskSet:
 
     def set(self, name: str, layer: nn.Module, mask: torch.Tensor) -> None:
         if mask.shape != layer.weight.shape:
-            raise PruningError(f"Mask of layer '{name}' has shape {tuple(mask.shape)}, weight {tuple(layer.weight.shape)}.")
+            raise PruningError(
+                f"Mask of layer '{name}' has shape {tuple(mask.shape)}, weight {tuple(layer.weight.shape)}."
+            )
         self.masks[name] = (layer, mask.to(layer.weight.device))
 
     def clear(self) -> None:

@@ -63,7 +63,9 @@ def _trace(model: nn.Module, example_input: torch.Tensor):
         with warnings.catch_warnings(), torch.enable_grad():
             warnings.simplefilter("ignore")
             example = example_input.to(model_device(model))
-            return tp.DependencyGraph().build_dependency(model, example_inputs=example, verbose=False)
+            return tp.DependencyGraph().build_dependency(
+                model, example_inputs=example, verbose=False
+            )
     except Exception as exc:
         raise PruningError(
             f"The model cannot be traced for structured pruning ({type(exc).__name__}: {exc}). "
@@ -88,15 +90,23 @@ class ChannelPruner:
         for group in self.graph.get_all_groups(root_module_types=PRUNABLE_TYPES):
             outs, ins, factors, norms = self._members(group)
             if not ins:
-                self._output_layers.update(outs)  # nothing consumes these channels: the model's output
+                self._output_layers.update(
+                    outs
+                )  # nothing consumes these channels: the model's output
                 continue
             name = min(outs, key=lambda n: order[self._module[n]])
             self.groups[name] = StructuredGroup(
-                name, tuple(sorted(outs, key=lambda n: order[self._module[n]])), tuple(ins), tuple(factors), tuple(norms)
+                name,
+                tuple(sorted(outs, key=lambda n: order[self._module[n]])),
+                tuple(ins),
+                tuple(factors),
+                tuple(norms),
             )
             for layer in outs:
                 self._layer_group[layer] = name
-        self.groups = dict(sorted(self.groups.items(), key=lambda item: order[self._module[item[0]]]))
+        self.groups = dict(
+            sorted(self.groups.items(), key=lambda item: order[self._module[item[0]]])
+        )
         self.original_channels = {name: self.channels(name) for name in self.groups}
 
     def _members(self, group) -> tuple[list[str], list[str], list[int], list[str]]:
@@ -108,7 +118,9 @@ class ChannelPruner:
                 continue
             name = self._name[module]
             if not isinstance(module, PRUNABLE_TYPES):
-                if self.graph.is_out_channel_pruning_fn(handler) and any(p.dim() == 1 for p in module.parameters(recurse=False)):
+                if self.graph.is_out_channel_pruning_fn(handler) and any(
+                    p.dim() == 1 for p in module.parameters(recurse=False)
+                ):
                     norms.append(name)
                 continue
             if self.graph.is_out_channel_pruning_fn(handler):
@@ -140,12 +152,19 @@ class ChannelPruner:
     def _full_group(self, group: str):
         module = self._module[group]
         pruner = self.graph.get_pruner_of_module(module)
-        return self.graph.get_pruning_group(module, pruner.prune_out_channels, list(range(self.channels(group))))
+        return self.graph.get_pruning_group(
+            module, pruner.prune_out_channels, list(range(self.channels(group)))
+        )
 
-    def channel_scores(self, group: str, criterion, stats: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
+    def channel_scores(
+        self, group: str, criterion, stats: dict[str, dict[str, torch.Tensor]]
+    ) -> torch.Tensor:
         """One score per current channel: the criterion summed over every coupled weight."""
         n = self.channels(group)
-        direct = [criterion.channel_scores_from_output(stats.get(layer, {})) for layer in self.groups[group].out_layers]
+        direct = [
+            criterion.channel_scores_from_output(stats.get(layer, {}))
+            for layer in self.groups[group].out_layers
+        ]
         if direct and all(d is not None for d in direct):
             return torch.stack([d.double().cpu() for d in direct]).sum(0)
         total = torch.zeros(n, dtype=torch.float64)
@@ -160,7 +179,9 @@ class ChannelPruner:
                 per_unit = scores.transpose(0, 1).flatten(1).sum(1)
             else:
                 continue
-            total.scatter_add_(0, torch.as_tensor(item.root_idxs), per_unit.cpu()[torch.as_tensor(item.idxs)])
+            total.scatter_add_(
+                0, torch.as_tensor(item.root_idxs), per_unit.cpu()[torch.as_tensor(item.idxs)]
+            )
         return total
 
     def remove(self, group: str, indices) -> None:
@@ -169,7 +190,9 @@ class ChannelPruner:
         if not indices:
             return
         if len(indices) >= self.channels(group):
-            raise PruningError(f"Cannot remove all {self.channels(group)} channels of group '{group}'.")
+            raise PruningError(
+                f"Cannot remove all {self.channels(group)} channels of group '{group}'."
+            )
         module = self._module[group]
         pruner = self.graph.get_pruner_of_module(module)
         pruning_group = self.graph.get_pruning_group(module, pruner.prune_out_channels, indices)
@@ -178,7 +201,10 @@ class ChannelPruner:
     @property
     def history(self) -> list:
         """The pruning history: ``[layer name, is_out_channels, indices]`` per removal (JSON-ready)."""
-        return [[name, bool(is_out), [int(i) for i in idxs]] for name, is_out, idxs in self.graph.pruning_history()]
+        return [
+            [name, bool(is_out), [int(i) for i in idxs]]
+            for name, is_out, idxs in self.graph.pruning_history()
+        ]
 
 
 def structured_units(model: nn.Module, example_input: torch.Tensor):
@@ -192,7 +218,9 @@ def structured_units(model: nn.Module, example_input: torch.Tensor):
 
 def replay_history(model: nn.Module, example_input: torch.Tensor, history: list) -> nn.Module:
     """Apply a recorded pruning history to a fresh model of the same architecture, in place."""
-    if history and isinstance(history[0][1], str):  # transformer units: [unit, "heads" | "neurons", indices]
+    if history and isinstance(
+        history[0][1], str
+    ):  # transformer units: [unit, "heads" | "neurons", indices]
         from autoprune.prune._transformer import TransformerUnits
 
         TransformerUnits(model).replay(history)
@@ -201,7 +229,11 @@ def replay_history(model: nn.Module, example_input: torch.Tensor, history: list)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            graph.load_pruning_history([(name, bool(out), list(idxs)) for name, out, idxs in history])
+            graph.load_pruning_history(
+                [(name, bool(out), list(idxs)) for name, out, idxs in history]
+            )
     except (AttributeError, IndexError, RuntimeError, ValueError) as exc:
-        raise PruningError(f"The structured pruning history does not fit this model: {type(exc).__name__}: {exc}") from exc
+        raise PruningError(
+            f"The structured pruning history does not fit this model: {type(exc).__name__}: {exc}"
+        ) from exc
     return model

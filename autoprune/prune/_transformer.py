@@ -29,12 +29,27 @@ def find_blocks(model: nn.Module) -> tuple[dict, dict]:
         prefix = f"{name}." if name else ""
         attn, out = getattr(module, "self", None), getattr(module, "output", None)
         dense = getattr(out, "dense", None) if out is not None else None
-        if (isinstance(attn, nn.Module) and isinstance(dense, nn.Linear) and hasattr(attn, "attention_head_size")
-                and all(isinstance(getattr(attn, p, None), nn.Linear) for p in ("query", "key", "value"))):
-            attention[f"{prefix}self.query"] = (attn, dense, f"{prefix}self", f"{prefix}output.dense")
+        if (
+            isinstance(attn, nn.Module)
+            and isinstance(dense, nn.Linear)
+            and hasattr(attn, "attention_head_size")
+            and all(
+                isinstance(getattr(attn, p, None), nn.Linear) for p in ("query", "key", "value")
+            )
+        ):
+            attention[f"{prefix}self.query"] = (
+                attn,
+                dense,
+                f"{prefix}self",
+                f"{prefix}output.dense",
+            )
         inter = getattr(module, "intermediate", None)
         up = getattr(inter, "dense", None) if inter is not None else None
-        if isinstance(up, nn.Linear) and isinstance(dense, nn.Linear) and up.out_features == dense.in_features:
+        if (
+            isinstance(up, nn.Linear)
+            and isinstance(dense, nn.Linear)
+            and up.out_features == dense.in_features
+        ):
             feed_forward[f"{prefix}intermediate.dense"] = (up, dense, f"{prefix}output.dense")
     return attention, feed_forward
 
@@ -64,7 +79,9 @@ class TransformerUnits:
         for unit, (attn, _dense, attn_name, dense_name) in self._attention.items():
             size = int(attn.attention_head_size)
             outs = tuple(f"{attn_name}.{p}" for p in ("query", "key", "value"))
-            self.groups[unit] = StructuredGroup(unit, outs, (dense_name,), (size,), (), unit_size=size)
+            self.groups[unit] = StructuredGroup(
+                unit, outs, (dense_name,), (size,), (), unit_size=size
+            )
             self._layer_group.update({layer: unit for layer in outs})
         for unit, (_up, _down, down_name) in self._ffn.items():
             self.groups[unit] = StructuredGroup(unit, (unit,), (down_name,), (1,), ())
@@ -97,10 +114,14 @@ class TransformerUnits:
         n, size = self.channels(unit), group.unit_size
         total = 0
         for name in group.out_layers:
-            scores = criterion.weight_scores(self._modules[name], stats.get(name, {})).double().cpu()
+            scores = (
+                criterion.weight_scores(self._modules[name], stats.get(name, {})).double().cpu()
+            )
             total = total + scores.reshape(n, -1).sum(1)
         for name in group.in_layers:
-            scores = criterion.weight_scores(self._modules[name], stats.get(name, {})).double().cpu()
+            scores = (
+                criterion.weight_scores(self._modules[name], stats.get(name, {})).double().cpu()
+            )
             total = total + scores.reshape(scores.shape[0], n, size).sum((0, 2))
         return total
 
@@ -122,7 +143,12 @@ class TransformerUnits:
         if unit in self._attention:
             attn, dense, _, _ = self._attention[unit]
             size = int(attn.attention_head_size)
-            keep = [h * size + j for h in range(self.channels(unit)) if h not in drop for j in range(size)]
+            keep = [
+                h * size + j
+                for h in range(self.channels(unit))
+                if h not in drop
+                for j in range(size)
+            ]
             for projection in (attn.query, attn.key, attn.value):
                 _keep_rows(projection, keep)
             _keep_columns(dense, keep)
@@ -138,7 +164,9 @@ class TransformerUnits:
         """Apply a recorded history (original indices) to this model."""
         for unit, _kind, original in history:
             if unit not in self.groups:
-                raise PruningError(f"The pruning history names unit '{unit}', which this model does not have.")
+                raise PruningError(
+                    f"The pruning history names unit '{unit}', which this model does not have."
+                )
             positions = [self._kept[unit].index(i) for i in original]
             self.remove(unit, positions)
 
@@ -150,4 +178,3 @@ class TransformerUnits:
 def has_transformer_blocks(model: nn.Module) -> bool:
     attention, feed_forward = find_blocks(model)
     return bool(attention or feed_forward)
-

@@ -11,5 +11,15 @@ from autoprune.report._finalize import export_tables, finalize, read_final
 from autoprune.report._front import classify, seed_rows
 from autoprune.report._pick import RULES, choose, shortlist
 
-__all__ = ["RULES", "build_report", "choose", "classify", "collect_blocks", "export_tables", "finalize", "read_final",
-           "seed_rows", "shortlist"]
+__all__ = [
+    "RULES",
+    "build_report",
+    "choose",
+    "classify",
+    "collect_blocks",
+    "export_tables",
+    "finalize",
+    "read_final",
+    "seed_rows",
+    "shortlist",
+]

@@ -27,9 +27,9 @@ import pandas as pd
 
 from autoprune._io import read_json, write_json, write_text
 from autoprune.apply import builder_path, load_pruned, save_pruned
-from autoprune.introspect import side_by_side_latency
 from autoprune.budgets import measure_costs, parse_budgets
 from autoprune.errors import RunError
+from autoprune.introspect import side_by_side_latency
 from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import Policy
 from autoprune.policy_file import PolicyDocument, fingerprint, provenance
@@ -61,19 +61,32 @@ def _keep_previous(final_dir: Path) -> Path | None:
     return kept
 
 
-def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: float = 0.005,
-             epochs: float | None = None, progress: bool = True) -> dict:
+def finalize(
+    result_or_run_dir,
+    *,
+    rule: str = "best",
+    top: int = 3,
+    tolerance: float = 0.005,
+    epochs: float | None = None,
+    progress: bool = True,
+) -> dict:
     """Pick, fine-tune fully, test once, save and re-measure the final model (see the module docstring)."""
     from autoprune.search import SearchResult, open_run
 
-    result = result_or_run_dir if isinstance(result_or_run_dir, SearchResult) else open_run(result_or_run_dir)
+    result = (
+        result_or_run_dir
+        if isinstance(result_or_run_dir, SearchResult)
+        else open_run(result_or_run_dir)
+    )
     run_dir, ctx = Path(result.run_dir), result.context
     trials, front = export_tables(run_dir, result.study)
     if trials.empty or not (trials.state == "COMPLETE").any():
         raise RunError(f"{run_dir} has no finished trial yet: resume the search to get one.")
     if front.empty:
-        raise RunError(f"{run_dir} has no feasible fine-tuned trial: nothing to finalize. "
-                       "Run more trials or loosen the budget; the report can still show the trials.")
+        raise RunError(
+            f"{run_dir} has no feasible fine-tuned trial: nothing to finalize. "
+            "Run more trials or loosen the budget; the report can still show the trials."
+        )
     epochs = ctx.space.finetune.final_epochs if epochs is None else epochs
     candidates = shortlist(front, rule, top=top, tolerance=tolerance)
     start = time.perf_counter()
@@ -83,16 +96,27 @@ def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: 
         policy = replace(policy, finetune=replace(policy.finetune, epochs=epochs))
         outcome = prune_and_finetune(ctx.fresh_dense(), policy, ctx.task, progress=progress)
         val = evaluate(outcome.model, ctx.task.val_data, ctx.task).metric
-        tuned.append({"number": int(row.number), "val_metric": val, "search_val_metric": float(row.val_metric),
-                      "cost": float(row.cost), "policy": policy})
+        tuned.append(
+            {
+                "number": int(row.number),
+                "val_metric": val,
+                "search_val_metric": float(row.val_metric),
+                "cost": float(row.cost),
+                "policy": policy,
+            }
+        )
         models[int(row.number)] = outcome
     frame = pd.DataFrame(tuned)
     chosen = choose(frame[["number", "val_metric", "cost"]], rule, tolerance=tolerance)
     final = models[chosen]
     policy = next(t["policy"] for t in tuned if t["number"] == chosen)
-    test = evaluate(final.model, ctx.task.test_data, ctx.task)  # the one and only look at the test split
+    test = evaluate(
+        final.model, ctx.task.test_data, ctx.task
+    )  # the one and only look at the test split
     final_dir = run_dir / "final"
-    staging = run_dir / "final.partial"  # written whole, then renamed: a crash never leaves half a final model
+    staging = (
+        run_dir / "final.partial"
+    )  # written whole, then renamed: a crash never leaves half a final model
     if staging.exists():
         import shutil
 
@@ -101,27 +125,61 @@ def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: 
     document = PolicyDocument(
         policy,
         fingerprint=fingerprint(ctx.dense),
-        provenance=provenance(task=setup.task, task_options=setup.task_options, budget=setup.budgets, seed=setup.seed,
-                              trial=chosen, rule=rule, builder=builder_path(ctx.task.build_model),
-                              input_shape=list(ctx.example_input.shape), device=str(ctx.device),
-                              latency_batch_size=setup.latency_batch_size, latency_threads=setup.latency_threads),
-        results={"val_metric": next(t["val_metric"] for t in tuned if t["number"] == chosen), "test_metric": test.metric},
+        provenance=provenance(
+            task=setup.task,
+            task_options=setup.task_options,
+            budget=setup.budgets,
+            seed=setup.seed,
+            trial=chosen,
+            rule=rule,
+            builder=builder_path(ctx.task.build_model),
+            input_shape=list(ctx.example_input.shape),
+            device=str(ctx.device),
+            latency_batch_size=setup.latency_batch_size,
+            latency_threads=setup.latency_threads,
+        ),
+        results={
+            "val_metric": next(t["val_metric"] for t in tuned if t["number"] == chosen),
+            "test_metric": test.metric,
+        },
     )
     save_pruned(final.model, staging, document, history=final.history)
-    reloaded = load_pruned(staging, build_model=ctx.task.build_model, example_input=ctx.example_input).to(ctx.device)
+    reloaded = load_pruned(
+        staging, build_model=ctx.task.build_model, example_input=ctx.example_input
+    ).to(ctx.device)
     costs = measure_costs(reloaded, ctx.example_input, scope=ctx.scope)
     on_disk = (staging / "model.safetensors").stat().st_size
-    latency = side_by_side_latency({"dense": ctx.dense, "final": reloaded}, ctx.example_input,
-                                   batch_size=setup.latency_batch_size, threads=setup.latency_threads)
-    measured = {"params": costs.params, "macs": costs.macs, "size": on_disk, "latency": latency["final"]["median_ms"]}
+    latency = side_by_side_latency(
+        {"dense": ctx.dense, "final": reloaded},
+        ctx.example_input,
+        batch_size=setup.latency_batch_size,
+        threads=setup.latency_threads,
+    )
+    measured = {
+        "params": costs.params,
+        "macs": costs.macs,
+        "size": on_disk,
+        "latency": latency["final"]["median_ms"],
+    }
     dense_costs = ctx.dense_costs
     dense_latency = latency["dense"]["median_ms"]
     checks = []
     for budget in parse_budgets(setup.budgets):
         reference = dense_latency if budget.kind == "latency" else dense_costs.of(budget.kind)
-        limit = budget.limit(ctx.dense_costs.latency_ms if budget.kind == "latency" and ctx.dense_costs.latency_ms else reference)
-        checks.append({"budget": str(budget), "kind": budget.kind, "value": measured[budget.kind], "limit": limit,
-                       "met": measured[budget.kind] <= limit})
+        limit = budget.limit(
+            ctx.dense_costs.latency_ms
+            if budget.kind == "latency" and ctx.dense_costs.latency_ms
+            else reference
+        )
+        checks.append(
+            {
+                "budget": str(budget),
+                "kind": budget.kind,
+                "value": measured[budget.kind],
+                "limit": limit,
+                "met": measured[budget.kind] <= limit,
+            }
+        )
     front_latency = None
     if any(b.kind == "latency" for b in parse_budgets(setup.budgets)):
         front_latency = measure_front_latency(ctx, front, ctx.limits["latency"])
@@ -135,11 +193,21 @@ def finalize(result_or_run_dir, *, rule: str = "best", top: int = 3, tolerance: 
         "val_metric": next(t["val_metric"] for t in tuned if t["number"] == chosen),
         "test_metric": test.metric,
         "test_loss": test.loss,
-        "dense": {"val_metric": ctx.dense_info["val_metric"], "test_metric": ctx.dense_info["test_metric"],
-                  "params": dense_costs.params, "macs": dense_costs.macs, "bytes": _dense_file_bytes(ctx),
-                  "latency": latency["dense"]},
-        "final": {"params": costs.params, "macs": costs.macs, "bytes": on_disk, "latency": latency["final"],
-                  "layers": final.layers},
+        "dense": {
+            "val_metric": ctx.dense_info["val_metric"],
+            "test_metric": ctx.dense_info["test_metric"],
+            "params": dense_costs.params,
+            "macs": dense_costs.macs,
+            "bytes": _dense_file_bytes(ctx),
+            "latency": latency["dense"],
+        },
+        "final": {
+            "params": costs.params,
+            "macs": costs.macs,
+            "bytes": on_disk,
+            "latency": latency["final"],
+            "layers": final.layers,
+        },
         "budget_checks": checks,
         "finalize_seconds": round(time.perf_counter() - start, 1),
         "previous_final": None,
@@ -159,17 +227,31 @@ def measure_front_latency(ctx, front: pd.DataFrame, limit: float) -> list[dict]:
     models = {"dense": ctx.dense}
     for row in front.itertuples():
         policy = Policy.from_dict(json.loads(row.policy))
-        models[int(row.number)] = prune_and_finetune(ctx.fresh_dense(), policy, ctx.task, epochs=0).model
+        models[int(row.number)] = prune_and_finetune(
+            ctx.fresh_dense(), policy, ctx.task, epochs=0
+        ).model
     setup = ctx.setup
-    latency = side_by_side_latency(models, ctx.example_input, batch_size=setup.latency_batch_size,
-                                   threads=setup.latency_threads, rounds=3)
+    latency = side_by_side_latency(
+        models,
+        ctx.example_input,
+        batch_size=setup.latency_batch_size,
+        threads=setup.latency_threads,
+        rounds=3,
+    )
     dense = latency["dense"]["median_ms"]
     rows = []
     for row in front.itertuples():
         measured = latency[int(row.number)]
-        rows.append({"number": int(row.number), "estimated_ms": float(row.latency_ms), "measured_ms": measured["median_ms"],
-                     "measured_vs_dense": measured["median_ms"] / dense, "limit_ms": limit,
-                     "met": measured["median_ms"] <= limit})
+        rows.append(
+            {
+                "number": int(row.number),
+                "estimated_ms": float(row.latency_ms),
+                "measured_ms": measured["median_ms"],
+                "measured_vs_dense": measured["median_ms"] / dense,
+                "limit_ms": limit,
+                "met": measured["median_ms"] <= limit,
+            }
+        )
     return rows
 
 

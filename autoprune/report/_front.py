@@ -26,8 +26,11 @@ from autoprune._pareto import pareto_mask
 def classify(trials: pd.DataFrame) -> pd.DataFrame:
     """Completed trials with a ``category`` column (see the module docstring)."""
     done = trials[trials["state"] == "COMPLETE"].copy()
-    category = np.where(~done["feasible"].astype(bool), "infeasible",
-                        np.where(done["fidelity"] == "finetuned", "dominated", "screened"))
+    category = np.where(
+        ~done["feasible"].astype(bool),
+        "infeasible",
+        np.where(done["fidelity"] == "finetuned", "dominated", "screened"),
+    )
     done["category"] = category
     tuned = done["category"] == "dominated"
     if tuned.any():

@@ -32,7 +32,10 @@ def _knee_index(frame: pd.DataFrame) -> int:
     cost, metric = frame["cost"].to_numpy(float), frame["val_metric"].to_numpy(float)
     x = (cost - cost.min()) / max(np.ptp(cost), 1e-12)
     y = (metric - metric.min()) / max(np.ptp(metric), 1e-12)
-    a, b = np.array([x[cost.argmin()], y[cost.argmin()]]), np.array([x[metric.argmax()], y[metric.argmax()]])
+    a, b = (
+        np.array([x[cost.argmin()], y[cost.argmin()]]),
+        np.array([x[metric.argmax()], y[metric.argmax()]]),
+    )
     direction = b - a
     norm = np.linalg.norm(direction)
     if norm < 1e-12:
@@ -46,15 +49,21 @@ def _ranked(frame: pd.DataFrame, rule: str, tolerance: float) -> pd.DataFrame:
         return frame.sort_values(["val_metric", "cost"], ascending=[False, True], kind="stable")
     if rule == "smallest":
         best = frame["val_metric"].max()
-        within = frame[frame["val_metric"] >= best - tolerance].sort_values(["cost", "val_metric"], ascending=[True, False], kind="stable")
-        rest = frame.drop(within.index).sort_values(["val_metric", "cost"], ascending=[False, True], kind="stable")
+        within = frame[frame["val_metric"] >= best - tolerance].sort_values(
+            ["cost", "val_metric"], ascending=[True, False], kind="stable"
+        )
+        rest = frame.drop(within.index).sort_values(
+            ["val_metric", "cost"], ascending=[False, True], kind="stable"
+        )
         return pd.concat([within, rest])
     knee = _knee_index(frame.reset_index(drop=True))
     distance = (frame["cost"].reset_index(drop=True) - frame["cost"].iloc[knee]).abs().to_numpy()
     return frame.iloc[np.argsort(distance, kind="stable")]
 
 
-def shortlist(front: pd.DataFrame, rule: str = "best", *, top: int = 3, tolerance: float = 0.005) -> pd.DataFrame:
+def shortlist(
+    front: pd.DataFrame, rule: str = "best", *, top: int = 3, tolerance: float = 0.005
+) -> pd.DataFrame:
     """The ``top`` front candidates for the final fine-tune, the rule's preferred first."""
     check_choice("rule", rule, RULES)
     check_fraction("tolerance", tolerance, include_high=True)

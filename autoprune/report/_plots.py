@@ -13,39 +13,38 @@ from pathlib import Path
 
 import pandas as pd
 
-
-def _figure(width: float = 7.0, height: float = 4.5):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
-    return plt, fig, ax
-
-
-def _save(plt, fig, path: Path) -> Path:
-    from autoprune._io import atomic_path
-
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
-
+from autoprune._plotting import figure, save
 
 STYLE = {
     "front": dict(color="tab:red", marker="o", s=42, zorder=4, label="Pareto front"),
-    "dominated": dict(color="tab:blue", marker="o", s=18, alpha=0.55, zorder=3, label="dominated (fine-tuned)"),
-    "screened": dict(color="tab:gray", marker=".", s=22, alpha=0.6, zorder=2, label="screened only (not fine-tuned)"),
+    "dominated": dict(
+        color="tab:blue", marker="o", s=18, alpha=0.55, zorder=3, label="dominated (fine-tuned)"
+    ),
+    "screened": dict(
+        color="tab:gray",
+        marker=".",
+        s=22,
+        alpha=0.6,
+        zorder=2,
+        label="screened only (not fine-tuned)",
+    ),
     "infeasible": dict(color="black", marker="x", s=22, alpha=0.5, zorder=2, label="over budget"),
 }
 
 
-def pareto_plot(classified: pd.DataFrame, *, dense_metric: float, dense_cost: float, seeds: pd.DataFrame,
-                path: str | Path, cost_label: str, metric_label: str, final: tuple[float, float] | None = None) -> Path:
+def pareto_plot(
+    classified: pd.DataFrame,
+    *,
+    dense_metric: float,
+    dense_cost: float,
+    seeds: pd.DataFrame,
+    path: str | Path,
+    cost_label: str,
+    metric_label: str,
+    final: tuple[float, float] | None = None,
+) -> Path:
     """Validation metric against cost / limit: front, dominated, screened, infeasible, dense, seeds, final."""
-    plt, fig, ax = _figure()
+    plt, fig, ax = figure()
     for category, style in STYLE.items():
         part = classified[classified["category"] == category]
         if not part.empty:
@@ -57,19 +56,58 @@ def pareto_plot(classified: pd.DataFrame, *, dense_metric: float, dense_cost: fl
     shown = classified["cost"][classified["category"] != "infeasible"]
     far = len(shown) and dense_cost > 1.5 * max(1.0, float(shown.max()))
     if far:  # keep the front readable: the dense model becomes a reference line
-        ax.axhline(dense_metric, color="goldenrod", ls="--", lw=1.2, label=f"dense model (cost {dense_cost:.1f} x limit)")
+        ax.axhline(
+            dense_metric,
+            color="goldenrod",
+            ls="--",
+            lw=1.2,
+            label=f"dense model (cost {dense_cost:.1f} x limit)",
+        )
     else:
-        ax.scatter([dense_cost], [dense_metric], marker="*", s=160, color="gold", edgecolor="black", zorder=5, label="dense model")
+        ax.scatter(
+            [dense_cost],
+            [dense_metric],
+            marker="*",
+            s=160,
+            color="gold",
+            edgecolor="black",
+            zorder=5,
+            label="dense model",
+        )
     if not seeds.empty:
-        ax.scatter(seeds["cost"], seeds["val_metric"], marker="s", s=60, facecolor="none", edgecolor="tab:purple", lw=1.3,
-                   zorder=5, label="seed policies (U uniform, S sensitivity, G global)")
+        ax.scatter(
+            seeds["cost"],
+            seeds["val_metric"],
+            marker="s",
+            s=60,
+            facecolor="none",
+            edgecolor="tab:purple",
+            lw=1.3,
+            zorder=5,
+            label="seed policies (U uniform, S sensitivity, G global)",
+        )
         for row in seeds.itertuples():
             name, _, granularity = str(row.seed).partition(":")
-            ax.annotate(f"{name[0].upper()}{granularity[:1]}", (row.cost, row.val_metric), fontsize=7, color="tab:purple",
-                        xytext=(5, 3), textcoords="offset points")
+            ax.annotate(
+                f"{name[0].upper()}{granularity[:1]}",
+                (row.cost, row.val_metric),
+                fontsize=7,
+                color="tab:purple",
+                xytext=(5, 3),
+                textcoords="offset points",
+            )
     if final is not None:
-        ax.scatter([final[0]], [final[1]], marker="D", s=70, facecolor="none", edgecolor="tab:green", lw=2, zorder=6,
-                   label="final (after full fine-tune)")
+        ax.scatter(
+            [final[0]],
+            [final[1]],
+            marker="D",
+            s=70,
+            facecolor="none",
+            edgecolor="tab:green",
+            lw=2,
+            zorder=6,
+            label="final (after full fine-tune)",
+        )
     ax.set_xlabel(cost_label)
     ax.set_ylabel(metric_label)
     finite = classified["val_metric"][classified["category"] != "infeasible"]
@@ -79,18 +117,30 @@ def pareto_plot(classified: pd.DataFrame, *, dense_metric: float, dense_cost: fl
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Validation metric against cost")
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def sparsity_plot(layers: list[dict], path: str | Path) -> Path:
     """Per-layer weight sparsity and channel ratio of the final model."""
     import numpy as np
 
-    plt, fig, ax = _figure(7.0, 0.6 + 0.35 * max(4, len(layers)))
+    plt, fig, ax = figure(7.0, 0.6 + 0.35 * max(4, len(layers)))
     names = [row["layer"] for row in layers]
     y = np.arange(len(names))
-    ax.barh(y - 0.2, [row["sparsity"] for row in layers], height=0.38, color="tab:blue", label="weights removed")
-    ax.barh(y + 0.2, [row["channel_ratio"] for row in layers], height=0.38, color="tab:orange", label="channels removed")
+    ax.barh(
+        y - 0.2,
+        [row["sparsity"] for row in layers],
+        height=0.38,
+        color="tab:blue",
+        label="weights removed",
+    )
+    ax.barh(
+        y + 0.2,
+        [row["channel_ratio"] for row in layers],
+        height=0.38,
+        color="tab:orange",
+        label="channels removed",
+    )
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -98,21 +148,32 @@ def sparsity_plot(layers: list[dict], path: str | Path) -> Path:
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title("Final model: what each layer lost")
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def history_plot(trials: pd.DataFrame, path: str | Path, *, metric_label: str) -> Path:
     """Validation metric by trial number, and the best feasible fine-tuned metric so far."""
-    plt, fig, ax = _figure(7.0, 3.8)
+    plt, fig, ax = figure(7.0, 3.8)
     done = trials[trials["state"] == "COMPLETE"].sort_values("number")
     tuned = done[(done["fidelity"] == "finetuned") & done["feasible"].astype(bool)]
     others = done.drop(tuned.index)
-    ax.scatter(others["number"], others["val_metric"], color="tab:gray", s=14, alpha=0.6, label="screened or over budget")
-    ax.scatter(tuned["number"], tuned["val_metric"], color="tab:blue", s=18, label="feasible, fine-tuned")
+    ax.scatter(
+        others["number"],
+        others["val_metric"],
+        color="tab:gray",
+        s=14,
+        alpha=0.6,
+        label="screened or over budget",
+    )
+    ax.scatter(
+        tuned["number"], tuned["val_metric"], color="tab:blue", s=18, label="feasible, fine-tuned"
+    )
     if not tuned.empty:
         best = tuned.set_index("number")["val_metric"].cummax()
         full = best.reindex(done["number"]).ffill()
-        ax.step(full.index, full.values, where="post", color="tab:red", label="best feasible so far")
+        ax.step(
+            full.index, full.values, where="post", color="tab:red", label="best feasible so far"
+        )
     failed = trials[trials["state"] == "FAIL"]
     for number in failed["number"]:
         ax.axvline(number, color="black", alpha=0.15, lw=1)
@@ -122,5 +183,8 @@ def history_plot(trials: pd.DataFrame, path: str | Path, *, metric_label: str) -
         ax.set_ylim(bottom=max(0.0, done["val_metric"].quantile(0.1) - 0.02))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("Optimisation history" + (f" ({len(failed)} failed trials as grey lines)" if len(failed) else ""))
-    return _save(plt, fig, path)
+    ax.set_title(
+        "Optimisation history"
+        + (f" ({len(failed)} failed trials as grey lines)" if len(failed) else "")
+    )
+    return save(plt, fig, path)

@@ -68,10 +68,17 @@ def to_markdown(blocks, base: Path) -> str:
                 continue
             cols = _columns(block)
             lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-            lines += ["| " + " | ".join(format_value(r.get(c, "")) for c in cols) + " |" for r in block.rows]
+            lines += [
+                "| " + " | ".join(format_value(r.get(c, "")) for c in cols) + " |"
+                for r in block.rows
+            ]
             out.append("\n".join(lines))
         elif isinstance(block, Image):
-            rel = Path(block.path).resolve().relative_to(base.resolve()) if _inside(block.path, base) else block.path
+            rel = (
+                Path(block.path).resolve().relative_to(base.resolve())
+                if _inside(block.path, base)
+                else block.path
+            )
             out.append(f"![{block.caption}]({Path(rel).as_posix()})")
     return "\n\n".join(out) + "\n"
 
@@ -97,8 +104,10 @@ code { background: #f5f5f5; padding: 0 3px; }
 
 def to_html(blocks, title: str) -> str:
     """A standalone HTML page; images are embedded as base64 PNG data."""
-    out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-           f"<style>{CSS}</style></head><body>"]
+    out = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{CSS}</style></head><body>",
+    ]
     for block in blocks:
         if isinstance(block, Heading):
             out.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
@@ -114,13 +123,17 @@ def to_html(blocks, title: str) -> str:
             cols = _columns(block)
             head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
             body = "".join(
-                "<tr>" + "".join(f"<td>{html.escape(format_value(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+                "<tr>"
+                + "".join(f"<td>{html.escape(format_value(r.get(c, '')))}</td>" for c in cols)
+                + "</tr>"
                 for r in block.rows
             )
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif isinstance(block, Image):
             data = base64.b64encode(Path(block.path).read_bytes()).decode("ascii")
-            out.append(f"<figure><img alt='{html.escape(block.caption)}' src='data:image/png;base64,{data}'>"
-                       f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+            out.append(
+                f"<figure><img alt='{html.escape(block.caption)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{html.escape(block.caption)}</figcaption></figure>"
+            )
     out.append("</body></html>")
     return "\n".join(out) + "\n"

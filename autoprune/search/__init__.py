@@ -66,8 +66,13 @@ def _sampler(seed: int, worker_index: int = 0, progress: int = 0):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed + 7919 * worker_index + 104729 * progress, multivariate=True,
-                                          group=True, constant_liar=True, n_startup_trials=8)
+        return optuna.samplers.TPESampler(
+            seed=seed + 7919 * worker_index + 104729 * progress,
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+            n_startup_trials=8,
+        )
 
 
 def _load_study(storage, study_name: str, seed: int, worker_index: int = 0, *, create: bool):
@@ -75,10 +80,17 @@ def _load_study(storage, study_name: str, seed: int, worker_index: int = 0, *, c
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if create:
-        return optuna.create_study(study_name=study_name, storage=storage, directions=["maximize", "minimize"],
-                                   sampler=_sampler(seed, worker_index), load_if_exists=True)
+        return optuna.create_study(
+            study_name=study_name,
+            storage=storage,
+            directions=["maximize", "minimize"],
+            sampler=_sampler(seed, worker_index),
+            load_if_exists=True,
+        )
     try:
-        return optuna.load_study(study_name=study_name, storage=storage, sampler=_sampler(seed, worker_index))
+        return optuna.load_study(
+            study_name=study_name, storage=storage, sampler=_sampler(seed, worker_index)
+        )
     except KeyError as exc:
         raise RunError(f"No study named {study_name!r} in this storage.") from exc
 
@@ -120,17 +132,28 @@ def search(
     budgets = parse_budgets(budget)
     space_obj = load_space(space)
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
-        raise RunError(f"The 'n_trials' parameter must be an integer >= 1. Got {n_trials!r} instead.")
+        raise RunError(
+            f"The 'n_trials' parameter must be an integer >= 1. Got {n_trials!r} instead."
+        )
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise RunError(f"The 'n_jobs' parameter must be an integer >= 1. Got {n_jobs!r} instead.")
     if n_jobs > 1 and not task_obj.spec:
-        raise TaskError("n_jobs > 1 runs workers in new processes, which find the task by name or file: "
-                        "pass the task as a name or 'file.py:function'.")
+        raise TaskError(
+            "n_jobs > 1 runs workers in new processes, which find the task by name or file: "
+            "pass the task as a name or 'file.py:function'."
+        )
     setup = SearchSetup(
-        task=task_obj.spec or task_obj.name, budgets=[_budget_text(b) for b in budgets], space=space_obj.to_dict(),
-        n_trials=n_trials, task_options=dict(task_obj.spec_options or {}), seed=seed, sensitivity=sensitivity,
-        latency_batch_size=latency_batch_size, latency_threads=latency_threads,
-        max_failures=max_failures, device=device,
+        task=task_obj.spec or task_obj.name,
+        budgets=[_budget_text(b) for b in budgets],
+        space=space_obj.to_dict(),
+        n_trials=n_trials,
+        task_options=dict(task_obj.spec_options or {}),
+        seed=seed,
+        sensitivity=sensitivity,
+        latency_batch_size=latency_batch_size,
+        latency_threads=latency_threads,
+        max_failures=max_failures,
+        device=device,
     )
     run_dir = Path(out) if out is not None else default_run_dir(task_obj.name, budgets)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -138,16 +161,36 @@ def search(
     study_name = study_name or run_dir.name
     store = open_storage(run_dir, storage)
     study = _load_study(store, study_name, seed, create=True)
-    shared = _shared(study, store, study_name, setup, run_dir, task_obj, progress=progress, backend=backend,
-                     scheduler=scheduler)
+    shared = _shared(
+        study,
+        store,
+        study_name,
+        setup,
+        run_dir,
+        task_obj,
+        progress=progress,
+        backend=backend,
+        scheduler=scheduler,
+    )
     write_run_json(run_dir, setup, shared, study_name, storage)
     ctx = SearchContext(setup, shared, task=task_obj, device=device)
     check_feasible(ctx)
     fail_dead_trials(study)
     _seed_and_slots(study, store, study_name, ctx, n_trials)
     try:
-        _run_workers(study, ctx, setup, run_dir, storage, study_name, n_jobs=n_jobs, progress=progress,
-                     backend=backend, scheduler=scheduler, device=device)
+        _run_workers(
+            study,
+            ctx,
+            setup,
+            run_dir,
+            storage,
+            study_name,
+            n_jobs=n_jobs,
+            progress=progress,
+            backend=backend,
+            scheduler=scheduler,
+            device=device,
+        )
     finally:
         _record_run(run_dir, ctx, time.perf_counter() - start)
     trials = trials_frame(study)
@@ -155,23 +198,39 @@ def search(
     return SearchResult(run_dir, study, trials, front, ctx, time.perf_counter() - start)
 
 
-def _shared(study, store, study_name, setup, run_dir, task, *, progress: bool, backend: str = "loky",
-            scheduler: str | None = None) -> dict:
+def _shared(
+    study,
+    store,
+    study_name,
+    setup,
+    run_dir,
+    task,
+    *,
+    progress: bool,
+    backend: str = "loky",
+    scheduler: str | None = None,
+) -> dict:
     """The once-per-study results: prepared here, or by whichever worker claimed the set-up first."""
     from autoprune.search import _coordination as once
 
     while SHARED_ATTR not in study.user_attrs:
         if once.claim(store, study_name, "setup"):
-            shared = prepare_shared(setup, run_dir, task, progress=progress, backend=backend, scheduler=scheduler)
+            shared = prepare_shared(
+                setup, run_dir, task, progress=progress, backend=backend, scheduler=scheduler
+            )
             shared["prepared_by"] = _worker_id()
             study.set_user_attr(SETUP_ATTR, setup.to_dict())
             study.set_user_attr(SHARED_ATTR, shared)
             return shared
-        once.wait_for(lambda: SHARED_ATTR in _reload(study).user_attrs, store, study_name, "setup")
+        once.wait_for(
+            lambda study=study: SHARED_ATTR in _reload(study).user_attrs, store, study_name, "setup"
+        )
         study = _reload(study)
     stored = SearchSetup.from_dict(study.user_attrs[SETUP_ATTR])
     if stored.differences(setup):
-        raise RunError(f"Study {study_name!r} was set up differently (it differs in: {', '.join(stored.differences(setup))}).")
+        raise RunError(
+            f"Study {study_name!r} was set up differently (it differs in: {', '.join(stored.differences(setup))})."
+        )
     if setup.n_trials > stored.n_trials:
         study.set_user_attr(SETUP_ATTR, setup.to_dict())  # the trial count may grow
     return study.user_attrs[SHARED_ATTR]
@@ -188,7 +247,9 @@ def _seed_and_slots(study, store, study_name: str, ctx: SearchContext, n_trials:
             study.enqueue_trial(params, user_attrs={"seed": name}, skip_if_exists=False)
         study.set_user_attr(SEEDED_ATTR, True)
     else:
-        once.wait_for(lambda: _reload(study).user_attrs.get(SEEDED_ATTR), store, study_name, "seeds")
+        once.wait_for(
+            lambda: _reload(study).user_attrs.get(SEEDED_ATTR), store, study_name, "seeds"
+        )
     if once.claim(store, study_name, f"slots-{n_trials}"):
         top_up_slots(study, n_trials)
 
@@ -196,7 +257,9 @@ def _seed_and_slots(study, store, study_name: str, ctx: SearchContext, n_trials:
 def _reload(study):
     import optuna
 
-    return optuna.load_study(study_name=study.study_name, storage=study._storage, sampler=study.sampler)
+    return optuna.load_study(
+        study_name=study.study_name, storage=study._storage, sampler=study.sampler
+    )
 
 
 def _worker_id() -> str:
@@ -230,10 +293,14 @@ def open_run(run_dir: str | Path, *, task: Task | None = None) -> SearchResult:
     url = None if not url or url.startswith("journal:") else url
     study = _load_study(open_storage(run_dir, url), run["study_name"], setup.seed, create=False)
     if SHARED_ATTR not in study.user_attrs:
-        raise RunError(f"The study of {run_dir} was never set up (its preparation did not finish); run the search again.")
+        raise RunError(
+            f"The study of {run_dir} was never set up (its preparation did not finish); run the search again."
+        )
     ctx = SearchContext(setup, study.user_attrs[SHARED_ATTR], task=task)
     trials = trials_frame(study)
-    return SearchResult(run_dir, study, trials, front_of(trials), ctx, float(run.get("search_seconds", 0.0)))
+    return SearchResult(
+        run_dir, study, trials, front_of(trials), ctx, float(run.get("search_seconds", 0.0))
+    )
 
 
 def _budget_text(budget) -> str:
@@ -263,15 +330,29 @@ class _Progress:
         front = front_of(trials)
         best = front.val_metric.max() if not front.empty else math.nan
         failed = int((trials.state == "FAIL").sum())
-        self.bar.set_postfix_str(f"best feasible {best:.4f}" + (f", {failed} failed" if failed else ""), refresh=False)
+        self.bar.set_postfix_str(
+            f"best feasible {best:.4f}" + (f", {failed} failed" if failed else ""), refresh=False
+        )
         self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()
 
 
-def _run_workers(study, ctx, setup, run_dir, storage, study_name, *, n_jobs: int, progress: bool,
-                 backend: str = "loky", scheduler: str | None = None, device: str | None = None) -> None:
+def _run_workers(
+    study,
+    ctx,
+    setup,
+    run_dir,
+    storage,
+    study_name,
+    *,
+    n_jobs: int,
+    progress: bool,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    device: str | None = None,
+) -> None:
     """Run the trials: in this process, or in ``n_jobs`` worker processes (local, or on a Dask cluster)."""
     import threading
 
@@ -282,12 +363,21 @@ def _run_workers(study, ctx, setup, run_dir, storage, study_name, *, n_jobs: int
     bar = _Progress(study, setup.n_trials, progress)
     try:
         if n_jobs == 1 and backend == "loky":
-            run_worker(study, ctx, max_failures=setup.failure_allowance, on_trial=bar.update,
-                       sampler_for=lambda done: _sampler(setup.seed, 0, done))
+            run_worker(
+                study,
+                ctx,
+                max_failures=setup.failure_allowance,
+                on_trial=bar.update,
+                sampler_for=lambda done: _sampler(setup.seed, 0, done),
+            )
             return
         threads = max(1, (os.cpu_count() or 1) // n_jobs) if backend == "loky" else None
-        jobs = [joblib.delayed(worker_main)(str(Path(run_dir).resolve()), storage, study_name, i, threads, device)
-                for i in range(n_jobs)]
+        jobs = [
+            joblib.delayed(worker_main)(
+                str(Path(run_dir).resolve()), storage, study_name, i, threads, device
+            )
+            for i in range(n_jobs)
+        ]
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -303,15 +393,23 @@ def _run_workers(study, ctx, setup, run_dir, storage, study_name, *, n_jobs: int
             thread.join(timeout=1.0)
             bar.update(study)
         if errors:
-            raise RunError(f"A worker failed ({type(errors[0]).__name__}: {errors[0]}); "
-                           "the study keeps the trials that finished.") from errors[0]
+            raise RunError(
+                f"A worker failed ({type(errors[0]).__name__}: {errors[0]}); "
+                "the study keeps the trials that finished."
+            ) from errors[0]
     finally:
         bar.update(study)
         bar.close()
 
 
-def worker_main(run_dir: str, storage: str | None, study_name: str, worker_index: int = 0,
-                threads: int | None = None, device: str | None = None) -> int:
+def worker_main(
+    run_dir: str,
+    storage: str | None,
+    study_name: str,
+    worker_index: int = 0,
+    threads: int | None = None,
+    device: str | None = None,
+) -> int:
     """Join a prepared study and run trials until no slot is left (also ``autoprune worker``)."""
     import torch
 
@@ -325,8 +423,12 @@ def worker_main(run_dir: str, storage: str | None, study_name: str, worker_index
     setup = SearchSetup.from_dict(probe.user_attrs[SETUP_ATTR])
     study = _load_study(store, study_name, setup.seed, worker_index + 1, create=False)
     ctx = SearchContext(setup, study.user_attrs[SHARED_ATTR], device=device)
-    return run_worker(study, ctx, max_failures=setup.failure_allowance,
-                      sampler_for=lambda done: _sampler(setup.seed, worker_index + 1, done))
+    return run_worker(
+        study,
+        ctx,
+        max_failures=setup.failure_allowance,
+        sampler_for=lambda done: _sampler(setup.seed, worker_index + 1, done),
+    )
 
 
 __all__ = [

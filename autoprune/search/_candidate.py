@@ -53,8 +53,12 @@ def _bisect(make, ctx: SearchContext, use: float, *, want_meets_at_high: bool) -
     return hi if want_meets_at_high else lo
 
 
-def _repair(up: Callable[[float], tuple[dict, dict]], down: Callable[[float], tuple[dict, dict]],
-            ctx: SearchContext, use: float) -> tuple[dict, dict, bool, bool]:
+def _repair(
+    up: Callable[[float], tuple[dict, dict]],
+    down: Callable[[float], tuple[dict, dict]],
+    ctx: SearchContext,
+    use: float,
+) -> tuple[dict, dict, bool, bool]:
     """Fit the allocation to ``use`` of the budget.
 
     ``up(beta)`` prunes more as beta grows (towards the caps), ``down(beta)`` less
@@ -97,10 +101,14 @@ def suggest(trial, ctx: SearchContext) -> Candidate:
     common = dict(criterion=criterion, schedule=schedule, lr=lr)
 
     if granularity == "nm":
-        amounts = {u: trial.suggest_categorical(f"nm:{u}", ["dense", *space.nm]) for u in ctx.units["nm"]}
+        amounts = {
+            u: trial.suggest_categorical(f"nm:{u}", ["dense", *space.nm]) for u in ctx.units["nm"]
+        }
         policy = ctx.policy("nm", amounts, **common)
         estimates = ctx.estimate(policy)
-        return Candidate(policy, granularity, "local", amounts, estimates, use, fits=ctx.meets(estimates, use))
+        return Candidate(
+            policy, granularity, "local", amounts, estimates, use, fits=ctx.meets(estimates, use)
+        )
 
     bounds = ctx.bounds[granularity]
     if scope == "global":
@@ -108,10 +116,15 @@ def suggest(trial, ctx: SearchContext) -> Candidate:
 
     if space.tiers:
         tiers = ctx.tiers(granularity)
-        levels = {t: trial.suggest_float(f"{granularity}:tier{t}", 0.0, 1.0) for t in sorted(set(tiers.values()))}
+        levels = {
+            t: trial.suggest_float(f"{granularity}:tier{t}", 0.0, 1.0)
+            for t in sorted(set(tiers.values()))
+        }
         sampled = {u: lo + levels[tiers[u]] * (hi - lo) for u, (lo, hi) in bounds.items()}
     else:
-        sampled = {u: _amount(trial, f"{granularity}:{u}", lo, hi) for u, (lo, hi) in bounds.items()}
+        sampled = {
+            u: _amount(trial, f"{granularity}:{u}", lo, hi) for u, (lo, hi) in bounds.items()
+        }
 
     def allocation(target_of):
         def make(beta: float):
@@ -126,9 +139,15 @@ def suggest(trial, ctx: SearchContext) -> Candidate:
     return Candidate(policy, granularity, "local", amounts, estimates, use, repaired, fits)
 
 
-def _suggest_global(trial, ctx: SearchContext, granularity: str, bounds, use: float, common: dict) -> Candidate:
+def _suggest_global(
+    trial, ctx: SearchContext, granularity: str, bounds, use: float, common: dict
+) -> Candidate:
     """One global amount; the per-unit allocation comes from ranking the criterion's scores."""
-    pruner = Pruner(ctx.fresh_dense(), ctx.policy(granularity, {}, scope="global", global_amount=0.0, **common), ctx.task)
+    pruner = Pruner(
+        ctx.fresh_dense(),
+        ctx.policy(granularity, {}, scope="global", global_amount=0.0, **common),
+        ctx.task,
+    )
     capacity = pruner.max_global_amount()
     sampled = trial.suggest_float(f"global:{granularity}", 0.0, max(capacity, 1e-6))
 
@@ -136,11 +155,12 @@ def _suggest_global(trial, ctx: SearchContext, granularity: str, bounds, use: fl
         def make(beta: float):
             amount = min(capacity, sampled + beta * (target - sampled))
             allocation = pruner.amounts(lambda _final, amount=amount: amount)
-            return {"global": amount, **allocation}, ctx.estimate(ctx.policy(granularity, allocation, **common))
+            return {"global": amount, **allocation}, ctx.estimate(
+                ctx.policy(granularity, allocation, **common)
+            )
 
         return make
 
     amounts, estimates, repaired, fits = _repair(allocation(capacity), allocation(0.0), ctx, use)
     policy = ctx.policy(granularity, {}, scope="global", global_amount=amounts["global"], **common)
     return Candidate(policy, granularity, "global", amounts, estimates, use, repaired, fits)
-

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import copy
+
 import torch
 
 from autoprune.budgets import Budget, CostModel, Costs, LatencyModel, measure_costs, parse_budgets
@@ -31,7 +32,14 @@ AMOUNT_FIELD = {"unstructured": "sparsity", "structured": "channel_ratio"}
 class SearchContext:
     """Shared, read-only state of a search (see the module docstring)."""
 
-    def __init__(self, setup: SearchSetup, shared: dict, *, task: Task | None = None, device: str | None = None) -> None:
+    def __init__(
+        self,
+        setup: SearchSetup,
+        shared: dict,
+        *,
+        task: Task | None = None,
+        device: str | None = None,
+    ) -> None:
         from autoprune._device import resolve_device
 
         self.setup = setup
@@ -60,7 +68,9 @@ class SearchContext:
             self.latency_model = LatencyModel(list(self.cost_model.layers)).fit(samples)
         self.granularities = self._usable_granularities()
         self.sensitivity: dict[str, Sensitivity] = {
-            granularity: Sensitivity.from_records(data["rows"], dense_metric=data["dense_metric"], metric_name=self.task.metric_name)
+            granularity: Sensitivity.from_records(
+                data["rows"], dense_metric=data["dense_metric"], metric_name=self.task.metric_name
+            )
             for granularity, data in shared.get("sensitivity", {}).items()
         }
         self.units = self._units()
@@ -80,14 +90,18 @@ class SearchContext:
                     f"faster on dense CPU kernels), but the search space '{self.space.name}' allows none for this model."
                 )
         if not allowed:
-            raise SearchSpaceError(f"The search space '{self.space.name}' allows no granularity this model supports.")
+            raise SearchSpaceError(
+                f"The search space '{self.space.name}' allows no granularity this model supports."
+            )
         return tuple(allowed)
 
     def _units(self) -> dict[str, list[str]]:
         layers = list(prunable_layers(self.dense))
         units = {"unstructured": layers, "structured": list(self.cost_model.groups)}
         m_values = {parse_nm(p)[1] for p in self.space.nm}
-        units["nm"] = [n for n in layers if all(self.cost_model.layers[n].in_dim % m == 0 for m in m_values)]
+        units["nm"] = [
+            n for n in layers if all(self.cost_model.layers[n].in_dim % m == 0 for m in m_values)
+        ]
         return {g: units[g] for g in self.granularities}
 
     def _bounds(self) -> dict[str, dict[str, tuple[float, float]]]:
@@ -95,10 +109,14 @@ class SearchContext:
         for granularity, units in self.units.items():
             if granularity == "nm":
                 continue
-            space_range = self.space.sparsity if granularity == "unstructured" else self.space.channel_ratio
+            space_range = (
+                self.space.sparsity if granularity == "unstructured" else self.space.channel_ratio
+            )
             caps = {}
             if granularity in self.sensitivity:
-                caps = self.sensitivity[granularity].caps(self.space.sensitivity.tolerance, interpolate=True)
+                caps = self.sensitivity[granularity].caps(
+                    self.space.sensitivity.tolerance, interpolate=True
+                )
             bounds[granularity] = {}
             for unit in units:
                 low, high = space_range.bounds(unit)
@@ -127,20 +145,39 @@ class SearchContext:
         """The Policy of an allocation (N:M allocations map layers to patterns)."""
         space = self.space
         settings = dict(
-            schedule=ScheduleSpec(name=schedule, rounds=space.finetune.iterative_rounds, every=space.finetune.gradual_every),
-            finetune=FinetuneRecipe(epochs=space.finetune.epochs if epochs is None else epochs, lr=lr),
+            schedule=ScheduleSpec(
+                name=schedule,
+                rounds=space.finetune.iterative_rounds,
+                every=space.finetune.gradual_every,
+            ),
+            finetune=FinetuneRecipe(
+                epochs=space.finetune.epochs if epochs is None else epochs, lr=lr
+            ),
             seed=self.setup.seed,
         )
         if scope == "global":
             caps = {u: high for u, (_, high) in self.bounds[granularity].items()}
-            return Policy.global_ranking(list(caps), global_amount, granularity=granularity, criterion=criterion,
-                                         max_sparsity=caps, **settings)
+            return Policy.global_ranking(
+                list(caps),
+                global_amount,
+                granularity=granularity,
+                criterion=criterion,
+                max_sparsity=caps,
+                **settings,
+            )
         if granularity == "nm":
-            layers = {u: LayerPolicy(granularity="nm", criterion=criterion, nm=p) for u, p in amounts.items() if p != "dense"}
+            layers = {
+                u: LayerPolicy(granularity="nm", criterion=criterion, nm=p)
+                for u, p in amounts.items()
+                if p != "dense"
+            }
         else:
             field = AMOUNT_FIELD[granularity]
-            layers = {u: LayerPolicy(granularity=granularity, criterion=criterion, **{field: float(a)})
-                      for u, a in amounts.items() if float(a) > 0}
+            layers = {
+                u: LayerPolicy(granularity=granularity, criterion=criterion, **{field: float(a)})
+                for u, a in amounts.items()
+                if float(a) > 0
+            }
         return Policy(layers=layers, **settings)
 
     def estimate(self, policy: Policy) -> dict[str, float]:

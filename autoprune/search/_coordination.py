@@ -67,7 +67,9 @@ def _owner_dead(storage, study_name: str, step: str, timeout: float) -> bool:
     return False
 
 
-def wait_for(done, storage, study_name: str, step: str, *, timeout: float = 3600.0, poll: float = 1.0) -> bool:
+def wait_for(
+    done, storage, study_name: str, step: str, *, timeout: float = 3600.0, poll: float = 1.0
+) -> bool:
     """Wait until ``done()`` is true; return False when the claimant died (the caller takes over)."""
     start = time.monotonic()
     while not done():
@@ -75,7 +77,9 @@ def wait_for(done, storage, study_name: str, step: str, *, timeout: float = 3600
             release(storage, study_name, step)
             return False
         if time.monotonic() - start > timeout:
-            raise RunError(f"Waited {timeout:.0f} s for another worker to finish the study's {step}; "
-                           "it did not. Check that worker, or remove the study and start again.")
+            raise RunError(
+                f"Waited {timeout:.0f} s for another worker to finish the study's {step}; "
+                "it did not. Check that worker, or remove the study and start again."
+            )
         time.sleep(poll)
     return True

@@ -29,7 +29,6 @@ from autoprune.search._candidate import Candidate, suggest
 from autoprune.search._context import SearchContext
 from autoprune.training import TrainingDiverged, evaluate
 
-
 SCREEN_SLACK = 0.01  # screening metrics this close count as "no better"
 
 
@@ -51,9 +50,13 @@ class Objective:
         trial.set_user_attr("estimates", candidate.estimates)
         trial.set_user_attr("repaired", candidate.repaired)
         try:
-            screened = prune_and_finetune(ctx.fresh_dense(), candidate.policy, ctx.task, epochs=ctx.space.screening.epochs)
+            screened = prune_and_finetune(
+                ctx.fresh_dense(), candidate.policy, ctx.task, epochs=ctx.space.screening.epochs
+            )
             latency = ctx.latency_of if ctx.latency_model is not None else None
-            costs = measure_costs(screened.model, ctx.example_input, latency=latency, scope=ctx.scope)
+            costs = measure_costs(
+                screened.model, ctx.example_input, latency=latency, scope=ctx.scope
+            )
             screen = evaluate(screened.model, ctx.task.val_data, ctx.task)
         except TrainingDiverged as exc:
             raise TrialFailed(f"screening diverged: {exc}") from exc
@@ -102,12 +105,19 @@ class Objective:
             return True
         from optuna.trial import TrialState
 
-        done = [t for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.user_attrs.get("fidelity") in ("screened", "finetuned")]
+        done = [
+            t
+            for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get("fidelity") in ("screened", "finetuned")
+        ]
         if len(done) < self.ctx.space.screening.startup:
             return True
         tuned = [t for t in done if t.user_attrs.get("fidelity") == "finetuned"]
-        comparable = [t.values[0] for t in tuned if t.user_attrs["screen_metric"] <= screen_metric + SCREEN_SLACK]
+        comparable = [
+            t.values[0]
+            for t in tuned
+            if t.user_attrs["screen_metric"] <= screen_metric + SCREEN_SLACK
+        ]
         if not comparable:
             return True  # it screens better than anything fine-tuned so far
         optimistic = max(comparable) + self.ctx.space.screening.margin
@@ -117,7 +127,10 @@ class Objective:
 def _achieved(rows: list[dict]) -> dict[str, dict]:
     """Compact per-layer record: sparsity, channel ratio, parameters kept."""
     return {
-        r["layer"]: {"sparsity": round(r["sparsity"], 5), "channel_ratio": round(r["channel_ratio"], 5),
-                     "nonzero_params": r["nonzero_params"]}
+        r["layer"]: {
+            "sparsity": round(r["sparsity"], 5),
+            "channel_ratio": round(r["channel_ratio"], 5),
+            "nonzero_params": r["nonzero_params"],
+        }
         for r in rows
     }

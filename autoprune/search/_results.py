@@ -15,9 +15,30 @@ from optuna.trial import TrialState
 from autoprune._pareto import pareto_mask
 
 TRIAL_COLUMNS = [
-    "number", "state", "fidelity", "seed", "granularity", "scope", "criterion", "schedule", "lr", "budget_use",
-    "val_metric", "screen_metric", "cost", "params", "macs", "bytes", "latency_ms", "feasible", "repaired",
-    "seconds", "worker", "fail_reason", "retry_of", "policy",
+    "number",
+    "state",
+    "fidelity",
+    "seed",
+    "granularity",
+    "scope",
+    "criterion",
+    "schedule",
+    "lr",
+    "budget_use",
+    "val_metric",
+    "screen_metric",
+    "cost",
+    "params",
+    "macs",
+    "bytes",
+    "latency_ms",
+    "feasible",
+    "repaired",
+    "seconds",
+    "worker",
+    "fail_reason",
+    "retry_of",
+    "policy",
 ]
 
 
@@ -43,7 +64,9 @@ def _row(trial) -> dict:
         "params": costs.get("params", math.nan),
         "macs": costs.get("macs", math.nan),
         "bytes": costs.get("bytes", math.nan),
-        "latency_ms": costs.get("latency_ms", math.nan) if costs.get("latency_ms") is not None else math.nan,
+        "latency_ms": costs.get("latency_ms", math.nan)
+        if costs.get("latency_ms") is not None
+        else math.nan,
         "feasible": bool(constraints) and all(v <= 0 for v in constraints.values()),
         "repaired": bool(attrs.get("repaired", False)),
         "seconds": attrs.get("seconds", math.nan),
@@ -66,4 +89,8 @@ def front_of(trials: pd.DataFrame) -> pd.DataFrame:
     if pool.empty:
         return pool.copy()
     mask = pareto_mask(pool.val_metric.to_numpy(), pool.cost.to_numpy())
-    return pool[mask].sort_values(["cost", "val_metric"], ascending=[True, False]).reset_index(drop=True)
+    return (
+        pool[mask]
+        .sort_values(["cost", "val_metric"], ascending=[True, False])
+        .reset_index(drop=True)
+    )

@@ -69,23 +69,46 @@ def check_setup(run_dir: Path, setup: SearchSetup) -> None:
         )
 
 
-def prepare_shared(setup: SearchSetup, run_dir: Path, task: Task, *, progress: bool = True, backend: str = "loky",
-                   scheduler: str | None = None) -> dict:
+def prepare_shared(
+    setup: SearchSetup,
+    run_dir: Path,
+    task: Task,
+    *,
+    progress: bool = True,
+    backend: str = "loky",
+    scheduler: str | None = None,
+) -> dict:
     """Dense model, budget checks, sensitivity and latency samples: the once-per-study work."""
     budgets = parse_budgets(setup.budgets)
     space = SearchSpace.from_dict(setup.space)
     dense = dense_model(task, seed=setup.seed, progress=progress)
     dense.model.to(setup.device)
     costs = measure_costs(dense.model, task.example_input, scope=task.cost_modules)
-    shared: dict = {"device": setup.device, "dense": {k: v for k, v in dense.info.items() if k != "path"}, "dense_costs": costs.as_dict()}
+    shared: dict = {
+        "device": setup.device,
+        "dense": {k: v for k, v in dense.info.items() if k != "path"},
+        "dense_costs": costs.as_dict(),
+    }
     if any(b.kind == "latency" for b in budgets):
-        stats = measure_latency(dense.model, task.example_input.to(setup.device), batch_size=setup.latency_batch_size,
-                                threads=setup.latency_threads, repeats=60, warmup=10)
+        stats = measure_latency(
+            dense.model,
+            task.example_input.to(setup.device),
+            batch_size=setup.latency_batch_size,
+            threads=setup.latency_threads,
+            repeats=60,
+            warmup=10,
+        )
         shared["dense_latency_ms"] = stats.median_ms
         shared["dense_latency"] = stats.as_dict()
         costs = costs.with_latency(stats.median_ms)
-        samples = load_or_sample(run_dir / "latency_samples.csv", dense.model, task.example_input.to(setup.device),
-                                 batch_size=setup.latency_batch_size, threads=setup.latency_threads, seed=setup.seed)
+        samples = load_or_sample(
+            run_dir / "latency_samples.csv",
+            dense.model,
+            task.example_input.to(setup.device),
+            batch_size=setup.latency_batch_size,
+            threads=setup.latency_threads,
+            seed=setup.seed,
+        )
         shared["latency_samples"] = samples.to_dict(orient="records")
     for budget in budgets:
         value, limit = costs.of(budget.kind), budget.limit(costs.of(budget.kind))
@@ -99,20 +122,38 @@ def prepare_shared(setup: SearchSetup, run_dir: Path, task: Task, *, progress: b
         for granularity in ("unstructured", "structured"):
             if granularity not in space.granularities:
                 continue
-            grid = space.sensitivity.grid if granularity == "unstructured" else space.sensitivity.structured_grid
+            grid = (
+                space.sensitivity.grid
+                if granularity == "unstructured"
+                else space.sensitivity.structured_grid
+            )
             try:
-                sens = analyse_sensitivity(dense.model.cpu(), task, criterion=space.sensitivity.criterion,
-                                           granularity=granularity, grid=grid, val_items=space.sensitivity.val_items,
-                                           seed=setup.seed, progress=progress, backend=backend, scheduler=scheduler,
-                                           n_jobs=-1 if backend == "dask" else 1)
-            except Exception as exc:  # an untraceable model has no structured sensitivity; say so and go on
+                sens = analyse_sensitivity(
+                    dense.model.cpu(),
+                    task,
+                    criterion=space.sensitivity.criterion,
+                    granularity=granularity,
+                    grid=grid,
+                    val_items=space.sensitivity.val_items,
+                    seed=setup.seed,
+                    progress=progress,
+                    backend=backend,
+                    scheduler=scheduler,
+                    n_jobs=-1 if backend == "dask" else 1,
+                )
+            except (
+                Exception
+            ) as exc:  # an untraceable model has no structured sensitivity; say so and go on
                 if granularity == "unstructured":
                     raise
                 shared.setdefault("notes", []).append(f"structured sensitivity skipped: {exc}")
                 continue
             sens.save(run_dir / "sensitivity" / granularity, tolerance=space.sensitivity.tolerance)
-            shared["sensitivity"][granularity] = {"dense_metric": sens.dense_metric, "rows": sens.to_records(),
-                                                  "seconds": round(sens.seconds, 2)}
+            shared["sensitivity"][granularity] = {
+                "dense_metric": sens.dense_metric,
+                "rows": sens.to_records(),
+                "seconds": round(sens.seconds, 2),
+            }
     return shared
 
 
@@ -123,7 +164,11 @@ def check_feasible(ctx: SearchContext) -> None:
         if granularity == "nm":
             from autoprune.policy import LayerPolicy, Policy
 
-            policy = Policy(layers={u: LayerPolicy(granularity="nm", nm=ctx.space.nm[0]) for u in ctx.units["nm"]})
+            policy = Policy(
+                layers={
+                    u: LayerPolicy(granularity="nm", nm=ctx.space.nm[0]) for u in ctx.units["nm"]
+                }
+            )
             if ctx.meets(ctx.estimate(policy)):
                 return
             reasons.append("nm: every eligible layer at its N:M pattern is not enough")
@@ -132,21 +177,39 @@ def check_feasible(ctx: SearchContext) -> None:
         estimates = ctx.estimate(ctx.policy(granularity, caps))
         if ctx.meets(estimates):
             return
-        over = ", ".join(f"{k} {estimates[k]:,.6g} > {ctx.limits[k]:,.6g}" for k in ctx.limits if estimates[k] > ctx.limits[k])
+        over = ", ".join(
+            f"{k} {estimates[k]:,.6g} > {ctx.limits[k]:,.6g}"
+            for k in ctx.limits
+            if estimates[k] > ctx.limits[k]
+        )
         tight = sorted(caps.items(), key=lambda kv: kv[1])[:4]
-        reasons.append(f"{granularity}: with every unit at its cap, {over}; the tightest caps are "
-                       + ", ".join(f"{u} {c:.2f}" for u, c in tight))
+        reasons.append(
+            f"{granularity}: with every unit at its cap, {over}; the tightest caps are "
+            + ", ".join(f"{u} {c:.2f}" for u, c in tight)
+        )
     raise BudgetError(
-        "No policy in the search space can meet the budget. " + "; ".join(reasons)
+        "No policy in the search space can meet the budget. "
+        + "; ".join(reasons)
         + ". Raise sensitivity.tolerance or the space's upper amounts, or loosen the budget."
     )
 
 
-def write_run_json(run_dir: Path, setup: SearchSetup, shared: dict, study_name: str, storage_url: str | None) -> None:
+def write_run_json(
+    run_dir: Path, setup: SearchSetup, shared: dict, study_name: str, storage_url: str | None
+) -> None:
     info = {k: v for k, v in shared.items() if k not in ("sensitivity", "latency_samples")}
-    info["sensitivity_seconds"] = {g: d["seconds"] for g, d in shared.get("sensitivity", {}).items()}
-    write_json(run_dir / "run.json", {"setup": setup.to_dict(), "study_name": study_name,
-                                      "storage": storage_url or "journal:study.journal", **info})
+    info["sensitivity_seconds"] = {
+        g: d["seconds"] for g, d in shared.get("sensitivity", {}).items()
+    }
+    write_json(
+        run_dir / "run.json",
+        {
+            "setup": setup.to_dict(),
+            "study_name": study_name,
+            "storage": storage_url or "journal:study.journal",
+            **info,
+        },
+    )
 
 
 def worker_id() -> str:

@@ -30,7 +30,10 @@ def _cost_fn(ctx: SearchContext, granularity: str):
 
 def _common_params(ctx: SearchContext, granularity: str, scope: str) -> dict:
     space = ctx.space
-    params = {"granularity": granularity, "criterion": "l1" if "l1" in space.criteria else space.criteria[0]}
+    params = {
+        "granularity": granularity,
+        "criterion": "l1" if "l1" in space.criteria else space.criteria[0],
+    }
     scopes = [s for s in space.scopes if not (granularity == "nm" and s == "global")]
     if len(scopes) > 1:
         params["scope"] = scope
@@ -51,9 +54,17 @@ def _local_params(ctx: SearchContext, granularity: str, allocation: dict[str, fl
         levels: dict[int, list[float]] = {}
         for unit, amount in allocation.items():
             lo, hi = bounds[unit]
-            levels.setdefault(tiers[unit], []).append(0.0 if hi <= lo else (amount - lo) / (hi - lo))
-        return {f"{granularity}:tier{t}": min(1.0, max(0.0, sum(v) / len(v))) for t, v in levels.items()}
-    return {f"{granularity}:{u}": min(hi, max(lo, allocation[u])) for u, (lo, hi) in bounds.items() if hi - lo >= 1e-9}
+            levels.setdefault(tiers[unit], []).append(
+                0.0 if hi <= lo else (amount - lo) / (hi - lo)
+            )
+        return {
+            f"{granularity}:tier{t}": min(1.0, max(0.0, sum(v) / len(v))) for t, v in levels.items()
+        }
+    return {
+        f"{granularity}:{u}": min(hi, max(lo, allocation[u]))
+        for u, (lo, hi) in bounds.items()
+        if hi - lo >= 1e-9
+    }
 
 
 def seed_trials(ctx: SearchContext) -> list[tuple[dict, str]]:
@@ -65,23 +76,34 @@ def seed_trials(ctx: SearchContext) -> list[tuple[dict, str]]:
         caps = {u: hi for u, (_, hi) in ctx.bounds[granularity].items()}
         units = list(caps)
         cost = _cost_fn(ctx, granularity)
-        makers = {
-            "uniform": lambda: uniform_allocation(units, cost=cost, target=1.0, caps=caps),
-            "sensitivity": lambda: sensitivity_allocation(ctx.sensitivity[granularity], cost=cost, target=1.0, caps=caps, units=units),
-        }
-        for name, make in makers.items():
+        for name in ("uniform", "sensitivity"):
             try:
-                allocation = make()
+                if name == "uniform":
+                    allocation = uniform_allocation(units, cost=cost, target=1.0, caps=caps)
+                else:
+                    allocation = sensitivity_allocation(
+                        ctx.sensitivity[granularity], cost=cost, target=1.0, caps=caps, units=units
+                    )
             except BudgetError as exc:
                 warnings.warn(f"Seed '{name}' ({granularity}) skipped: {exc}", stacklevel=2)
                 continue
-            params = {**_common_params(ctx, granularity, "local"), **_local_params(ctx, granularity, allocation)}
+            params = {
+                **_common_params(ctx, granularity, "local"),
+                **_local_params(ctx, granularity, allocation),
+            }
             seeds.append((params, f"{name}:{granularity}"))
         if "global" in ctx.space.scopes:
             amount = _global_amount(ctx, granularity, cost)
             if amount is not None:
-                seeds.append(({**_common_params(ctx, granularity, "global"), f"global:{granularity}": amount},
-                              f"global:{granularity}"))
+                seeds.append(
+                    (
+                        {
+                            **_common_params(ctx, granularity, "global"),
+                            f"global:{granularity}": amount,
+                        },
+                        f"global:{granularity}",
+                    )
+                )
     return seeds
 
 
@@ -95,7 +117,10 @@ def _global_amount(ctx: SearchContext, granularity: str, cost) -> float | None:
         return cost(pruner.amounts(lambda _final: amount))
 
     if allocation_cost(capacity) > 1.0:
-        warnings.warn(f"Seed 'global' ({granularity}) skipped: even at the caps it does not fit the budget.", stacklevel=2)
+        warnings.warn(
+            f"Seed 'global' ({granularity}) skipped: even at the caps it does not fit the budget.",
+            stacklevel=2,
+        )
         return None
     lo, hi = 0.0, capacity
     for _ in range(30):

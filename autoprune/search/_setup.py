@@ -50,7 +50,11 @@ class SearchSetup:
     def differences(self, other: SearchSetup) -> list[str]:
         """Fields in which two setups differ (the trial count and failure allowance may change on resume)."""
         free = {"n_trials", "max_failures"}
-        return [f.name for f in fields(self) if f.name not in free and getattr(self, f.name) != getattr(other, f.name)]
+        return [
+            f.name
+            for f in fields(self)
+            if f.name not in free and getattr(self, f.name) != getattr(other, f.name)
+        ]
 
     @property
     def failure_allowance(self) -> int:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from autoprune._io import read_data_file
 from autoprune.errors import SearchSpaceError
 from autoprune.policy import (
     CRITERIA,
@@ -34,7 +35,6 @@ from autoprune.policy import (
     parse_nm,
     printable,
 )
-from autoprune.policy_file import PARSE_ERRORS, describe_parse_error
 
 SPACES_DIR_NAME = "search_spaces"
 
@@ -45,7 +45,11 @@ def _err(where: str, expected: str, value: Any) -> SearchSpaceError:
 
 def _number(where: str, value: Any, low: float, high: float, *, include_low: bool = True) -> float:
     # integers are finite (and math.isfinite overflows on those beyond the float range)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise _err(where, "a number", value)
     if not ((low <= value if include_low else low < value) and value <= high):
         raise _err(where, f"in {'[' if include_low else '('}{low:g}, {high:g}]", value)
@@ -79,7 +83,10 @@ def _range(where: str, value: Any, low: float, high: float) -> tuple[float, floa
         return (v, v)
     if not isinstance(value, list) or len(value) != 2:
         raise _err(where, "a number or a [low, high] pair", value)
-    lo, hi = _number(f"{where}[0]", value[0], low, high), _number(f"{where}[1]", value[1], low, high)
+    lo, hi = (
+        _number(f"{where}[0]", value[0], low, high),
+        _number(f"{where}[1]", value[1], low, high),
+    )
     if lo > hi:
         raise _err(where, "[low, high] with low <= high", value)
     return (lo, hi)
@@ -92,7 +99,9 @@ def _mapping(where: str, value: Any, known: dict[str, Any]) -> dict:
         raise _err(where, "a mapping", value)
     unknown = sorted(set(value) - set(known), key=str)
     if unknown:
-        raise SearchSpaceError(f"{where}: unknown field {unknown[0]!r}; expected some of {', '.join(sorted(known))}.")
+        raise SearchSpaceError(
+            f"{where}: unknown field {unknown[0]!r}; expected some of {', '.join(sorted(known))}."
+        )
     return value
 
 
@@ -117,7 +126,10 @@ class AmountRange:
         layers_raw = data.get("layers", {}) or {}
         if not isinstance(layers_raw, dict):
             raise _err(f"{where}.layers", "a mapping of layer name to [low, high]", layers_raw)
-        layers = {str(k): _range(f"{where}.layers.{printable(k)}", v, 0.0, 0.999) for k, v in layers_raw.items()}
+        layers = {
+            str(k): _range(f"{where}.layers.{printable(k)}", v, 0.0, 0.999)
+            for k, v in layers_raw.items()
+        }
         return cls(low, high, layers)
 
 
@@ -174,9 +186,15 @@ class SearchSpace:
         known = {f.name: f for f in fields(cls)}
         data = _mapping(source, data, known)
         d = cls()
-        sens = _mapping("sensitivity", data.get("sensitivity"), {f.name: 0 for f in fields(SensitivitySettings)})
-        scr = _mapping("screening", data.get("screening"), {f.name: 0 for f in fields(ScreeningSettings)})
-        ft = _mapping("finetune", data.get("finetune"), {f.name: 0 for f in fields(FinetuneSettings)})
+        sens = _mapping(
+            "sensitivity", data.get("sensitivity"), {f.name: 0 for f in fields(SensitivitySettings)}
+        )
+        scr = _mapping(
+            "screening", data.get("screening"), {f.name: 0 for f in fields(ScreeningSettings)}
+        )
+        ft = _mapping(
+            "finetune", data.get("finetune"), {f.name: 0 for f in fields(FinetuneSettings)}
+        )
         nm = data.get("nm", list(d.nm))
         if isinstance(nm, str):
             nm = [nm]
@@ -190,11 +208,23 @@ class SearchSpace:
         nm = tuple(dict.fromkeys(str(p) for p in nm))
         sensitivity = SensitivitySettings(
             enabled=_bool("sensitivity.enabled", sens.get("enabled", d.sensitivity.enabled)),
-            criterion=_choices("sensitivity.criterion", sens.get("criterion", d.sensitivity.criterion), CRITERIA, CRITERION_ALIASES)[0],
+            criterion=_choices(
+                "sensitivity.criterion",
+                sens.get("criterion", d.sensitivity.criterion),
+                CRITERIA,
+                CRITERION_ALIASES,
+            )[0],
             grid=_grid("sensitivity.grid", sens.get("grid", list(d.sensitivity.grid))),
-            structured_grid=_grid("sensitivity.structured_grid", sens.get("structured_grid", list(d.sensitivity.structured_grid))),
-            tolerance=_number("sensitivity.tolerance", sens.get("tolerance", d.sensitivity.tolerance), 0.0, 1.0),
-            val_items=_integer("sensitivity.val_items", sens.get("val_items", d.sensitivity.val_items), 1),
+            structured_grid=_grid(
+                "sensitivity.structured_grid",
+                sens.get("structured_grid", list(d.sensitivity.structured_grid)),
+            ),
+            tolerance=_number(
+                "sensitivity.tolerance", sens.get("tolerance", d.sensitivity.tolerance), 0.0, 1.0
+            ),
+            val_items=_integer(
+                "sensitivity.val_items", sens.get("val_items", d.sensitivity.val_items), 1
+            ),
         )
         screening = ScreeningSettings(
             epochs=_number("screening.epochs", scr.get("epochs", d.screening.epochs), 0.0, 100.0),
@@ -204,9 +234,20 @@ class SearchSpace:
         finetune = FinetuneSettings(
             epochs=_number("finetune.epochs", ft.get("epochs", d.finetune.epochs), 0.0, 1000.0),
             lr=_range("finetune.lr", ft.get("lr", list(d.finetune.lr)), 1e-8, 1.0),
-            final_epochs=_number("finetune.final_epochs", ft.get("final_epochs", d.finetune.final_epochs), 0.0, 1000.0),
-            iterative_rounds=_integer("finetune.iterative_rounds", ft.get("iterative_rounds", d.finetune.iterative_rounds), 1),
-            gradual_every=_integer("finetune.gradual_every", ft.get("gradual_every", d.finetune.gradual_every), 1),
+            final_epochs=_number(
+                "finetune.final_epochs",
+                ft.get("final_epochs", d.finetune.final_epochs),
+                0.0,
+                1000.0,
+            ),
+            iterative_rounds=_integer(
+                "finetune.iterative_rounds",
+                ft.get("iterative_rounds", d.finetune.iterative_rounds),
+                1,
+            ),
+            gradual_every=_integer(
+                "finetune.gradual_every", ft.get("gradual_every", d.finetune.gradual_every), 1
+            ),
         )
         name = data.get("name", d.name)
         if not isinstance(name, str) or not name:
@@ -218,12 +259,18 @@ class SearchSpace:
             name=name,
             description=description,
             scopes=_choices("scopes", data.get("scopes", list(d.scopes)), SCOPES),
-            granularities=_choices("granularities", data.get("granularities", list(d.granularities)), GRANULARITIES),
-            criteria=_choices("criteria", data.get("criteria", list(d.criteria)), CRITERIA, CRITERION_ALIASES),
+            granularities=_choices(
+                "granularities", data.get("granularities", list(d.granularities)), GRANULARITIES
+            ),
+            criteria=_choices(
+                "criteria", data.get("criteria", list(d.criteria)), CRITERIA, CRITERION_ALIASES
+            ),
             schedules=_choices("schedules", data.get("schedules", list(d.schedules)), SCHEDULES),
             nm=nm,
             sparsity=AmountRange.parse("sparsity", data.get("sparsity"), d.sparsity),
-            channel_ratio=AmountRange.parse("channel_ratio", data.get("channel_ratio"), d.channel_ratio),
+            channel_ratio=AmountRange.parse(
+                "channel_ratio", data.get("channel_ratio"), d.channel_ratio
+            ),
             tiers=_integer("tiers", data.get("tiers", d.tiers), 0),
             budget_use=_range("budget_use", data.get("budget_use", list(d.budget_use)), 0.01, 1.0),
             sensitivity=sensitivity,
@@ -231,7 +278,9 @@ class SearchSpace:
             finetune=finetune,
         )
         if space.tiers and not space.sensitivity.enabled:
-            raise SearchSpaceError("tiers: tiers come from the sensitivity analysis; set sensitivity.enabled: true or tiers: 0.")
+            raise SearchSpaceError(
+                "tiers: tiers come from the sensitivity analysis; set sensitivity.enabled: true or tiers: 0."
+            )
         return space
 
     def to_dict(self) -> dict:
@@ -256,7 +305,9 @@ def _bool(where: str, value: Any) -> bool:
 def _grid(where: str, value: Any) -> tuple[float, ...]:
     if not isinstance(value, list) or not value:
         raise _err(where, "a non-empty list of amounts in (0, 1)", value)
-    values = [_number(f"{where}[{i}]", v, 0.0, 0.999, include_low=False) for i, v in enumerate(value)]
+    values = [
+        _number(f"{where}[{i}]", v, 0.0, 0.999, include_low=False) for i, v in enumerate(value)
+    ]
     return tuple(sorted(set(values)))
 
 
@@ -277,8 +328,6 @@ def available_spaces() -> list[str]:
 
 def load_space(name_or_path: str | Path | SearchSpace | dict | None = "default") -> SearchSpace:
     """A space by name (``default``), by YAML path, or from a mapping; validated."""
-    import yaml
-
     if isinstance(name_or_path, SearchSpace):
         return name_or_path
     if name_or_path is None:
@@ -290,16 +339,11 @@ def load_space(name_or_path: str | Path | SearchSpace | dict | None = "default")
     if not (path.suffix in (".yaml", ".yml") or path.is_file()):
         found = [d / f"{text}.yaml" for d in spaces_dirs() if (d / f"{text}.yaml").is_file()]
         if not found:
-            raise SearchSpaceError(f"Unknown search space {text!r}. Available: {', '.join(available_spaces()) or 'none'}; or give a path to a YAML file.")
+            raise SearchSpaceError(
+                f"Unknown search space {text!r}. Available: {', '.join(available_spaces()) or 'none'}; or give a path to a YAML file."
+            )
         path = found[0]
     if not path.is_file():
         raise SearchSpaceError(f"Search space file {path} does not exist.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SearchSpaceError(f"{path} is not a text file in UTF-8: {describe_parse_error(exc)}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except (yaml.YAMLError, *PARSE_ERRORS) as exc:
-        raise SearchSpaceError(f"{path} is not valid YAML: {describe_parse_error(exc)}") from exc
+    data = read_data_file(path, error=SearchSpaceError)
     return SearchSpace.from_dict(data, source=str(path))

@@ -10,13 +10,17 @@ Example:
 
 from __future__ import annotations
 
-from autoprune.errors import RunError
-
 import os
 import time
 
-HEARTBEAT_INTERVAL = 10  # seconds between heartbeats of a running trial (AUTOPRUNE_HEARTBEAT_INTERVAL)
-GRACE_PERIOD = 30  # seconds without a heartbeat before a trial counts as dead (AUTOPRUNE_GRACE_PERIOD)
+from autoprune.errors import RunError
+
+HEARTBEAT_INTERVAL = (
+    10  # seconds between heartbeats of a running trial (AUTOPRUNE_HEARTBEAT_INTERVAL)
+)
+GRACE_PERIOD = (
+    30  # seconds without a heartbeat before a trial counts as dead (AUTOPRUNE_GRACE_PERIOD)
+)
 MAX_RETRY = 3
 CREATE_ATTEMPTS = 5
 
@@ -30,18 +34,24 @@ def _seconds(name: str, default: int) -> int:
     return int(text)
 
 
-def database_storage(url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None):
+def database_storage(
+    url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None
+):
     """An Optuna RDB storage for ``url``, with heartbeats and retries of dead trials."""
     import warnings
 
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-    heartbeat_interval = heartbeat_interval or _seconds("AUTOPRUNE_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL)
+    heartbeat_interval = heartbeat_interval or _seconds(
+        "AUTOPRUNE_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL
+    )
     grace_period = grace_period or _seconds("AUTOPRUNE_GRACE_PERIOD", GRACE_PERIOD)
 
     if "://" not in url:
-        raise RunError(f"--storage must be a database URL such as sqlite:///study.db or postgresql://host/db. Got {url!r} instead.")
+        raise RunError(
+            f"--storage must be a database URL such as sqlite:///study.db or postgresql://host/db. Got {url!r} instead."
+        )
     last: Exception | None = None
     for attempt in range(CREATE_ATTEMPTS):
         try:
@@ -51,12 +61,18 @@ def database_storage(url: str, *, heartbeat_interval: int | None = None, grace_p
                     url,
                     heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                        max_retry=MAX_RETRY
+                    ),
                 )
         except ImportError as exc:
-            raise RunError(f"Cannot open the storage {url!r}: its database driver is missing ({exc}); "
-                           "install autoprune's 'cluster' extra (PostgreSQL) or the driver for your database.") from exc
+            raise RunError(
+                f"Cannot open the storage {url!r}: its database driver is missing ({exc}); "
+                "install autoprune's 'cluster' extra (PostgreSQL) or the driver for your database."
+            ) from exc
         except Exception as exc:  # workers starting together race to create the tables: try again
             last = exc
             time.sleep(0.5 * (attempt + 1))
-    raise RunError(f"Cannot open the storage {url!r}: {type(last).__name__}: {str(last).splitlines()[0]}") from last
+    raise RunError(
+        f"Cannot open the storage {url!r}: {type(last).__name__}: {str(last).splitlines()[0]}"
+    ) from last

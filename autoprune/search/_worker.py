@@ -44,9 +44,19 @@ def progress_index(study) -> int:
     Lost trials are retried with the same parameters, so leaving them out keeps a
     resumed study sampling exactly what an uninterrupted one would.
     """
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING))
-    retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}  # lost to a stopped heartbeat
-    return sum(1 for t in trials if t.state != TrialState.WAITING and not t.user_attrs.get("lost") and t.number not in retried)
+    trials = study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING)
+    )
+    retried = {t.system_attrs.get("failed_trial") for t in trials} - {
+        None
+    }  # lost to a stopped heartbeat
+    return sum(
+        1
+        for t in trials
+        if t.state != TrialState.WAITING
+        and not t.user_attrs.get("lost")
+        and t.number not in retried
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -75,10 +85,14 @@ def fail_dead_trials(study, *, min_age_seconds: float = 60.0) -> list[int]:
         if not dead:
             continue
         storage = study._storage
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", f"worker {owner or '?'} died while running it")
+        storage.set_trial_user_attr(
+            trial._trial_id, "fail_reason", f"worker {owner or '?'} died while running it"
+        )
         storage.set_trial_user_attr(trial._trial_id, "lost", True)
         storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        study.enqueue_trial(dict(trial.params), user_attrs=_retry_attrs(trial), skip_if_exists=False)
+        study.enqueue_trial(
+            dict(trial.params), user_attrs=_retry_attrs(trial), skip_if_exists=False
+        )
         failed.append(trial.number)
     return failed
 
@@ -135,7 +149,9 @@ def _settle(study, poll: float) -> bool:
     return False
 
 
-def run_worker(study, ctx, *, max_failures: int, on_trial=None, sampler_for=None, poll: float = 1.0) -> int:
+def run_worker(
+    study, ctx, *, max_failures: int, on_trial=None, sampler_for=None, poll: float = 1.0
+) -> int:
     """Run claimed trials until no slot is left; returns the number this worker finished.
 
     ``sampler_for(progress)`` gives the sampler of the next trial: seeding it by the
@@ -164,8 +180,12 @@ def run_worker(study, ctx, *, max_failures: int, on_trial=None, sampler_for=None
             trial.set_user_attr("fail_reason", "interrupted")
             study.tell(trial, state=TrialState.FAIL)
             raise
-        except Exception as exc:  # user code, NaN losses, a model that stops running: record, replace, go on
-            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, TrialFailed) else str(exc)
+        except (
+            Exception
+        ) as exc:  # user code, NaN losses, a model that stops running: record, replace, go on
+            reason = (
+                f"{type(exc).__name__}: {exc}" if not isinstance(exc, TrialFailed) else str(exc)
+            )
             trial.set_user_attr("fail_reason", reason.splitlines()[0][:500])
             study.tell(trial, state=TrialState.FAIL)
             if count(study, TrialState.FAIL) <= max_failures:

@@ -52,12 +52,18 @@ def check_grid(grid) -> tuple[float, ...]:
     try:
         values = [float(v) for v in grid]
     except (TypeError, ValueError):
-        raise AutopruneError(f"The 'grid' parameter must be a list of numbers in (0, 1). Got {grid!r} instead.") from None
+        raise AutopruneError(
+            f"The 'grid' parameter must be a list of numbers in (0, 1). Got {grid!r} instead."
+        ) from None
     if not values:
-        raise AutopruneError("The 'grid' parameter must hold at least one amount in (0, 1). Got an empty grid.")
+        raise AutopruneError(
+            "The 'grid' parameter must hold at least one amount in (0, 1). Got an empty grid."
+        )
     bad = [v for v in values if not 0.0 < v < 1.0]
     if bad:
-        raise AutopruneError(f"The 'grid' parameter must hold amounts in (0, 1). Got {bad[0]!r} instead.")
+        raise AutopruneError(
+            f"The 'grid' parameter must hold amounts in (0, 1). Got {bad[0]!r} instead."
+        )
     return tuple(sorted(set(values)))
 
 
@@ -96,7 +102,9 @@ def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
-def evaluate_point(key: str, unit: str, amount: float, criterion: str, granularity: str, seed: int, state, task) -> dict:
+def evaluate_point(
+    key: str, unit: str, amount: float, criterion: str, granularity: str, seed: int, state, task
+) -> dict:
     """Prune ``unit`` alone to ``amount`` and evaluate on the validation subset.
 
     ``key`` identifies (weights, data, settings) for the cache; ``state`` and
@@ -113,7 +121,9 @@ def evaluate_point(key: str, unit: str, amount: float, criterion: str, granulari
         return {**row, "metric": ev.metric, "loss": ev.loss, "achieved": 0.0, "error": ""}
     key_name = "sparsity" if granularity == "unstructured" else "channel_ratio"
     policy = Policy(
-        layers={unit: LayerPolicy(granularity=granularity, criterion=criterion, **{key_name: amount})},
+        layers={
+            unit: LayerPolicy(granularity=granularity, criterion=criterion, **{key_name: amount})
+        },
         finetune=FinetuneRecipe(epochs=0, recalibrate_bn=_has_batchnorm(model)),
         seed=seed,
     )
@@ -121,19 +131,29 @@ def evaluate_point(key: str, unit: str, amount: float, criterion: str, granulari
         outcome = prune_and_finetune(model, policy, task)
         ev = evaluate(outcome.model, task.val_data, task)
     except Exception as exc:  # a crash is a result: report it, go on with the other points
-        return {**row, "metric": float("nan"), "loss": float("nan"), "achieved": float("nan"),
-                "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
+        return {
+            **row,
+            "metric": float("nan"),
+            "loss": float("nan"),
+            "achieved": float("nan"),
+            "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
+        }
     achieved = next(r for r in outcome.layers if r["layer"] == unit)
     value = achieved["sparsity"] if granularity == "unstructured" else achieved["channel_ratio"]
     return {**row, "metric": ev.metric, "loss": ev.loss, "achieved": value, "error": ""}
 
 
-def _unit_curve(point_fn, key, unit, grid, criterion, granularity, seed, state, task, threads=None) -> list[dict]:
+def _unit_curve(
+    point_fn, key, unit, grid, criterion, granularity, seed, state, task, threads=None
+) -> list[dict]:
     """The curve of one unit; ``threads`` pins torch's threads for the call (then restores them)."""
     from autoprune.introspect import torch_threads
 
     with torch_threads(threads or torch.get_num_threads()):
-        return [point_fn(key, unit, amount, criterion, granularity, seed, state, task) for amount in grid]
+        return [
+            point_fn(key, unit, amount, criterion, granularity, seed, state, task)
+            for amount in grid
+        ]
 
 
 def analyse_sensitivity(
@@ -169,10 +189,15 @@ def analyse_sensitivity(
     start = time.perf_counter()
     light = _light_task(task, val_items=val_items, train_items=2560, seed=seed)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    key = "-".join([
-        CACHE_VERSION, weights_digest(model), dataset_digest(light.val_data), dataset_digest(light.train_data),
-        str(len(light.val_data)),
-    ])
+    key = "-".join(
+        [
+            CACHE_VERSION,
+            weights_digest(model),
+            dataset_digest(light.val_data),
+            dataset_digest(light.train_data),
+            str(len(light.val_data)),
+        ]
+    )
     units = sensitivity_units(model, light, granularity)
     memory = None
     point_fn = evaluate_point
@@ -182,14 +207,25 @@ def analyse_sensitivity(
         location = cache_dir() / "sensitivity" if cache is True else Path(cache)
         memory = joblib.Memory(location=str(location), verbose=0)
         point_fn = memory.cache(evaluate_point, ignore=["state", "task"])
-    dense_row = (memory.cache(evaluate_point, ignore=["state", "task"]) if memory else evaluate_point)(
-        key, "(dense)", 0.0, criterion, granularity, seed, state, light
+    dense_row = (
+        memory.cache(evaluate_point, ignore=["state", "task"]) if memory else evaluate_point
+    )(key, "(dense)", 0.0, criterion, granularity, seed, state, light)
+    cached_before = (
+        _count_cached(point_fn, key, units, grid, criterion, granularity, seed) if memory else 0
     )
-    cached_before = _count_cached(point_fn, key, units, grid, criterion, granularity, seed) if memory else 0
     threads = 1 if (n_jobs != 1 or backend != "loky") else None  # parallel workers: one thread each
-    jobs = [joblib.delayed(_unit_curve)(point_fn, key, u, grid, criterion, granularity, seed, state, light, threads)
-            for u in units]
-    bar = progress_bar(total=len(units), desc=f"sensitivity ({granularity}, {criterion})", unit="layer", enabled=progress)
+    jobs = [
+        joblib.delayed(_unit_curve)(
+            point_fn, key, u, grid, criterion, granularity, seed, state, light, threads
+        )
+        for u in units
+    ]
+    bar = progress_bar(
+        total=len(units),
+        desc=f"sensitivity ({granularity}, {criterion})",
+        unit="layer",
+        enabled=progress,
+    )
     rows: list[dict] = []
     if n_jobs == 1 and backend == "loky":
         for job in jobs:

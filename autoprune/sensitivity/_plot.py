@@ -11,27 +11,30 @@ from pathlib import Path
 
 def plot_sensitivity(sens, path: str | Path) -> Path:
     """Metric against amount for every unit; returns ``path``."""
-    import matplotlib
+    from autoprune._plotting import figure, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from autoprune._io import atomic_path
-
-    unit_word = "fraction of weights removed" if sens.granularity == "unstructured" else "fraction of channels removed"
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    unit_word = (
+        "fraction of weights removed"
+        if sens.granularity == "unstructured"
+        else "fraction of channels removed"
+    )
+    plt, fig, ax = figure()
     for unit in sens.ranking()["layer"]:
         part = sens.table[sens.table["layer"] == unit].sort_values("sparsity")
-        ax.plot([0.0, *part["sparsity"]], [sens.dense_metric, *part["metric"]], marker="o", ms=3, label=unit)
+        ax.plot(
+            [0.0, *part["sparsity"]],
+            [sens.dense_metric, *part["metric"]],
+            marker="o",
+            ms=3,
+            label=unit,
+        )
     ax.axhline(sens.dense_metric, color="grey", ls="--", lw=1, label="dense")
     ax.set_xlabel(f"{unit_word} (that layer alone)")
     ax.set_ylabel(f"validation {sens.metric_name}")
-    ax.set_title(f"Sensitivity per {'layer' if sens.granularity == 'unstructured' else 'dependency group'} "
-                 f"({sens.granularity}, {sens.criterion})")
+    ax.set_title(
+        f"Sensitivity per {'layer' if sens.granularity == 'unstructured' else 'dependency group'} "
+        f"({sens.granularity}, {sens.criterion})"
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2, loc="lower left")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save(plt, fig, path)

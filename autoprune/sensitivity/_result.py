@@ -54,7 +54,9 @@ class Sensitivity:
         rows = self.table[self.table["layer"] == unit].sort_values("sparsity")
         drops = rows["drop"].to_numpy(dtype=float)
         drops = np.where(np.isnan(drops), np.inf, drops)
-        return np.concatenate([[0.0], rows["sparsity"].to_numpy(float)]), np.concatenate([[0.0], drops])
+        return np.concatenate([[0.0], rows["sparsity"].to_numpy(float)]), np.concatenate(
+            [[0.0], drops]
+        )
 
     def ranking(self) -> pd.DataFrame:
         """Units from most to least sensitive: mean and max drop over the grid, failures counted."""
@@ -63,8 +65,17 @@ class Sensitivity:
             part = self.table[self.table["layer"] == unit]
             failed = int((part["error"].fillna("") != "").sum())
             drops = part["drop"].fillna(self.dense_metric)  # a crash costs everything
-            rows.append({"layer": unit, "mean_drop": float(drops.mean()), "max_drop": float(drops.max()), "failed": failed})
-        frame = pd.DataFrame(rows).sort_values(["mean_drop", "layer"], ascending=[False, True], kind="stable")
+            rows.append(
+                {
+                    "layer": unit,
+                    "mean_drop": float(drops.mean()),
+                    "max_drop": float(drops.max()),
+                    "failed": failed,
+                }
+            )
+        frame = pd.DataFrame(rows).sort_values(
+            ["mean_drop", "layer"], ascending=[False, True], kind="stable"
+        )
         frame.insert(0, "rank", range(1, len(frame) + 1))
         return frame.reset_index(drop=True)
 
@@ -105,9 +116,16 @@ class Sensitivity:
         if k <= 1:
             return {unit: 0 for unit in ranking["layer"]}
         labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(scores)
-        centre_order = {label: rank for rank, label in enumerate(np.argsort(
-            [-scores[labels == lab].mean() for lab in range(k)]))}
-        return {unit: int(centre_order[label]) for unit, label in zip(ranking["layer"], labels)}
+        centre_order = {
+            label: rank
+            for rank, label in enumerate(
+                np.argsort([-scores[labels == lab].mean() for lab in range(k)])
+            )
+        }
+        return {
+            unit: int(centre_order[label])
+            for unit, label in zip(ranking["layer"], labels, strict=True)
+        }
 
     # ------------------------------------------------------------------ files
 
@@ -121,7 +139,11 @@ class Sensitivity:
         caps, tiers = self.caps(tolerance, interpolate=True), self.tiers()
         ranking["cap"] = ranking["layer"].map(caps)
         ranking["tier"] = ranking["layer"].map(tiers)
-        paths = {"table": out / "sensitivity.csv", "ranking": out / "ranking.csv", "plot": out / "sensitivity.png"}
+        paths = {
+            "table": out / "sensitivity.csv",
+            "ranking": out / "ranking.csv",
+            "plot": out / "sensitivity.png",
+        }
         write_text(paths["table"], self.table.to_csv(index=False))
         write_text(paths["ranking"], ranking.to_csv(index=False))
         plot_sensitivity(self, paths["plot"])
@@ -129,12 +151,20 @@ class Sensitivity:
 
     def to_records(self) -> list[dict]:
         """The table as JSON-ready rows (NaN as None)."""
-        return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-                for row in self.table.to_dict(orient="records")]
+        return [
+            {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+            for row in self.table.to_dict(orient="records")
+        ]
 
     @classmethod
-    def from_records(cls, rows: list[dict], *, dense_metric: float, dense_loss: float = float("nan"),
-                     metric_name: str = "metric") -> Sensitivity:
+    def from_records(
+        cls,
+        rows: list[dict],
+        *,
+        dense_metric: float,
+        dense_loss: float = float("nan"),
+        metric_name: str = "metric",
+    ) -> Sensitivity:
         """Rebuild from :meth:`to_records` rows (or a CSV's rows)."""
         table = pd.DataFrame(rows)
         for column in ("metric", "loss", "drop", "achieved"):
@@ -142,10 +172,24 @@ class Sensitivity:
                 table[column] = pd.to_numeric(table[column], errors="coerce")
         table["error"] = table["error"].fillna("") if "error" in table else ""
         grid = tuple(sorted(float(v) for v in table["sparsity"].unique()))
-        return cls(table, dense_metric, dense_loss, str(table["criterion"].iloc[0]), str(table["granularity"].iloc[0]),
-                   grid, metric_name, 0.0)
+        return cls(
+            table,
+            dense_metric,
+            dense_loss,
+            str(table["criterion"].iloc[0]),
+            str(table["granularity"].iloc[0]),
+            grid,
+            metric_name,
+            0.0,
+        )
 
     @classmethod
-    def from_csv(cls, path: str | Path, *, dense_metric: float, metric_name: str = "metric") -> Sensitivity:
+    def from_csv(
+        cls, path: str | Path, *, dense_metric: float, metric_name: str = "metric"
+    ) -> Sensitivity:
         """Rebuild from a saved ``sensitivity.csv`` (the report reads it back)."""
-        return cls.from_records(pd.read_csv(path).to_dict(orient="records"), dense_metric=dense_metric, metric_name=metric_name)
+        return cls.from_records(
+            pd.read_csv(path).to_dict(orient="records"),
+            dense_metric=dense_metric,
+            metric_name=metric_name,
+        )

@@ -30,7 +30,9 @@ Allocation = dict[str, float]
 CostFn = Callable[[Allocation], float]
 
 
-def _bisect(make: Callable[[float], Allocation], cost: CostFn, target: float, *, iterations: int = 40) -> Allocation:
+def _bisect(
+    make: Callable[[float], Allocation], cost: CostFn, target: float, *, iterations: int = 40
+) -> Allocation:
     """Smallest knob in [0, 1] whose allocation meets ``target`` (the knob's top must meet it)."""
     top = make(1.0)
     if cost(top) > target:
@@ -47,15 +49,27 @@ def _bisect(make: Callable[[float], Allocation], cost: CostFn, target: float, *,
     return make(hi)
 
 
-def uniform_allocation(units: list[str], *, cost: CostFn, target: float, caps: dict[str, float] | None = None,
-                       top: float = 0.99) -> Allocation:
+def uniform_allocation(
+    units: list[str],
+    *,
+    cost: CostFn,
+    target: float,
+    caps: dict[str, float] | None = None,
+    top: float = 0.99,
+) -> Allocation:
     """The same amount on every unit (capped), the smallest that meets ``target``."""
     caps = caps or {}
     return _bisect(lambda k: {u: min(k * top, caps.get(u, top)) for u in units}, cost, target)
 
 
-def sensitivity_allocation(sens, *, cost: CostFn, target: float, caps: dict[str, float] | None = None,
-                           units: list[str] | None = None) -> Allocation:
+def sensitivity_allocation(
+    sens,
+    *,
+    cost: CostFn,
+    target: float,
+    caps: dict[str, float] | None = None,
+    units: list[str] | None = None,
+) -> Allocation:
     """Each unit takes what its curve allows at a common damage level, the lowest that meets ``target``."""
     caps = caps or {}
     units = units or sens.units
@@ -68,13 +82,14 @@ def sensitivity_allocation(sens, *, cost: CostFn, target: float, caps: dict[str,
     return _bisect(make, cost, target)
 
 
-def global_allocation(scores: dict, *, cost: CostFn, target: float, caps: dict[str, float] | None = None) -> Allocation:
+def global_allocation(
+    scores: dict, *, cost: CostFn, target: float, caps: dict[str, float] | None = None
+) -> Allocation:
     """The allocation of one global ranking of ``scores`` (unit -> tensor of unit scores)."""
     from autoprune.prune import cap_count, global_counts
 
     caps = caps or {}
     sizes = {u: s.numel() for u, s in scores.items()}
-    total = sum(sizes.values())
     limits = {u: cap_count(n, caps.get(u, 0.99)) for u, n in sizes.items()}
     capacity = sum(limits.values())
 

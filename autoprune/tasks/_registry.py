@@ -78,7 +78,9 @@ def _builtin_task(name: str, options: dict):
     try:
         return factory(**options)
     except TypeError as exc:
-        raise TaskError(f"Task '{name}' does not accept the options {sorted(options)}: {exc}") from exc
+        raise TaskError(
+            f"Task '{name}' does not accept the options {sorted(options)}: {exc}"
+        ) from exc
 
 
 def _task_from_file(spec: str):
@@ -131,7 +133,9 @@ def _import_file(path: Path):
         module_spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[module_name]
-        raise TaskError(f"Importing task file '{path}' failed: {type(exc).__name__}: {exc}") from exc
+        raise TaskError(
+            f"Importing task file '{path}' failed: {type(exc).__name__}: {exc}"
+        ) from exc
     finally:
         sys.path.remove(str(resolved.parent))
     return module

@@ -71,7 +71,9 @@ class Task:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
-            raise TaskError(f"The 'name' field must be a non-empty string. Got {self.name!r} instead.")
+            raise TaskError(
+                f"The 'name' field must be a non-empty string. Got {self.name!r} instead."
+            )
         if not callable(self.build_model):
             raise TaskError(
                 "The 'build_model' field must be a callable that returns a fresh nn.Module. "
@@ -112,7 +114,9 @@ class Task:
         try:
             model = self.build_model()
         except Exception as exc:  # user code: report it, do not hide it
-            raise TaskError(f"build_model of task '{self.name}' raised {type(exc).__name__}: {exc}") from exc
+            raise TaskError(
+                f"build_model of task '{self.name}' raised {type(exc).__name__}: {exc}"
+            ) from exc
         if not isinstance(model, nn.Module):
             raise TaskError(
                 f"build_model of task '{self.name}' must return an nn.Module. "
@@ -122,7 +126,9 @@ class Task:
         return model
 
 
-def check_model_runs(model: nn.Module, example_input: torch.Tensor, *, context: str) -> torch.Tensor:
+def check_model_runs(
+    model: nn.Module, example_input: torch.Tensor, *, context: str
+) -> torch.Tensor:
     """Run ``model`` on ``example_input`` in eval mode; raise TaskError if it fails."""
     was_training = model.training
     model.eval()

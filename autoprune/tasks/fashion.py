@@ -67,10 +67,14 @@ def read_idx(path: Path) -> np.ndarray:
     except (OSError, struct.error, EOFError) as exc:
         raise DataError(f"Cannot read IDX file {path}: {exc}") from exc
     if zero != 0 or dtype_code != 0x08:
-        raise DataError(f"{path} is not an unsigned-byte IDX file (header {zero}, {dtype_code:#x}).")
+        raise DataError(
+            f"{path} is not an unsigned-byte IDX file (header {zero}, {dtype_code:#x})."
+        )
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {array.size}.")
+        raise DataError(
+            f"{path} is truncated: expected {int(np.prod(shape))} values, found {array.size}."
+        )
     return array.reshape(shape)
 
 
@@ -94,13 +98,13 @@ def _fashion_splits(train_size: int | None, test_size: int | None, seed: int):
     return take(train, train_size, seed=seed), val, take(test, test_size, seed=seed)
 
 
-@register_task("fashion-cnn", "Fashion-MNIST, the classic 421,642-parameter CNN (2 conv + 2 fc)")
-def fashion_cnn_task(*, train_size: int | None = None, test_size: int | None = None, split_seed: int = 0) -> Task:
-    """Fashion-MNIST with :class:`FashionCNN`; 55k train / 5k validation / 10k test."""
+def _fashion_task(
+    name: str, build_model, description: str, train_size, test_size, split_seed
+) -> Task:
     train, val, test = _fashion_splits(train_size, test_size, split_seed)
     return Task(
-        name="fashion-cnn",
-        build_model=FashionCNN,
+        name=name,
+        build_model=build_model,
         train_data=train,
         val_data=val,
         test_data=test,
@@ -109,24 +113,37 @@ def fashion_cnn_task(*, train_size: int | None = None, test_size: int | None = N
         epochs=5,
         lr=1e-3,
         batch_size=64,
-        description="Fashion-MNIST with the classic CNN of the seed study",
+        description=description,
     )
 
 
-@register_task("fashion-resnet", "Fashion-MNIST, a small ResNet with BatchNorm and residual additions")
-def fashion_resnet_task(*, train_size: int | None = None, test_size: int | None = None, split_seed: int = 0) -> Task:
+@register_task("fashion-cnn", "Fashion-MNIST, the classic 421,642-parameter CNN (2 conv + 2 fc)")
+def fashion_cnn_task(
+    *, train_size: int | None = None, test_size: int | None = None, split_seed: int = 0
+) -> Task:
+    """Fashion-MNIST with :class:`FashionCNN`; 55k train / 5k validation / 10k test."""
+    return _fashion_task(
+        "fashion-cnn",
+        FashionCNN,
+        "Fashion-MNIST with the classic CNN of the seed study",
+        train_size,
+        test_size,
+        split_seed,
+    )
+
+
+@register_task(
+    "fashion-resnet", "Fashion-MNIST, a small ResNet with BatchNorm and residual additions"
+)
+def fashion_resnet_task(
+    *, train_size: int | None = None, test_size: int | None = None, split_seed: int = 0
+) -> Task:
     """Fashion-MNIST with :class:`FashionResNet`; 55k train / 5k validation / 10k test."""
-    train, val, test = _fashion_splits(train_size, test_size, split_seed)
-    return Task(
-        name="fashion-resnet",
-        build_model=FashionResNet,
-        train_data=train,
-        val_data=val,
-        test_data=test,
-        metric="accuracy",
-        example_input=torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(0)),
-        epochs=5,
-        lr=1e-3,
-        batch_size=64,
-        description="Fashion-MNIST with a small ResNet (BatchNorm, residual additions)",
+    return _fashion_task(
+        "fashion-resnet",
+        FashionResNet,
+        "Fashion-MNIST with a small ResNet (BatchNorm, residual additions)",
+        train_size,
+        test_size,
+        split_seed,
     )

@@ -63,11 +63,16 @@ class SentenceEncoder(nn.Module):
         directory = model_dir()
         config = BertConfig.from_pretrained(str(directory))
         self.bert = BertModel(config, add_pooling_layer=False)
-        state = {k: v for k, v in load_file(str(directory / "model.safetensors")).items()
-                 if not k.startswith("pooler.") and not k.endswith("position_ids")}
+        state = {
+            k: v
+            for k, v in load_file(str(directory / "model.safetensors")).items()
+            if not k.startswith("pooler.") and not k.endswith("position_ids")
+        }
         missing, unexpected = self.bert.load_state_dict(state, strict=False)
         if [k for k in missing if "position_ids" not in k] or unexpected:
-            raise TaskError(f"The bundled MiniLM weights do not fit BertModel: missing {missing}, unexpected {unexpected}.")
+            raise TaskError(
+                f"The bundled MiniLM weights do not fit BertModel: missing {missing}, unexpected {unexpected}."
+            )
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +98,9 @@ def tokenize(sentences: list[str]) -> torch.Tensor:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir()))
-    batch = tokenizer(sentences, padding="max_length", truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+    batch = tokenizer(
+        sentences, padding="max_length", truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+    )
     return torch.stack([batch["input_ids"], batch["attention_mask"]], dim=1).long()
 
 
@@ -108,16 +115,23 @@ def dense_embeddings(inputs: torch.Tensor, *, batch_size: int = 128) -> torch.Te
     if path.is_file():
         return load_weights(path)["embeddings"]
     model = SentenceEncoder()
-    out = torch.cat([model(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
+    out = torch.cat([model(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)])
     save_weights(path, {"embeddings": out})
     return out
 
 
-@register_task("minilm-fidelity", "all-MiniLM-L6-v2 (6-layer BERT) sentence embeddings, fidelity to the dense model "
-               "(needs the transformers extra)")
-def minilm_task(*, train_size: int = 4000, val_size: int = 600, test_size: int = 600, split_seed: int = 0) -> Task:
+@register_task(
+    "minilm-fidelity",
+    "all-MiniLM-L6-v2 (6-layer BERT) sentence embeddings, fidelity to the dense model "
+    "(needs the transformers extra)",
+)
+def minilm_task(
+    *, train_size: int = 4000, val_size: int = 600, test_size: int = 600, split_seed: int = 0
+) -> Task:
     """MiniLM on CPython's documentation sentences: fidelity metric, distillation fine-tuning."""
-    train, val, test = sentence_splits(train=train_size, val=val_size, test=test_size, seed=split_seed)
+    train, val, test = sentence_splits(
+        train=train_size, val=val_size, test=test_size, seed=split_seed
+    )
     splits = {}
     for name, sentences in (("train", train), ("val", val), ("test", test)):
         inputs = tokenize(sentences)

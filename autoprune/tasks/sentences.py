@@ -45,8 +45,13 @@ def _docstrings() -> list[str]:
 
 def _is_prose(sentence: str) -> bool:
     words = sentence.split()
-    return (6 <= len(words) <= 40 and sentence[0].isupper() and not (CODE_CHARACTERS & set(sentence))
-            and sentence.count("(") == sentence.count(")") and sentence.count('"') % 2 == 0)
+    return (
+        6 <= len(words) <= 40
+        and sentence[0].isupper()
+        and not (CODE_CHARACTERS & set(sentence))
+        and sentence.count("(") == sentence.count(")")
+        and sentence.count('"') % 2 == 0
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,12 +64,16 @@ def all_sentences() -> tuple[str, ...]:
     return tuple(dict.fromkeys(p.strip() for p in pieces if p.strip() and _is_prose(p.strip())))
 
 
-def sentence_splits(*, train: int = 4000, val: int = 600, test: int = 600, seed: int = 0) -> tuple[list[str], list[str], list[str]]:
+def sentence_splits(
+    *, train: int = 4000, val: int = 600, test: int = 600, seed: int = 0
+) -> tuple[list[str], list[str], list[str]]:
     """Disjoint (train, validation, test) lists of sentences, seeded."""
     pool = list(all_sentences())
     if train + val + test > len(pool):
         from autoprune.errors import DataError
 
-        raise DataError(f"Only {len(pool)} sentences are available; asked for {train + val + test}.")
+        raise DataError(
+            f"Only {len(pool)} sentences are available; asked for {train + val + test}."
+        )
     random.Random(seed).shuffle(pool)
-    return pool[:train], pool[train:train + val], pool[train + val:train + val + test]
+    return pool[:train], pool[train : train + val], pool[train + val : train + val + test]

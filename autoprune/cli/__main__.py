@@ -1,0 +1,7 @@
+"""``python -m autoprune.cli``."""
+
+import sys
+
+from autoprune.cli import main
+
+sys.exit(main())

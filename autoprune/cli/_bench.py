@@ -1,0 +1,94 @@
+"""The benchmark command: ``autoprune bench engine | compare | transformer``."""
+
+from __future__ import annotations
+
+from autoprune.errors import AutopruneError
+
+
+def cmd_bench(args) -> int:
+    if args.suite == "engine":
+        from autoprune.bench import engine
+
+        path = engine.run(
+            args.out or "results/engine", epochs=1.0 if args.epochs is None else args.epochs
+        )
+        print(f"Wrote {path}")
+        return 0
+    if args.suite not in ("compare", "transformer"):
+        raise AutopruneError(
+            f"Unknown benchmark suite {args.suite!r}; expected one of: engine, compare, transformer."
+        )
+    from autoprune.bench import compare
+
+    preset = "transformer" if args.suite == "transformer" else "quick" if args.quick else "full"
+    config = compare.configure(
+        preset,
+        tasks=args.task,
+        methods=args.method,
+        seeds=args.seeds,
+        trials=args.trials,
+        epochs=args.epochs,
+        out=args.out,
+    )
+    estimate = compare.estimate_seconds(config)
+    if args.estimate:
+        for plan in config.tasks:
+            s = config.settings(plan)
+            minutes = (
+                f"~{estimate[plan.name] / 60:.0f} min" if plan.name in estimate else "no estimate"
+            )
+            print(
+                f"{plan.name}: {', '.join(plan.budgets)}; {len(config.methods_of(plan))} methods, seeds "
+                f"{','.join(map(str, config.seeds))}, {s.epochs:g} epoch(s), {s.trials} trials: {minutes}"
+            )
+        print(
+            f"Total: ~{sum(estimate.values()) / 60:.0f} min on an idle 2-core machine; results in {config.out}"
+        )
+        return 0
+    paths = compare.run(config, progress=not args.quiet)
+    for task, files in paths.items():
+        print(f"{task}: {files['markdown']}, {files['csv'].name}, {files['plot'].name}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's commands to the ``autoprune`` parser."""
+    p = sub.add_parser(
+        "bench", help="run a benchmark suite (engine, compare); figures go to results/"
+    )
+    p.add_argument(
+        "suite",
+        nargs="?",
+        default="engine",
+        choices=["engine", "compare", "transformer"],
+        help="engine: criteria on real data; compare: autoprune against the baselines; "
+        "transformer: MiniLM heads and neurons (default %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output directory (default results/engine, results/benchmarks, or results/benchmarks/quick)",
+    )
+    p.add_argument(
+        "--epochs", type=float, default=None, help="fine-tuning epochs (default: the suite's)"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="compare: the quick preset (one seed, two budgets, ~12 min)",
+    )
+    p.add_argument("--task", action="append", help="compare: only this task (repeatable)")
+    p.add_argument(
+        "--method", action="append", help="compare: only this method (repeatable), e.g. lamp"
+    )
+    p.add_argument(
+        "--seeds", default=None, help="compare: comma-separated seeds (default: the preset's)"
+    )
+    p.add_argument(
+        "--trials", type=int, default=None, help="compare: search trials (default: the preset's)"
+    )
+    p.add_argument(
+        "--estimate", action="store_true", help="compare: print the estimated runtime and stop"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-cell lines")
+    p.set_defaults(func=cmd_bench)

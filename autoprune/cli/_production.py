@@ -1,0 +1,172 @@
+"""Commands of the production path: apply a policy, export a pruned model."""
+
+from __future__ import annotations
+
+from autoprune._table import format_table
+from autoprune.cli._args import (
+    add_task_arguments,
+    task_from_args,
+)
+from autoprune.errors import AutopruneError
+
+
+def cmd_apply(args) -> int:
+    import copy
+    from dataclasses import replace
+    from pathlib import Path
+
+    from autoprune.apply import builder_path, save_pruned
+    from autoprune.budgets import measure_costs
+    from autoprune.checkpoints import dense_model
+    from autoprune.pipeline import prune_and_finetune
+    from autoprune.policy_file import check_fingerprint, load_policy
+    from autoprune.training import evaluate
+
+    document = load_policy(args.policy)  # validated before anything is computed or written
+    task = task_from_args(args)
+    if args.checkpoint:
+        task = replace(task, checkpoint=Path(args.checkpoint))
+    dense = dense_model(task, seed=args.seed, progress=not args.quiet)
+    if document.fingerprint:
+        check_fingerprint(document.fingerprint, dense.model)
+    policy = document.policy
+    epochs = None if args.finetune else 0
+    outcome = prune_and_finetune(
+        copy.deepcopy(dense.model), policy, task, epochs=epochs, progress=not args.quiet
+    )
+    val = evaluate(outcome.model, task.val_data, task).metric
+    test = evaluate(outcome.model, task.test_data, task).metric
+    costs = measure_costs(outcome.model, task.example_input, scope=task.cost_modules)
+    document.results = {
+        **document.results,
+        "applied": {
+            "checkpoint": str(args.checkpoint or dense.info.get("path")),
+            "finetuned": bool(args.finetune),
+            "val_metric": val,
+            "test_metric": test,
+            "params": costs.params,
+            "macs": costs.macs,
+            "bytes": costs.bytes,
+        },
+    }
+    document.provenance.setdefault("builder", builder_path(task.build_model))
+    document.provenance.setdefault("input_shape", list(task.example_input.shape))
+    out = save_pruned(outcome.model, args.out, document, history=outcome.history)
+    metric = task.metric_name
+    print(
+        f"Applied {args.policy} to {task.name} ({'fine-tuned' if args.finetune else 'pruned only'}): "
+        f"validation {metric} {val:.4f}, test {metric} {test:.4f} (dense test {dense.info['test_metric']:.4f})"
+    )
+    print(
+        f"  {costs.params:,} non-zero params, {costs.macs:,} MACs, {(out / 'model.safetensors').stat().st_size:,} bytes on disk"
+    )
+    print(f"  wrote {out / 'policy.yaml'} and {out / 'model.safetensors'}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from autoprune.apply import load_pruned
+    from autoprune.export import export_model
+    from autoprune.training import evaluate
+
+    task = task_from_args(args) if args.task else None
+    model = load_pruned(
+        args.model_dir,
+        build_model=task.build_model if task else None,
+        example_input=task.example_input if task else None,
+    )
+    example = task.example_input if task else _example_from_policy(args.model_dir)
+    metric = None
+    if task is not None:
+
+        class _Wrapped(__import__("torch").nn.Module):
+            def __init__(self, run):
+                super().__init__()
+                self.run = run
+
+            def forward(self, x):
+                return self.run(x)
+
+        def metric(run):
+            return evaluate(_Wrapped(run), task.test_data, task).metric
+
+    rows = export_model(
+        model,
+        example,
+        Path(args.out),
+        formats=args.format or ["torchscript"],
+        quantize=args.quantize,
+        metric=metric,
+    )
+    if metric is not None:
+        rows.insert(
+            0,
+            {
+                "format": "pytorch",
+                "precision": "fp32",
+                "file": str(Path(args.model_dir) / "model.safetensors"),
+                "bytes": (Path(args.model_dir) / "model.safetensors").stat().st_size,
+                "max_abs_diff": 0.0,
+                "parity": True,
+                "metric": evaluate(model, task.test_data, task).metric,
+            },
+        )
+    print(format_table(rows))
+    return 0
+
+
+def _example_from_policy(model_dir):
+    import torch
+
+    from autoprune.policy_file import load_policy
+
+    shape = load_policy(__import__("pathlib").Path(model_dir) / "policy.yaml").provenance.get(
+        "input_shape"
+    )
+    if not shape:
+        raise AutopruneError("The policy names no input shape; pass --task to export.")
+    return torch.zeros(*shape)
+
+
+def register(sub) -> None:
+    """Add this module's commands to the ``autoprune`` parser."""
+    p = sub.add_parser(
+        "apply", help="apply a policy file to a dense checkpoint and write the pruned model"
+    )
+    p.add_argument("policy", help="policy file (YAML or JSON)")
+    add_task_arguments(p)
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="state_dict of the dense model (default: the cached dense model)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the dense model trained or taken from the cache (default 0)",
+    )
+    p.add_argument(
+        "--finetune", action="store_true", help="fine-tune with the policy's recipe and schedule"
+    )
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("export", help="export a pruned model directory: TorchScript, ONNX, int8")
+    p.add_argument(
+        "model_dir", help="a directory written by apply or search (policy.yaml + model.safetensors)"
+    )
+    p.add_argument(
+        "--format",
+        action="append",
+        choices=["torchscript", "onnx"],
+        help="repeatable (default torchscript)",
+    )
+    p.add_argument("--quantize", action="store_true", help="also export dynamic int8 variants")
+    p.add_argument("--task", default=None, help="task, to report each variant's test metric")
+    p.add_argument("--task-option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_export)

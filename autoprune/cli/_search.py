@@ -1,0 +1,265 @@
+"""Commands of a search: search, worker, report, demo."""
+
+from __future__ import annotations
+
+import sys
+
+from autoprune._table import format_table
+from autoprune.cli._args import (
+    add_cluster_arguments,
+    add_pick_arguments,
+    add_task_arguments,
+    parse_option,
+)
+
+DEMO_TASK, DEMO_BUDGET, DEMO_TRIALS = "fashion-cnn", "params=0.1", 40
+
+
+def _print_search_result(result) -> None:
+    ctx = result.context
+    trials, front = result.trials, result.front
+    print(f"\nSearch on {ctx.task.name}: " + "; ".join(ctx.describe_limits()))
+    counts = trials.groupby("fidelity").size().to_dict() if not trials.empty else {}
+    failed = int((trials.state == "FAIL").sum()) if not trials.empty else 0
+    print(
+        f"  {int((trials.state == 'COMPLETE').sum())} trials complete ("
+        + ", ".join(f"{v} {k}" for k, v in counts.items() if k)
+        + f"), {failed} failed, {result.seconds:.0f} s"
+    )
+    print(f"  dense validation {ctx.task.metric_name}: {ctx.dense_info['val_metric']:.4f}")
+    if front.empty:
+        print("  no feasible fine-tuned trial yet: run more trials or loosen the budget")
+    else:
+        rows = [
+            {
+                "trial": int(r.number),
+                f"val {ctx.task.metric_name}": float(r.val_metric),
+                "cost/limit": float(r.cost),
+                "params": int(r.params),
+                "MACs": int(r.macs),
+                "bytes": int(r.bytes),
+                "granularity": r.granularity,
+                "scope": r.scope,
+                "criterion": r.criterion,
+                "schedule": r.schedule,
+                "seed": r.seed or "",
+            }
+            for r in front.itertuples()
+        ]
+        print("  Pareto front (feasible, fine-tuned):")
+        print("\n".join("    " + line for line in format_table(rows).splitlines()))
+        best = result.best
+        print(
+            f"  best feasible: trial {int(best.number)}, validation {ctx.task.metric_name} {best.val_metric:.4f} "
+            f"({best.val_metric - ctx.dense_info['val_metric']:+.4f} vs dense)"
+        )
+    print(f"  run directory: {result.run_dir}")
+
+
+def cmd_search(args) -> int:
+    from autoprune.search import search
+
+    result = search(
+        args.task,
+        args.budget,
+        space=args.space,
+        n_trials=args.trials,
+        out=args.out,
+        storage=args.storage,
+        study_name=args.study,
+        seed=args.seed,
+        n_jobs=args.n_jobs,
+        sensitivity=not args.no_sensitivity,
+        latency_batch_size=args.latency_batch_size,
+        latency_threads=args.latency_threads,
+        task_options=dict(parse_option(o) for o in args.task_option or []),
+        progress=not args.quiet,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        device=args.device,
+    )
+    _print_search_result(result)
+    if args.no_finalize:
+        return 0
+    return _finalize_and_report(result, args)
+
+
+def _finalize_and_report(result_or_dir, args) -> int:
+    from autoprune.errors import RunError
+    from autoprune.report import build_report, finalize
+
+    try:
+        summary = finalize(
+            result_or_dir,
+            rule=args.rule,
+            top=args.top,
+            tolerance=args.tolerance,
+            progress=not args.quiet,
+        )
+    except RunError as exc:
+        print(f"autoprune: no final model: {exc}", file=sys.stderr)
+        summary = None
+    run_dir = result_or_dir if not hasattr(result_or_dir, "run_dir") else result_or_dir.run_dir
+    paths = build_report(run_dir)
+    if summary is not None:
+        metric = summary["metric"]
+        print(
+            f"\nFinal model (trial {summary['chosen_trial']}, rule {summary['rule']}): test {metric} "
+            f"{summary['test_metric']:.4f} (dense {summary['dense']['test_metric']:.4f}); "
+            f"{summary['final']['params']:,} non-zero params (dense {summary['dense']['params']:,}), "
+            f"{summary['final']['bytes']:,} bytes on disk"
+        )
+        for check in summary["budget_checks"]:
+            print(
+                f"  {check['budget']}: measured {check['value']:,.6g} from the saved files, limit {check['limit']:,.6g}: "
+                + ("met" if check["met"] else "NOT MET")
+            )
+    print(f"Report: {paths['html']} (and {paths['markdown'].name})")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from autoprune.report import build_report, export_tables
+    from autoprune.search import open_run
+
+    run_dir = Path(args.run_dir)
+    if args.finalize:
+        return _finalize_and_report(open_run(run_dir), args)
+    try:
+        export_tables(run_dir, open_run(run_dir).study)  # fresh tables when the study is reachable
+    except Exception as exc:  # the report can still be built from the files already there
+        print(
+            f"autoprune: using the tables already in {run_dir} ({type(exc).__name__}: {exc})",
+            file=sys.stderr,
+        )
+    paths = build_report(run_dir)
+    for item in paths["missing"]:
+        print(f"  missing: {item}")
+    print(f"Report: {paths['html']} (and {paths['markdown'].name})")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from autoprune.search import worker_main
+
+    finished = worker_main(args.out or ".", args.storage, args.study, device=args.device)
+    print(f"worker finished {finished} trial(s) of study {args.study!r}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The main job: a real search on Fashion-MNIST, the final fine-tune and the report."""
+    print(
+        f"== autoprune demo: {DEMO_TASK} under {DEMO_BUDGET}, {DEMO_TRIALS} trials, then the final model and the report ==",
+        flush=True,
+    )
+    argv = [
+        "search",
+        "--task",
+        DEMO_TASK,
+        "--budget",
+        DEMO_BUDGET,
+        "--trials",
+        str(args.trials or DEMO_TRIALS),
+    ]
+    if args.out:
+        argv += ["--out", args.out]
+    from autoprune.cli import main
+
+    return main(argv)
+
+
+def register(sub) -> None:
+    """Add this module's commands to the ``autoprune`` parser."""
+    p = sub.add_parser(
+        "search", help="search pruning policies under a budget (resumes an existing run)"
+    )
+    add_task_arguments(p)
+    p.add_argument(
+        "--budget",
+        action="append",
+        required=True,
+        metavar="KIND=VALUE",
+        help="params=0.1, macs=50%%, size=0.4MB, latency=0.5 or latency=5ms (repeatable)",
+    )
+    p.add_argument(
+        "--trials", type=int, default=40, help="finished trials wanted (default %(default)s)"
+    )
+    p.add_argument(
+        "--space", default="default", help="search space name or YAML file (default %(default)s)"
+    )
+    p.add_argument("--out", default=None, help="run directory (default results/runs/TASK-BUDGET)")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL (default: a journal file in the run directory)",
+    )
+    p.add_argument("--study", default=None, help="study name (default: the run directory's name)")
+    p.add_argument(
+        "--n-jobs", type=int, default=1, help="parallel worker processes (default %(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--no-sensitivity",
+        action="store_true",
+        help="no sensitivity analysis: no caps, no seed policies",
+    )
+    p.add_argument(
+        "--latency-batch-size",
+        type=int,
+        default=64,
+        help="batch size of latency budgets (default %(default)s)",
+    )
+    p.add_argument(
+        "--latency-threads",
+        type=int,
+        default=1,
+        help="threads of latency budgets (default %(default)s)",
+    )
+    add_cluster_arguments(p)
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda or cuda:N: where models train and latency is measured",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-finalize",
+        action="store_true",
+        help="stop after the trials: no final fine-tune, no report",
+    )
+    add_pick_arguments(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("report", help="(re)build the report of a run directory")
+    p.add_argument("run_dir", help="the run directory")
+    p.add_argument(
+        "--finalize",
+        action="store_true",
+        help="pick, fine-tune fully and test the final model first",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_pick_arguments(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("worker", help="join an existing study and run trials until none is left")
+    p.add_argument(
+        "--storage", default=None, help="the study's storage URL (default: the journal in --out)"
+    )
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument(
+        "--out", default=None, help="run directory (holds the journal when no --storage is given)"
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: the study's)")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser(
+        "demo", help="the main job: search fashion-cnn under params=0.1, finalize, report"
+    )
+    p.add_argument("--trials", type=int, default=None, help=f"trials (default {DEMO_TRIALS})")
+    p.add_argument(
+        "--out", default=None, help="run directory (default results/runs/fashion-cnn-params0.1)"
+    )
+    p.set_defaults(func=cmd_demo)
