@@ -161,7 +161,8 @@ def test_presets_cover_the_issue_and_fit_their_time_limits():
         ("fashion-cnn", ("params=0.5", "params=0.25", "params=0.1", "params=0.05")),
         ("fashion-resnet", ("macs=0.5", "macs=0.25", "latency=0.5")),
     ]
-    assert len(f.seeds) == 3 and f.methods_of(f.tasks[0]) == METHOD_NAMES
+    assert len(f.seeds) == 3
+    assert f.methods_of(f.tasks[0]) == tuple(m for m in METHOD_NAMES if m != "autoprune-nosens")
     assert sum(estimate_seconds(f).values()) <= 3 * 3600
 
 

@@ -8,7 +8,7 @@ nothing. It is a plan, not a promise: a loaded machine is slower.
 Example:
     >>> from autoprune.bench.compare import full, quick
     >>> round(estimate_seconds(quick())["fashion-cnn"] / 60), round(sum(estimate_seconds(full()).values()) / 60)
-    (12, 174)
+    (12, 167)
 """
 
 from __future__ import annotations

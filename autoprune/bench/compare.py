@@ -19,13 +19,14 @@ the presets trim trials and epochs rather than seeds or budgets:
 * :func:`quick`: fashion-cnn at 25% and 10% of parameters, one seed, 1 epoch,
   8 trials, no sensitivity ablation: ~12.5 min (the 14 baseline rows ~6.6 min,
   the two searches ~4.5 min, reference rows and the sensitivity analysis ~1.4 min);
-* :func:`full`: 3 seeds, 6 trials; fashion-cnn at 50/25/10/5% of parameters
-  (1 epoch, with the ablation: ~86 min) and fashion-resnet at 50% and 25% of
-  MACs and 0.5x latency (0.5 epoch, no ablation: ~87 min): ~2 h 54 min. With
-  6 trials the sensitivity-on search tries its 6 seed policies (uniform,
-  sensitivity-proportional, global; unstructured and structured) and finalizes
-  the best; raise ``--trials`` for a longer search. With 2 epochs and 24
-  trials the full run would take about 9 hours.
+* :func:`full`: 3 seeds; fashion-cnn at 50/25/10/5% of parameters (1 epoch,
+  12 trials: ~80 min) and fashion-resnet at 50% and 25% of MACs and 0.5x
+  latency (0.5 epoch, 6 trials: ~87 min): ~2 h 47 min. With 6 trials the search
+  tries little more than its seed policies (uniform, sensitivity-proportional,
+  global; unstructured and structured) before it finalizes the best; raise
+  ``--trials`` for a longer search. With 2 epochs and 24 trials the full run
+  would take about 9 hours. The sensitivity ablation runs on its own
+  (:mod:`autoprune.bench.ablation`, ~15 min).
 
 Both presets measure latency over 5 interleaved rounds of 20 runs.
 A loaded machine is slower (other processes share the two cores).
@@ -165,8 +166,9 @@ def full(out: str | Path = "results/benchmarks") -> BenchConfig:
     """The full comparison (``make bench``): both Fashion-MNIST tasks, every budget, 3 seeds (~3 h on 2 cores).
 
     Trimmed to fit (see the module docstring): 1 epoch (fashion-cnn) and 0.5 epoch
-    (fashion-resnet) of fine-tuning, 6 search trials, latency from 5 rounds of 20
-    runs, and the sensitivity ablation (``autoprune-nosens``) on fashion-cnn only.
+    (fashion-resnet) of fine-tuning, 12 search trials on fashion-cnn and 6 on
+    fashion-resnet, latency from 5 rounds of 20 runs. The sensitivity ablation
+    runs separately (``autoprune bench ablation``), as two longer searches.
     """
     return BenchConfig(
         tasks=(
@@ -174,16 +176,14 @@ def full(out: str | Path = "results/benchmarks") -> BenchConfig:
                 "fashion-cnn",
                 ("params=0.5", "params=0.25", "params=0.1", "params=0.05"),
                 epochs=1.0,
+                trials=12,
             ),
             TaskPlan(
-                "fashion-resnet",
-                ("macs=0.5", "macs=0.25", "latency=0.5"),
-                epochs=0.5,
-                methods=NO_ABLATION,
+                "fashion-resnet", ("macs=0.5", "macs=0.25", "latency=0.5"), epochs=0.5, trials=6
             ),
         ),
+        methods=NO_ABLATION,
         seeds=(0, 1, 2),
-        trials=6,
         latency_repeats=20,
         out=Path(out),
     )

@@ -6,6 +6,15 @@ from autoprune.errors import AutopruneError
 
 
 def cmd_bench(args) -> int:
+    if args.suite == "ablation":
+        from autoprune.bench import ablation
+
+        kwargs = {"trials": args.trials} if args.trials else {}
+        path = ablation.run(
+            args.out or "results/benchmarks/ablation", progress=not args.quiet, **kwargs
+        )
+        print(f"Wrote {path}")
+        return 0
     if args.suite == "engine":
         from autoprune.bench import engine
 
@@ -53,16 +62,15 @@ def cmd_bench(args) -> int:
 
 def register(sub) -> None:
     """Add this module's commands to the ``autoprune`` parser."""
-    p = sub.add_parser(
-        "bench", help="run a benchmark suite (engine, compare); figures go to results/"
-    )
+    p = sub.add_parser("bench", help="run a benchmark suite; figures go to results/")
     p.add_argument(
         "suite",
         nargs="?",
         default="engine",
-        choices=["engine", "compare", "transformer"],
+        choices=["engine", "compare", "transformer", "ablation"],
         help="engine: criteria on real data; compare: autoprune against the baselines; "
-        "transformer: MiniLM heads and neurons (default %(default)s)",
+        "transformer: MiniLM heads and neurons; ablation: what the sensitivity analysis buys "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--out",
