@@ -37,6 +37,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an artifact is read by other users too
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())  # on disk before the rename: a crash leaves old or new, whole
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -119,6 +124,18 @@ def read_data_file(path: str | os.PathLike, *, error: type[AutopruneError] = Aut
         raise error(
             f"{path} is not valid {language} (truncated or edited?): {describe_parse_error(exc)}"
         ) from exc
+
+
+CACHE_ENV = "AUTOPRUNE_CACHE_DIR"
+
+
+def cache_dir(override: str | os.PathLike | None = None) -> Path:
+    """The cache root: ``override``, else $AUTOPRUNE_CACHE_DIR, else ~/.cache/autoprune."""
+    if override is not None:
+        return Path(override)
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path.home() / ".cache" / "autoprune"
 
 
 def save_weights(

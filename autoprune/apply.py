@@ -82,7 +82,9 @@ def apply_policy(
     (say an N:M pattern that no longer divides a layer a structured entry shrank)
     leaves the caller's model exactly as it was. Data-driven criteria (taylor,
     obd, activation) need ``task`` for a few batches of data; magnitude, lamp and
-    random do not. The model's layers must match the policy's fingerprint.
+    random do not. With ``task``, BatchNorm is recalibrated afterwards when the
+    policy's recipe says so, exactly as ``autoprune apply`` and the search do.
+    The model's layers must match the policy's fingerprint.
     """
     document = _document(policy)
     if check and document.fingerprint:
@@ -101,6 +103,12 @@ def apply_policy(
         pruned, document.policy, task if task is not None else _DataFreeTask(example_input)
     )
     pruner.step()
+    if task is not None and document.policy.finetune.recalibrate_bn:
+        from autoprune.training import recalibrate_batchnorm
+
+        recalibrate_batchnorm(pruned, task.train_data, seed=document.policy.seed)
+        pruner.masks.apply()
+    pruned.eval()
     pruned._autoprune_history = pruner.history  # kept for save_pruned
     return pruned
 
@@ -128,19 +136,37 @@ def save_pruned(
     history: list | None = None,
     builder: str | None = None,
 ) -> Path:
-    """Write ``policy.yaml`` and ``model.safetensors`` for a pruned model; returns the directory."""
+    """Write ``policy.yaml`` and ``model.safetensors`` for a pruned model; returns the directory.
+
+    Both files are written to ``<out>.partial/`` first and the directory is renamed
+    into place, so ``out`` never holds a policy and weights that do not belong
+    together. An existing ``out`` is replaced.
+    """
+    import shutil
+
     from autoprune._io import write_bytes
     from autoprune.artifact import serialize_state_dict
 
     out = Path(out_dir)
-    document = _document(policy)
+    staging = out.with_name(out.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    document = copy.deepcopy(_document(policy))
     if builder:
         document.provenance.setdefault("builder", builder)
     history = history if history is not None else getattr(model, "_autoprune_history", [])
-    document.results.setdefault("structure", {"history_length": len(history)})
-    save_policy(out / POLICY_FILE, document)
+    document.results["structure"] = {"history_length": len(history)}
+    save_policy(staging / POLICY_FILE, document)
     data = serialize_state_dict(model.state_dict(), metadata={HISTORY_KEY: json.dumps(history)})
-    write_bytes(out / WEIGHTS_FILE, data)
+    write_bytes(staging / WEIGHTS_FILE, data)
+    if out.exists():
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out)
     return out
 
 
@@ -183,19 +209,28 @@ def load_pruned(
     model = build_model()
     if document.fingerprint:
         check_fingerprint(document.fingerprint, model)
-    history = json.loads(metadata.get(HISTORY_KEY, "[]"))
-    if history:
-        from autoprune.prune import replay_history
+    try:
+        history = json.loads(metadata.get(HISTORY_KEY, "[]"))
+        if history:
+            from autoprune.prune import replay_history
 
-        if example_input is None:
-            shape = document.provenance.get("input_shape")
-            if not shape:
-                raise AutopruneError(
-                    "Replaying structured pruning needs example_input= (or 'input_shape' in the provenance)."
-                )
-            example_input = torch.zeros(*shape)
-        replay_history(model, example_input, history)
-    state = decode_state_dict(tensors, metadata)
+            replay_history(
+                model,
+                example_input if example_input is not None else example_from(document),
+                history,
+            )
+        state = decode_state_dict(tensors, metadata)
+    except (
+        KeyError,
+        ValueError,
+        IndexError,
+        TypeError,
+        RuntimeError,
+    ) as exc:  # an edited or damaged file
+        raise AutopruneError(
+            f"{weights} does not describe a model this builder can rebuild (edited or damaged?): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -206,8 +241,20 @@ def load_pruned(
     return model
 
 
+def example_from(document: PolicyDocument) -> torch.Tensor:
+    """A zero input of the shape and dtype recorded in the policy's provenance (to replay structure)."""
+    shape = document.provenance.get("input_shape")
+    if not shape:
+        raise AutopruneError(
+            "Replaying structured pruning needs example_input= (or 'input_shape' in the provenance)."
+        )
+    dtype = getattr(torch, str(document.provenance.get("input_dtype", "float32")), torch.float32)
+    return torch.zeros(*shape, dtype=dtype if isinstance(dtype, torch.dtype) else torch.float32)
+
+
 __all__ = [
     "apply_policy",
+    "example_from",
     "builder_path",
     "fingerprint",
     "import_builder",

@@ -18,27 +18,15 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from autoprune._io import load_weights, read_json, save_weights, write_json
+from autoprune._io import cache_dir, load_weights, read_json, save_weights, write_json
 from autoprune.errors import TaskError
 from autoprune.tasks import Task
 from autoprune.tasks._data import dataset_digest
 from autoprune.training import evaluate, train_model
-
-CACHE_ENV = "AUTOPRUNE_CACHE_DIR"
-
-
-def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    """The cache root: ``override``, else $AUTOPRUNE_CACHE_DIR, else ~/.cache/autoprune."""
-    if override is not None:
-        return Path(override)
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path.home() / ".cache" / "autoprune"
 
 
 def architecture_fingerprint(model: nn.Module) -> list[tuple[str, list[int]]]:
@@ -72,8 +60,12 @@ def dense_model(
     progress: bool = True,
 ) -> DenseModel:
     """The trained dense model of ``task``: from its checkpoint, the cache, or trained now."""
-    torch.manual_seed(seed)
-    model = task.new_model()
+    caller_rng = torch.get_rng_state()
+    torch.manual_seed(seed)  # the model's initial weights
+    try:
+        model = task.new_model()
+    finally:
+        torch.set_rng_state(caller_rng)
     if task.checkpoint is not None:
         return _from_checkpoint(task, model)
     key = _cache_key(task, model, seed)

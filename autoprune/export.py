@@ -38,6 +38,9 @@ def _quiet():
 
 
 def _parity_batch(example_input: torch.Tensor, n: int = 8) -> torch.Tensor:
+    """Seeded noise for float inputs; the example repeated for integer inputs (token ids)."""
+    if not example_input.is_floating_point():
+        return example_input[:1].repeat(n, *([1] * (example_input.dim() - 1)))
     shape = (n, *example_input.shape[1:])
     return torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=example_input.dtype)
 

@@ -58,17 +58,18 @@ def printable(name: Any) -> str:
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
-def parse_nm(text: str, *, layer: str = "?") -> tuple[int, int]:
-    """``"2:4"`` -> ``(2, 4)``; N must be smaller than M."""
+def parse_nm(text: str, *, layer: str | None = None) -> tuple[int, int]:
+    """``"2:4"`` -> ``(2, 4)``; N must be smaller than M. ``layer`` names the layer in errors."""
+    where = f"Layer '{layer}': " if layer else ""
     try:
         n_text, m_text = str(text).split(":")
         n, m = int(n_text), int(m_text)
     except ValueError:
         raise PolicyError(
-            f"Layer '{layer}': 'nm' must look like 'N:M' (e.g. '2:4'). Got {text!r} instead."
+            f"{where}'nm' must look like 'N:M' (e.g. '2:4'). Got {text!r} instead."
         ) from None
     if not (0 < n < m):
-        raise PolicyError(f"Layer '{layer}': 'nm' needs 0 < N < M. Got {text!r} instead.")
+        raise PolicyError(f"{where}'nm' needs 0 < N < M. Got {text!r} instead.")
     return n, m
 
 

@@ -69,13 +69,15 @@ def evaluate(
     metric = get_metric(task.metric)
     device = model_device(model)
     total_loss, total = 0.0, 0
-    for inputs, targets in iterate_batches(data, batch_size=batch_size):
-        inputs, targets = inputs.to(device), targets.to(device)
-        outputs = model(inputs)
-        total_loss += float(task.loss(outputs, targets)) * len(targets)
-        total += len(targets)
-        metric.update(outputs, targets)
-    model.train(was_training)
+    try:
+        for inputs, targets in iterate_batches(data, batch_size=batch_size):
+            inputs, targets = inputs.to(device), targets.to(device)
+            outputs = model(inputs)
+            total_loss += float(task.loss(outputs, targets)) * len(targets)
+            total += len(targets)
+            metric.update(outputs, targets)
+    finally:
+        model.train(was_training)
     return Evaluation(metric=metric.compute(), loss=total_loss / max(total, 1), n=total)
 
 
@@ -98,11 +100,13 @@ def recalibrate_batchnorm(
     model.train()
     subset = take(data, batches * batch_size, seed=seed)
     device = model_device(model)
-    for inputs, _ in iterate_batches(subset, batch_size=batch_size):
-        model(inputs.to(device))
-    for m, momentum in zip(norms, momenta, strict=True):
-        m.momentum = momentum
-    model.train(was_training)
+    try:
+        for inputs, _ in iterate_batches(subset, batch_size=batch_size):
+            model(inputs.to(device))
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        model.train(was_training)
     return True
 
 
@@ -142,11 +146,45 @@ def train_model(
         total_steps = min(total_steps, max_steps)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
+    caller_rng = (
+        torch.get_rng_state()
+    )  # seeded here, restored on the way out: the caller's RNG is theirs
     torch.manual_seed(seed)  # dropout and other stochastic layers
     model.train()
     device = model_device(model)
-    start, step, running = time.perf_counter(), 0, 0.0
+    start, log = time.perf_counter(), {"step": 0, "running": 0.0}
     bar = progress_bar(total=total_steps, desc=desc, unit="step", enabled=progress)
+    try:
+        _loop(
+            model,
+            task,
+            data,
+            optimizer,
+            generator,
+            batch_size,
+            total_steps,
+            after_step,
+            bar,
+            device,
+            log,
+        )
+    finally:
+        torch.set_rng_state(caller_rng)
+        bar.close()
+    model.eval()
+    return TrainingLog(
+        steps=log["step"],
+        epochs=log["step"] / steps_per_epoch,
+        loss=log["running"],
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _loop(
+    model, task, data, optimizer, generator, batch_size, total_steps, after_step, bar, device, log
+) -> None:
+    """The optimizer steps of :func:`train_model`; ``log`` keeps the step count and running loss."""
+    step, running = 0, 0.0
     while step < total_steps:
         for inputs, targets in iterate_batches(
             data, batch_size=batch_size, shuffle=True, generator=generator
@@ -155,7 +193,6 @@ def train_model(
             optimizer.zero_grad(set_to_none=True)
             loss = task.loss(model(inputs), targets)
             if not torch.isfinite(loss.detach()):
-                bar.close()
                 raise TrainingDiverged(f"loss became {float(loss.detach())} at step {step}")
             loss.backward()
             optimizer.step()
@@ -164,16 +201,9 @@ def train_model(
                 callback(model, step)
             value = float(loss.detach())
             running = 0.98 * running + 0.02 * value if step > 1 else value
+            log.update(step=step, running=running)
             bar.update(1)
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{running:.4f}")
             if step >= total_steps:
                 break
-    bar.close()
-    model.eval()
-    return TrainingLog(
-        steps=step,
-        epochs=step / steps_per_epoch,
-        loss=running,
-        seconds=time.perf_counter() - start,
-    )

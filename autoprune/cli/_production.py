@@ -7,7 +7,6 @@ from autoprune.cli._args import (
     add_task_arguments,
     task_from_args,
 )
-from autoprune.errors import AutopruneError
 
 
 def cmd_apply(args) -> int:
@@ -51,6 +50,9 @@ def cmd_apply(args) -> int:
     }
     document.provenance.setdefault("builder", builder_path(task.build_model))
     document.provenance.setdefault("input_shape", list(task.example_input.shape))
+    document.provenance.setdefault(
+        "input_dtype", str(task.example_input.dtype).removeprefix("torch.")
+    )
     out = save_pruned(outcome.model, args.out, document, history=outcome.history)
     metric = task.metric_name
     print(
@@ -118,16 +120,12 @@ def cmd_export(args) -> int:
 
 
 def _example_from_policy(model_dir):
-    import torch
+    from pathlib import Path
 
+    from autoprune.apply import example_from
     from autoprune.policy_file import load_policy
 
-    shape = load_policy(__import__("pathlib").Path(model_dir) / "policy.yaml").provenance.get(
-        "input_shape"
-    )
-    if not shape:
-        raise AutopruneError("The policy names no input shape; pass --task to export.")
-    return torch.zeros(*shape)
+    return example_from(load_policy(Path(model_dir) / "policy.yaml"))
 
 
 def register(sub) -> None:

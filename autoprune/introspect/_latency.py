@@ -80,21 +80,29 @@ def measure_latency(
     repeats: int = 50,
 ) -> LatencyStats:
     """Median and spread of the forward time of ``model`` on a batch of ``batch_size``."""
+    from autoprune._validation import check_positive_int
+
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("threads", threads)
+    check_positive_int("repeats", repeats)
+    check_positive_int("warmup", warmup, minimum=0)
     device = model_device(model)
     batch = example_input[:1].expand(batch_size, *example_input.shape[1:]).contiguous().to(device)
     was_training = model.training
     model.eval()
     times = []
-    with torch_threads(threads):
-        for _ in range(warmup):
-            model(batch)
-        synchronize(device)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(batch)
+    try:
+        with torch_threads(threads):
+            for _ in range(warmup):
+                model(batch)
             synchronize(device)
-            times.append((time.perf_counter() - start) * 1000.0)
-    model.train(was_training)
+            for _ in range(repeats):
+                start = time.perf_counter()
+                model(batch)
+                synchronize(device)
+                times.append((time.perf_counter() - start) * 1000.0)
+    finally:
+        model.train(was_training)
     times.sort()
     p25, p75 = _quantile(times, 0.25), _quantile(times, 0.75)
     return LatencyStats(

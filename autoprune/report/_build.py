@@ -135,43 +135,32 @@ def collect_blocks(run_dir: Path) -> tuple[list, list[str]]:
         )
     else:
         d, f = final["dense"], final["final"]
+
+        def metric_row(name, dense, final_value):
+            return {
+                "": name,
+                "dense": dense,
+                "final": final_value,
+                "final - dense": f"{final_value - dense:+.4f}",
+                "final / dense": "",
+            }
+
+        def cost_row(name, dense, final_value):
+            return {
+                "": name,
+                "dense": dense,
+                "final": final_value,
+                "final - dense": "",
+                "final / dense": _pct(final_value, dense),
+            }
+
         rows = [
-            {
-                "": f"test {metric}",
-                "dense": d["test_metric"],
-                "final": final["test_metric"],
-                "final / dense": f"{final['test_metric'] - d['test_metric']:+.4f}",
-            },
-            {
-                "": f"validation {metric}",
-                "dense": d["val_metric"],
-                "final": final["val_metric"],
-                "final / dense": f"{final['val_metric'] - d['val_metric']:+.4f}",
-            },
-            {
-                "": "parameters (non-zero)",
-                "dense": d["params"],
-                "final": f["params"],
-                "final / dense": _pct(f["params"], d["params"]),
-            },
-            {
-                "": "MACs (non-zero)",
-                "dense": d["macs"],
-                "final": f["macs"],
-                "final / dense": _pct(f["macs"], d["macs"]),
-            },
-            {
-                "": "bytes on disk",
-                "dense": d["bytes"],
-                "final": f["bytes"],
-                "final / dense": _pct(f["bytes"], d["bytes"]),
-            },
-            {
-                "": "latency, median ms",
-                "dense": d["latency"]["median_ms"],
-                "final": f["latency"]["median_ms"],
-                "final / dense": _pct(f["latency"]["median_ms"], d["latency"]["median_ms"]),
-            },
+            metric_row(f"test {metric}", d["test_metric"], final["test_metric"]),
+            metric_row(f"validation {metric}", d["val_metric"], final["val_metric"]),
+            cost_row("parameters (non-zero)", d["params"], f["params"]),
+            cost_row("MACs (non-zero)", d["macs"], f["macs"]),
+            cost_row("bytes on disk", d["bytes"], f["bytes"]),
+            cost_row("latency, median ms", d["latency"]["median_ms"], f["latency"]["median_ms"]),
         ]
         blocks.append(Table(rows))
         blocks.append(

@@ -71,6 +71,9 @@ def finalize(
     progress: bool = True,
 ) -> dict:
     """Pick, fine-tune fully, test once, save and re-measure the final model (see the module docstring)."""
+    from autoprune._validation import check_positive_int
+
+    check_positive_int("top", top, error=RunError)
     from autoprune.search import SearchResult, open_run
 
     result = (
@@ -134,6 +137,7 @@ def finalize(
             rule=rule,
             builder=builder_path(ctx.task.build_model),
             input_shape=list(ctx.example_input.shape),
+            input_dtype=str(ctx.example_input.dtype).removeprefix("torch."),
             device=str(ctx.device),
             latency_batch_size=setup.latency_batch_size,
             latency_threads=setup.latency_threads,

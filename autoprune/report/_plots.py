@@ -4,7 +4,8 @@ Each function takes plain data (tables the report already holds) and a path;
 tests check the data, the figures only draw it.
 
 Example:
-    >>> # pareto_plot(classified, dense_point, seeds, path, budget_label="params / limit")
+    >>> # pareto_plot(classify(trials), dense_metric=0.91, dense_cost=10.0, seeds=seed_rows(trials),
+    >>> #             path="pareto.png", cost_label="params / limit", metric_label="validation accuracy")
 """
 
 from __future__ import annotations

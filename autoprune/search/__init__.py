@@ -137,6 +137,14 @@ def search(
         )
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise RunError(f"The 'n_jobs' parameter must be an integer >= 1. Got {n_jobs!r} instead.")
+    for name, value in (
+        ("latency_batch_size", latency_batch_size),
+        ("latency_threads", latency_threads),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise RunError(
+                f"The '{name}' parameter must be an integer >= 1. Got {value!r} instead."
+            )
     if n_jobs > 1 and not task_obj.spec:
         raise TaskError(
             "n_jobs > 1 runs workers in new processes, which find the task by name or file: "
@@ -215,9 +223,13 @@ def _shared(
 
     while SHARED_ATTR not in study.user_attrs:
         if once.claim(store, study_name, "setup"):
-            shared = prepare_shared(
-                setup, run_dir, task, progress=progress, backend=backend, scheduler=scheduler
-            )
+            try:
+                shared = prepare_shared(
+                    setup, run_dir, task, progress=progress, backend=backend, scheduler=scheduler
+                )
+            except BaseException:  # let the next attempt (or another worker) prepare at once
+                once.release(store, study_name, "setup")
+                raise
             shared["prepared_by"] = _worker_id()
             study.set_user_attr(SETUP_ATTR, setup.to_dict())
             study.set_user_attr(SHARED_ATTR, shared)
@@ -413,9 +425,22 @@ def worker_main(
     """Join a prepared study and run trials until no slot is left (also ``autoprune worker``)."""
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
-    os.environ.setdefault("AUTOPRUNE_NO_PROGRESS", "1")
+    from autoprune.introspect import torch_threads
+
+    quiet = "AUTOPRUNE_NO_PROGRESS" not in os.environ
+    if quiet:
+        os.environ["AUTOPRUNE_NO_PROGRESS"] = "1"  # a worker in a pool has no terminal of its own
+    try:
+        with torch_threads(threads or torch.get_num_threads()):
+            return _work(run_dir, storage, study_name, worker_index, device)
+    finally:
+        if quiet:
+            os.environ.pop("AUTOPRUNE_NO_PROGRESS", None)
+
+
+def _work(
+    run_dir: str, storage: str | None, study_name: str, worker_index: int, device: str | None
+) -> int:
     store = open_storage(Path(run_dir), storage)
     probe = _load_study(store, study_name, 0, create=False)
     if SETUP_ATTR not in probe.user_attrs:

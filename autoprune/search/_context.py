@@ -7,7 +7,7 @@ budget is set. :meth:`SearchContext.estimate` gives the costs of a per-unit
 allocation in microseconds; the candidates use it to fit the budget.
 
 Example:
-    >>> # ctx = SearchContext(setup, run_dir); ctx.limits["params"]
+    >>> # ctx = SearchContext(setup, study.user_attrs["autoprune:shared"]); ctx.limits["params"]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 from autoprune.budgets import Budget, CostModel, Costs, LatencyModel, measure_costs, parse_budgets
 from autoprune.checkpoints import dense_model
-from autoprune.errors import BudgetError, SearchSpaceError
+from autoprune.errors import BudgetError, RunError, SearchSpaceError
 from autoprune.introspect import prunable_layers
 from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy, ScheduleSpec, parse_nm
 from autoprune.search._setup import SearchSetup
@@ -50,6 +50,16 @@ class SearchContext:
         self.budgets: list[Budget] = parse_budgets(setup.budgets)
         self.primary = self.budgets[0]
         dense = dense_model(self.task, seed=setup.seed, progress=False)
+        expected = shared.get("dense_digest")
+        if expected is not None:
+            from autoprune.sensitivity import weights_digest
+
+            if weights_digest(dense.model) != expected:
+                raise RunError(
+                    f"This worker's dense model of task '{self.task.name}' (seed {setup.seed}) is not the one the "
+                    "study was prepared with (different weights): give the task a checkpoint file, or copy the "
+                    "dense cache (~/.cache/autoprune/dense) from the machine that prepared the study."
+                )
         self.dense = dense.model.to(self.device)
         self.dense_info = dense.info
         self.example_input = self.task.example_input
@@ -105,6 +115,7 @@ class SearchContext:
         return {g: units[g] for g in self.granularities}
 
     def _bounds(self) -> dict[str, dict[str, tuple[float, float]]]:
+        self._check_overrides()
         bounds = {}
         for granularity, units in self.units.items():
             if granularity == "nm":
@@ -123,6 +134,21 @@ class SearchContext:
                 high = min(high, caps.get(unit, high))
                 bounds[granularity][unit] = (min(low, high), high)
         return bounds
+
+    def _check_overrides(self) -> None:
+        """Per-layer ranges of the space must name layers (or structured units) the model has."""
+        known = {
+            "sparsity": list(prunable_layers(self.dense)),
+            "channel_ratio": list(self.cost_model.groups),
+        }
+        for field, names in known.items():
+            for layer in getattr(self.space, field).layers:
+                if layer not in names:
+                    raise SearchSpaceError(
+                        f"{field}.layers.{layer}: the model has no such "
+                        f"{'layer' if field == 'sparsity' else 'structured unit'}; "
+                        f"it has {', '.join(names) or 'none'}."
+                    )
 
     def tiers(self, granularity: str) -> dict[str, int]:
         """Sensitivity tier of each unit (only when the space asks for tiers)."""

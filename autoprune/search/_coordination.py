@@ -8,7 +8,8 @@ for its result. A claimant that died is detected (same host: its pid is gone;
 any host: it held the claim longer than ``timeout``) and its step is taken over.
 
 Example:
-    >>> # with once(storage, "mystudy", "setup") as mine: if mine: prepare()
+    >>> # if claim(storage, "mystudy", "setup"): prepare()
+    >>> # else: wait_for(lambda: prepared(), storage, "mystudy", "setup")
 """
 
 from __future__ import annotations

