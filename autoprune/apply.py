@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from autoprune.artifact import HISTORY_KEY
 from autoprune.errors import AutopruneError, PolicyError
 from autoprune.policy import Policy
 from autoprune.policy_file import (
@@ -42,7 +43,6 @@ from autoprune.policy_file import (
 
 WEIGHTS_FILE = "model.safetensors"
 POLICY_FILE = "policy.yaml"
-HISTORY_KEY = "autoprune.history"
 
 
 def builder_path(build_model: Callable) -> str | None:
@@ -157,7 +157,7 @@ def save_pruned(
     history = history if history is not None else getattr(model, "_autoprune_history", [])
     document.results["structure"] = {"history_length": len(history)}
     save_policy(staging / POLICY_FILE, document)
-    data = serialize_state_dict(model.state_dict(), metadata={HISTORY_KEY: json.dumps(history)})
+    data = serialize_state_dict(model.state_dict(), history=history)
     write_bytes(staging / WEIGHTS_FILE, data)
     if out.exists():
         old = out.with_name(out.name + ".old")

@@ -27,6 +27,7 @@ import torch
 
 FORMAT = "autoprune-sparse-v1"
 MASK, VALUES = ".__mask__", ".__values__"
+HISTORY_KEY = "autoprune.history"  # metadata: the structured-pruning history, JSON
 
 
 def sparse_bytes(numel: int, nonzero: int, element_size: int = 4) -> int:
@@ -74,16 +75,14 @@ def decode_state_dict(
     return state
 
 
-def serialize_state_dict(
-    state: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
-) -> bytes:
-    """The exact bytes of the weights file for ``state``."""
+def serialize_state_dict(state: dict[str, torch.Tensor], *, history: list | None = None) -> bytes:
+    """The exact bytes of the weights file for ``state`` and its structured-pruning ``history``."""
     from safetensors.torch import save
 
     tensors, meta = encode_state_dict(state)
-    return save(tensors, metadata={**meta, **(metadata or {})})
+    return save(tensors, metadata={**meta, HISTORY_KEY: json.dumps(history or [])})
 
 
-def artifact_bytes(state: dict[str, torch.Tensor]) -> int:
-    """Size in bytes of the weights file autoprune writes for ``state``."""
-    return len(serialize_state_dict(state))
+def artifact_bytes(state: dict[str, torch.Tensor], *, history: list | None = None) -> int:
+    """Size in bytes of the weights file autoprune writes for ``state`` (and ``history``)."""
+    return len(serialize_state_dict(state, history=history))

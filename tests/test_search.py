@@ -79,6 +79,29 @@ def test_front_is_feasible_fine_tuned_and_non_dominated(digits_run):
     assert digits_run.best.val_metric == front.val_metric.max()
 
 
+def test_the_seed_policies_of_the_default_space_come_first_and_meet_the_budget(tmp_path):
+    result = search(
+        "digits-mlp",
+        "params=0.5",
+        space="default",
+        n_trials=4,
+        out=tmp_path / "run",
+        progress=False,
+    )
+    trials = result.trials
+    assert len(trials) == 4  # six seed policies, but only the trials asked for
+    assert list(trials.seed) == [
+        "uniform:unstructured",
+        "sensitivity:unstructured",
+        "global:unstructured",
+        "uniform:structured",
+    ]
+    assert (
+        trials.feasible.all() and (trials.cost > 0.9).all()
+    )  # each spends (nearly) the whole budget
+    assert list(trials.scope) == ["local", "local", "global", "local"]
+
+
 def test_resume_keeps_finished_trials_and_completes(tmp_path):
     out = tmp_path / "run"
     first = search("digits-mlp", "params=0.3", space=QUICK, n_trials=3, out=out, progress=False)
@@ -218,11 +241,24 @@ def test_structured_search_under_a_size_budget_keeps_its_promise_on_disk(conv_ta
     result = search(
         conv_task, "size=0.4", space=space, n_trials=6, out=tmp_path / "run", progress=False
     )
-    limit = result.context.limits["size"]
+    from autoprune.apply import save_pruned
+
+    ctx = result.context
+    limit = ctx.limits["size"]
     feasible = result.trials[result.trials.feasible]
-    assert len(feasible) >= 2
+    assert len(feasible) >= 2 and (feasible.granularity == "structured").any()
     for row in feasible.itertuples():
-        assert _reapplied_costs(result, row).bytes <= limit
+        # the promise is about the file: fine-tune as the report would (another selection, same size), save, stat
+        policy = Policy.from_dict(json.loads(row.policy))
+        outcome = prune_and_finetune(ctx.fresh_dense(), policy, ctx.task, epochs=0.3)
+        out = save_pruned(
+            outcome.model, tmp_path / f"trial{row.number}", policy, history=outcome.history
+        )
+        on_disk = (out / "model.safetensors").stat().st_size
+        assert (
+            on_disk == row.bytes or row.granularity == "unstructured"
+        )  # exact for structured models
+        assert on_disk <= limit
 
 
 def test_cli_search_prints_the_front(tmp_path, capsys):

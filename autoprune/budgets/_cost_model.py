@@ -30,10 +30,11 @@ from autoprune.artifact import encode_state_dict, serialize_state_dict, sparse_b
 from autoprune.budgets._costs import Costs, in_scope
 from autoprune.introspect import profile_model, prunable_layers
 from autoprune.policy import Policy, parse_nm
-from autoprune.prune import channels_to_remove, local_count, structured_units
+from autoprune.prune import channels_to_remove, encode_removed, local_count, structured_units
 
 HEADER_PER_SPARSE_TENSOR = 160  # two more header entries (mask, values) and the shape in metadata
 HEADER_MARGIN = 256
+ALIGNMENT = 8  # safetensors pads its header to a multiple of 8 bytes
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,15 @@ class CostModel:
                 self.static_bytes += size
         tensors, _ = encode_state_dict(model.state_dict())
         encoded_payload = sum(t.numel() * t.element_size() for t in tensors.values())
-        self.dense_bytes = len(serialize_state_dict(model.state_dict()))
+        self.dense_bytes = len(serialize_state_dict(model.state_dict(), history=[]))
         self.header_bytes = self.dense_bytes - encoded_payload
+        # a structured model's file lists every unit in its history, with a fixed-width mask: a constant
+        full = [[g, True, encode_removed(set(), self.units(g))] for g in self.groups]
+        self.structured_history_bytes = (
+            len(serialize_state_dict(model.state_dict(), history=full))
+            - self.dense_bytes
+            + ALIGNMENT
+        )
         # upper estimate: every tensor the dense file encodes sparsely is counted as a sparse header entry
         self.header_bytes += HEADER_PER_SPARSE_TENSOR * sum(
             name.endswith(".__values__") for name in tensors
@@ -174,7 +182,8 @@ class CostModel:
             params -= round(self.norm_params[group] * (1 - fraction))
             payload -= round(self.norm_bytes[group] * (1 - fraction))
         header = self.header_bytes + sparse_tensors * HEADER_PER_SPARSE_TENSOR + HEADER_MARGIN
-        return Costs(params=int(params), macs=int(macs), bytes=int(payload + header))
+        history = self.structured_history_bytes if kept else 0
+        return Costs(params=int(params), macs=int(macs), bytes=int(payload + header + history))
 
     def structural_macs(self, policy: Policy) -> dict[str, int]:
         """Dense MACs of each layer after the structured part of ``policy`` (latency features)."""
@@ -194,7 +203,3 @@ class CostModel:
                 factor = info.in_factors[info.in_layers.index(layer)]
                 removed += (self.units(group) - n_kept) * factor
         return removed
-
-    def max_pruning(self, policy_at_caps: Policy) -> Costs:
-        """Costs with every unit at its cap (the most a space allows); used to detect impossible budgets."""
-        return self.estimate(policy_at_caps)

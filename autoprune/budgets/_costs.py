@@ -68,11 +68,14 @@ def measure_costs(
     *,
     latency: Callable[[nn.Module], float] | None = None,
     scope: tuple[str, ...] | None = None,
+    history: list | None = None,
 ) -> Costs:
     """Exact parameters, MACs and bytes of ``model``; latency when ``latency`` is given.
 
     ``scope`` (module-name prefixes, e.g. ``("bert.encoder",)``) limits the
-    parameters and MACs counted to those modules; bytes are always the whole file.
+    parameters and MACs counted to those modules; bytes are always the whole file,
+    with the structured-pruning ``history`` it will carry (its size depends only on
+    the model: every unit is listed with a fixed-width mask).
     """
     profile = profile_model(model, example_input)
     prunable = {layer.name: layer for layer in profile.layers}
@@ -90,6 +93,6 @@ def measure_costs(
     return Costs(
         params=int(params),
         macs=int(macs),
-        bytes=artifact_bytes(model.state_dict()),
+        bytes=artifact_bytes(model.state_dict(), history=history),
         latency_ms=None if latency is None else float(latency(model)),
     )

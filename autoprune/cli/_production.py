@@ -35,7 +35,9 @@ def cmd_apply(args) -> int:
     )
     val = evaluate(outcome.model, task.val_data, task).metric
     test = evaluate(outcome.model, task.test_data, task).metric
-    costs = measure_costs(outcome.model, task.example_input, scope=task.cost_modules)
+    costs = measure_costs(
+        outcome.model, task.example_input, scope=task.cost_modules, history=outcome.history
+    )
     document.results = {
         **document.results,
         "applied": {

@@ -15,6 +15,8 @@ from autoprune.prune._statistics import collect_statistics
 from autoprune.prune._structured import (
     ChannelPruner,
     StructuredGroup,
+    decode_removed,
+    encode_removed,
     replay_history,
     structured_units,
 )
@@ -39,6 +41,8 @@ __all__ = [
     "cap_count",
     "channels_to_remove",
     "collect_statistics",
+    "decode_removed",
+    "encode_removed",
     "find_blocks",
     "get_criterion",
     "global_counts",

@@ -108,6 +108,7 @@ class ChannelPruner:
             sorted(self.groups.items(), key=lambda item: order[self._module[item[0]]])
         )
         self.original_channels = {name: self.channels(name) for name in self.groups}
+        self._kept = {name: list(range(n)) for name, n in self.original_channels.items()}
 
     def _members(self, group) -> tuple[list[str], list[str], list[int], list[str]]:
         outs, ins, factors, norms = [], [], [], []
@@ -197,14 +198,40 @@ class ChannelPruner:
         pruner = self.graph.get_pruner_of_module(module)
         pruning_group = self.graph.get_pruning_group(module, pruner.prune_out_channels, indices)
         pruning_group.prune()
+        gone = set(indices)
+        self._kept[group] = [k for i, k in enumerate(self._kept[group]) if i not in gone]
 
     @property
     def history(self) -> list:
-        """The pruning history: ``[layer name, is_out_channels, indices]`` per removal (JSON-ready)."""
+        """What was removed, canonically: ``[group, True, bitmask]`` for every group (see :func:`encode_removed`).
+
+        Groups are independent, so replaying one entry per group on a fresh model gives
+        the same architecture however many steps the removal took; and as every group is
+        listed with a fixed-width mask, the history's size depends on the model only.
+        """
         return [
-            [name, bool(is_out), [int(i) for i in idxs]]
-            for name, is_out, idxs in self.graph.pruning_history()
+            [group, True, encode_removed(set(range(n)) - set(self._kept[group]), n)]
+            for group, n in self.original_channels.items()
         ]
+
+
+def encode_removed(removed, n: int) -> str:
+    """Removed original indices of ``n`` units as a fixed-width hex bitmask (bit i: unit i removed).
+
+    Example:
+        >>> encode_removed({0, 3}, 12), decode_removed("009")
+        ('009', [0, 3])
+    """
+    value = sum(1 << int(i) for i in removed)
+    return format(value, "x").zfill((n + 3) // 4)
+
+
+def decode_removed(mask) -> list[int]:
+    """Indices of a bitmask from :func:`encode_removed` (a list of indices passes through)."""
+    if isinstance(mask, list):
+        return [int(i) for i in mask]
+    value = int(mask, 16)
+    return [i for i in range(value.bit_length()) if value >> i & 1]
 
 
 def structured_units(model: nn.Module, example_input: torch.Tensor):
@@ -229,6 +256,11 @@ def replay_history(model: nn.Module, example_input: torch.Tensor, history: list)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            history = [
+                [name, out, decode_removed(idxs)]
+                for name, out, idxs in history
+                if decode_removed(idxs)
+            ]
             graph.load_pruning_history(
                 [(name, bool(out), list(idxs)) for name, out, idxs in history]
             )

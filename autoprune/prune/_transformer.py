@@ -90,7 +90,6 @@ class TransformerUnits:
         self.groups = dict(sorted(self.groups.items(), key=lambda kv: order.get(kv[0], 0)))
         self.original_channels = {unit: self.channels(unit) for unit in self.groups}
         self._kept = {unit: list(range(n)) for unit, n in self.original_channels.items()}
-        self._history: list = []
         self._modules = dict(model.named_modules())
 
     def group_of(self, layer: str) -> str:
@@ -133,10 +132,8 @@ class TransformerUnits:
         n = self.channels(unit)
         if len(indices) >= n:
             raise PruningError(f"Cannot remove all {n} heads or neurons of unit '{unit}'.")
-        original = [self._kept[unit][i] for i in indices]
         self._cut(unit, indices)
         self._kept[unit] = [k for i, k in enumerate(self._kept[unit]) if i not in set(indices)]
-        self._history.append([unit, "heads" if unit in self._attention else "neurons", original])
 
     def _cut(self, unit: str, indices: list[int]) -> None:
         drop = set(indices)
@@ -161,18 +158,30 @@ class TransformerUnits:
         _keep_columns(down, keep)
 
     def replay(self, history: list) -> None:
-        """Apply a recorded history (original indices) to this model."""
+        """Apply a recorded history (bitmasks or lists of original indices) to this model."""
+        from autoprune.prune._structured import decode_removed
+
         for unit, _kind, original in history:
             if unit not in self.groups:
                 raise PruningError(
                     f"The pruning history names unit '{unit}', which this model does not have."
                 )
-            positions = [self._kept[unit].index(i) for i in original]
+            positions = [self._kept[unit].index(i) for i in decode_removed(original)]
             self.remove(unit, positions)
 
     @property
     def history(self) -> list:
-        return [list(entry) for entry in self._history]
+        """``[unit, "heads" | "neurons", bitmask of removed originals]`` for every unit (fixed size)."""
+        from autoprune.prune._structured import encode_removed
+
+        return [
+            [
+                unit,
+                "heads" if unit in self._attention else "neurons",
+                encode_removed(set(range(n)) - set(self._kept[unit]), n),
+            ]
+            for unit, n in self.original_channels.items()
+        ]
 
 
 def has_transformer_blocks(model: nn.Module) -> bool:

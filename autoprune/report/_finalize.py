@@ -91,7 +91,18 @@ def finalize(
             "Run more trials or loosen the budget; the report can still show the trials."
         )
     epochs = ctx.space.finetune.final_epochs if epochs is None else epochs
-    candidates = shortlist(front, rule, top=top, tolerance=tolerance)
+    front_latency = None
+    latency_budget = next(
+        (b for b in parse_budgets(ctx.setup.budgets) if b.kind == "latency"), None
+    )
+    pool = front
+    if latency_budget is not None:
+        # the search only estimated latency: measure the front now and pick among what really meets it
+        front_latency = measure_front_latency(ctx, front, latency_budget)
+        meeting = [r["number"] for r in front_latency if r["met"]]
+        if meeting:
+            pool = front[front["number"].isin(meeting)]
+    candidates = shortlist(pool, rule, top=top, tolerance=tolerance)
     start = time.perf_counter()
     tuned, models = [], {}
     for row in candidates.itertuples():
@@ -182,10 +193,6 @@ def finalize(
                 "met": measured[budget.kind] <= limit,
             }
         )
-    front_latency = None
-    latency_budget = next((b for b in parse_budgets(setup.budgets) if b.kind == "latency"), None)
-    if latency_budget is not None:
-        front_latency = measure_front_latency(ctx, front, latency_budget)
     summary = {
         "chosen_trial": chosen,
         "front_latency": front_latency,

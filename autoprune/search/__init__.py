@@ -255,7 +255,9 @@ def _seed_and_slots(study, store, study_name: str, ctx: SearchContext, n_trials:
     if study.user_attrs.get(SEEDED_ATTR):
         pass
     elif once.claim(store, study_name, "seeds"):
-        for params, name in seed_trials(ctx):
+        for params, name in seed_trials(ctx)[
+            :n_trials
+        ]:  # the seeds are trials too: never more than asked for
             study.enqueue_trial(params, user_attrs={"seed": name}, skip_if_exists=False)
         study.set_user_attr(SEEDED_ATTR, True)
     else:

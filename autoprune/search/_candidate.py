@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from autoprune._bisect import first_true, last_true
 from autoprune.policy import Policy
 from autoprune.prune import Pruner
 from autoprune.search._context import SearchContext
@@ -41,18 +42,6 @@ class Candidate:
     info: dict = field(default_factory=dict)
 
 
-def _bisect(make, ctx: SearchContext, use: float, *, want_meets_at_high: bool) -> float:
-    """Boundary of ``meets`` on [0, 1]: the smallest meeting beta, or the largest one."""
-    lo, hi = 0.0, 1.0
-    for _ in range(REPAIR_STEPS):
-        mid = (lo + hi) / 2
-        if ctx.meets(make(mid)[1], use) == want_meets_at_high:
-            hi = mid
-        else:
-            lo = mid
-    return hi if want_meets_at_high else lo
-
-
 def _repair(
     up: Callable[[float], tuple[dict, dict]],
     down: Callable[[float], tuple[dict, dict]],
@@ -70,12 +59,12 @@ def _repair(
     if ctx.meets(estimates, use):
         if ctx.meets(down(1.0)[1], use):
             return (*down(1.0), True, True)
-        beta = _bisect(down, ctx, use, want_meets_at_high=False)
+        beta = last_true(lambda b: ctx.meets(down(b)[1], use), steps=REPAIR_STEPS)
         return (*down(beta), beta > 0, True)
     top_amounts, top_estimates = up(1.0)
     if not ctx.meets(top_estimates, use):
         return top_amounts, top_estimates, True, False
-    return (*up(_bisect(up, ctx, use, want_meets_at_high=True)), True, True)
+    return (*up(first_true(lambda b: ctx.meets(up(b)[1], use), steps=REPAIR_STEPS)), True, True)
 
 
 def _lr(trial, ctx: SearchContext) -> float:

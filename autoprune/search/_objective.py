@@ -1,11 +1,13 @@
 """One trial: sample, prune, check the budget, screen, and fine-tune only what can matter.
 
 1. :func:`suggest` a candidate fitted to the budget;
-2. prune a copy of the dense model (BatchNorm recalibrated; a short fine-tune
-   when the space's ``screening.epochs`` asks for one) and measure its exact
-   costs; the budgets enter Optuna as constraints (``trial.set_constraint``,
-   feasible when <= 0);
-3. a candidate over budget stops here: no fine-tuning is spent on it;
+2. prune a copy of the dense model (BatchNorm recalibrated) and measure its
+   exact costs; the budgets enter Optuna as constraints (``trial.set_constraint``,
+   feasible when <= 0). A latency budget's cost is the latency model's estimate;
+   the report measures the candidates it shows;
+3. a candidate over budget stops here (its screening metric is the pruned
+   model's): no fine-tuning is spent on it. A feasible one gets the short
+   fine-tune the space's ``screening.epochs`` asks for, if any, before screening;
 4. a feasible candidate is *promoted* to the trial fine-tune when it can
    change the front: its optimistic outcome (the best fine-tuned metric of any
    trial that screened no better) is not already reached by a fine-tuned trial
@@ -49,24 +51,34 @@ class Objective:
         trial.set_user_attr("policy", candidate.policy.to_dict())
         trial.set_user_attr("estimates", candidate.estimates)
         trial.set_user_attr("repaired", candidate.repaired)
+        trial.set_user_attr("fits_estimate", candidate.fits)
         try:
-            screened = prune_and_finetune(
-                ctx.fresh_dense(), candidate.policy, ctx.task, epochs=ctx.space.screening.epochs
-            )
+            # pruned only: the exact costs decide feasibility before any fine-tuning is spent
+            screened = prune_and_finetune(ctx.fresh_dense(), candidate.policy, ctx.task, epochs=0)
             latency = ctx.latency_of if ctx.latency_model is not None else None
             costs = measure_costs(
-                screened.model, ctx.example_input, latency=latency, scope=ctx.scope
+                screened.model,
+                ctx.example_input,
+                latency=latency,
+                scope=ctx.scope,
+                history=screened.history,
             )
+            feasible = True
+            for budget in ctx.budgets:
+                excess = costs.of(budget.kind) / ctx.limits[budget.kind] - 1.0
+                trial.set_constraint(budget.kind, excess)
+                feasible &= excess <= 0
+            if (
+                feasible and ctx.space.screening.epochs > 0
+            ):  # a short fine-tune, for feasible candidates only
+                screened = prune_and_finetune(
+                    ctx.fresh_dense(), candidate.policy, ctx.task, epochs=ctx.space.screening.epochs
+                )
             screen = evaluate(screened.model, ctx.task.val_data, ctx.task)
         except TrainingDiverged as exc:
             raise TrialFailed(f"screening diverged: {exc}") from exc
         if not math.isfinite(screen.metric) or not math.isfinite(screen.loss):
             raise TrialFailed(f"the pruned model gives a non-finite loss ({screen.loss}) or metric")
-        feasible = True
-        for budget in ctx.budgets:
-            excess = costs.of(budget.kind) / ctx.limits[budget.kind] - 1.0
-            trial.set_constraint(budget.kind, excess)
-            feasible &= excess <= 0
         cost = costs.of(ctx.primary.kind) / ctx.limits[ctx.primary.kind]
         trial.set_user_attr("costs", costs.as_dict())
         trial.set_user_attr("cost", cost)

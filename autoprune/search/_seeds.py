@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 
+from autoprune._bisect import first_true
 from autoprune.errors import BudgetError
 from autoprune.prune import Pruner
 from autoprune.search._context import SearchContext
@@ -122,11 +123,4 @@ def _global_amount(ctx: SearchContext, granularity: str, cost) -> float | None:
             stacklevel=2,
         )
         return None
-    lo, hi = 0.0, capacity
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        if allocation_cost(mid) <= 1.0:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return first_true(lambda amount: allocation_cost(amount) <= 1.0, 0.0, capacity)

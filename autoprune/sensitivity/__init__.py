@@ -15,18 +15,13 @@ from autoprune.sensitivity._analysis import (
 )
 from autoprune.sensitivity._plot import plot_sensitivity
 from autoprune.sensitivity._result import Sensitivity
-from autoprune.sensitivity._seeds import (
-    global_allocation,
-    sensitivity_allocation,
-    uniform_allocation,
-)
+from autoprune.sensitivity._seeds import sensitivity_allocation, uniform_allocation
 
 __all__ = [
     "DEFAULT_GRID",
     "Sensitivity",
     "analyse_sensitivity",
     "check_grid",
-    "global_allocation",
     "plot_sensitivity",
     "sensitivity_allocation",
     "sensitivity_units",

@@ -182,14 +182,3 @@ class Sensitivity:
             metric_name,
             0.0,
         )
-
-    @classmethod
-    def from_csv(
-        cls, path: str | Path, *, dense_metric: float, metric_name: str = "metric"
-    ) -> Sensitivity:
-        """Rebuild from a saved ``sensitivity.csv`` (the report reads it back)."""
-        return cls.from_records(
-            pd.read_csv(path).to_dict(orient="records"),
-            dense_metric=dense_metric,
-            metric_name=metric_name,
-        )

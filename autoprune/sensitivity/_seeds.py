@@ -7,7 +7,8 @@ target``:
 * ``uniform``: the same amount everywhere;
 * ``sensitivity``: every unit gets the amount its curve allows for a common
   damage level (more to robust layers, less to fragile ones);
-* ``global``: the allocation a global magnitude ranking makes.
+* ``global``: the allocation a global magnitude ranking makes (computed by the
+  search with the Pruner's own ranking, :mod:`autoprune.search._seeds`).
 
 ``cost`` maps an allocation to the budgeted quantity (parameters, MACs, ...)
 and must not increase when amounts grow. Caps bound every unit.
@@ -24,29 +25,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from autoprune._bisect import first_true
 from autoprune.errors import BudgetError
 
 Allocation = dict[str, float]
 CostFn = Callable[[Allocation], float]
 
 
-def _bisect(
-    make: Callable[[float], Allocation], cost: CostFn, target: float, *, iterations: int = 40
-) -> Allocation:
-    """Smallest knob in [0, 1] whose allocation meets ``target`` (the knob's top must meet it)."""
+def _bisect(make: Callable[[float], Allocation], cost: CostFn, target: float) -> Allocation:
+    """The allocation at the smallest knob in [0, 1] that meets ``target`` (the knob's top must meet it)."""
     top = make(1.0)
     if cost(top) > target:
         raise BudgetError(
-            f"Even the most pruning this seed allows costs {cost(top):,.0f}, above the target {target:,.0f}."
+            f"Even the most pruning this seed allows costs {cost(top):,.4g}, above the target {target:,.4g}."
         )
-    lo, hi = 0.0, 1.0
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        if cost(make(mid)) <= target:
-            hi = mid
-        else:
-            lo = mid
-    return make(hi)
+    return make(first_true(lambda k: cost(make(k)) <= target, steps=40))
 
 
 def uniform_allocation(
@@ -78,23 +71,5 @@ def sensitivity_allocation(
     def make(k: float) -> Allocation:
         tolerance = k * worst
         return {u: min(sens.allowed_amount(u, tolerance), caps.get(u, 0.99)) for u in units}
-
-    return _bisect(make, cost, target)
-
-
-def global_allocation(
-    scores: dict, *, cost: CostFn, target: float, caps: dict[str, float] | None = None
-) -> Allocation:
-    """The allocation of one global ranking of ``scores`` (unit -> tensor of unit scores)."""
-    from autoprune.prune import cap_count, global_counts
-
-    caps = caps or {}
-    sizes = {u: s.numel() for u, s in scores.items()}
-    limits = {u: cap_count(n, caps.get(u, 0.99)) for u, n in sizes.items()}
-    capacity = sum(limits.values())
-
-    def make(k: float) -> Allocation:
-        counts = global_counts(scores, total=int(k * capacity), caps=limits)
-        return {u: counts[u] / sizes[u] for u in scores}
 
     return _bisect(make, cost, target)
