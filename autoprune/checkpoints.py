@@ -1,8 +1,9 @@
 """The dense baseline: train a task's model once, cache it, reuse it everywhere.
 
-The cache key covers the task name, the seed, the architecture (layer names and
-shapes), the training settings and a digest of the data, so a changed model or
-data set is never served a stale checkpoint. A task with a ``checkpoint`` file
+The cache key covers the task (name, loss, metric, validation split), the seed,
+the model class and architecture (layer names and shapes), the training settings
+and a digest of the data, so a changed model, loss or data set is never served a
+stale checkpoint. A task with a ``checkpoint`` file
 is loaded from it instead of being trained.
 
 Example:
@@ -36,6 +37,8 @@ def architecture_fingerprint(model: nn.Module) -> list[tuple[str, list[int]]]:
 
 def _cache_key(task: Task, model: nn.Module, seed: int) -> str:
     payload = {
+        "task": task.identity(),
+        "model": f"{type(model).__module__}.{type(model).__qualname__}",
         "architecture": architecture_fingerprint(model),
         "train": [task.epochs, task.lr, task.batch_size, task.weight_decay, seed],
         "data": [dataset_digest(task.train_data), dataset_digest(task.val_data)],

@@ -82,6 +82,22 @@ def test_cache_hits_on_a_second_run_and_misses_after_a_weight_changes(
     assert third.dense_metric == pytest.approx(first.dense_metric, abs=0.02)
 
 
+def test_cache_misses_when_the_loss_changes(digits_task, digits_dense, tmp_path):
+    import dataclasses
+
+    from torch import nn
+
+    first = analyse_sensitivity(
+        digits_dense.model, digits_task, grid=(0.5,), cache=tmp_path, progress=False
+    )
+    smoothed = dataclasses.replace(digits_task, loss=nn.CrossEntropyLoss(label_smoothing=0.2))
+    second = analyse_sensitivity(
+        digits_dense.model, smoothed, grid=(0.5,), cache=tmp_path, progress=False
+    )
+    assert first.cached_points == 0 and second.cached_points == 0
+    assert second.table["loss"].iloc[0] != pytest.approx(first.table["loss"].iloc[0])
+
+
 def test_two_workers_give_the_same_table_as_one(digits_task, digits_dense):
     one = analyse_sensitivity(
         digits_dense.model, digits_task, grid=GRID, cache=False, n_jobs=1, progress=False

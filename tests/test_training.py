@@ -38,6 +38,26 @@ def test_dense_cache_hits_and_is_keyed_by_training_settings(digits_task, digits_
     assert other_seed.info["cached"] is False and other_seed.info["key"] != digits_dense.info["key"]
 
 
+def test_dense_cache_key_covers_loss_metric_and_split(digits_task):
+    import dataclasses
+
+    from torch import nn
+
+    from autoprune.checkpoints import _cache_key
+
+    model = digits_task.new_model()
+    base = _cache_key(digits_task, model, 0)
+    variants = [
+        dataclasses.replace(digits_task, loss=nn.CrossEntropyLoss(label_smoothing=0.1)),
+        dataclasses.replace(digits_task, metric=lambda out, y: 0.0),
+        dataclasses.replace(digits_task, split_seed=1),
+        dataclasses.replace(digits_task, name="digits-other"),
+    ]
+    keys = {_cache_key(task, model, 0) for task in variants}
+    assert base not in keys and len(keys) == len(variants)
+    assert _cache_key(dataclasses.replace(digits_task), model, 0) == base
+
+
 def test_task_checkpoint_is_loaded_not_trained(digits_task, digits_dense, tmp_path):
     import dataclasses
 

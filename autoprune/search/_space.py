@@ -325,9 +325,11 @@ def _grid(where: str, value: Any) -> tuple[float, ...]:
 
 
 def spaces_dirs() -> list[Path]:
-    """Where named spaces are looked for: ./search_spaces, then the one beside the package."""
-    package_root = Path(__file__).resolve().parents[2]
-    return [Path.cwd() / SPACES_DIR_NAME, package_root / SPACES_DIR_NAME]
+    """Where named spaces are looked for: ./search_spaces, then the ones installed with autoprune."""
+    from importlib.resources import files
+
+    installed = Path(str(files("autoprune") / SPACES_DIR_NAME))
+    return [Path.cwd() / SPACES_DIR_NAME, installed]
 
 
 def available_spaces() -> list[str]:

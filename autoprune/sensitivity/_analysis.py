@@ -7,9 +7,10 @@ After pruning, BatchNorm is recalibrated when the model has it, and the model
 is evaluated on a seeded validation subset.
 
 Units run in parallel with joblib; every (unit, amount) point is cached with
-``joblib.Memory`` under a key made of the model's weights, the data, the
-criterion, the granularity and the seed, so a second run is instant and a
-changed model is never served stale results.
+``joblib.Memory`` under a key made of the model's class and weights, the task
+(name, loss, metric, split), the data, the criterion, the granularity and the
+seed, so a second run is instant and a changed model, loss or data set is never
+served stale results.
 
 Example:
     >>> from autoprune.tasks import get_task
@@ -26,6 +27,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +46,7 @@ from autoprune.tasks._data import dataset_digest, take
 
 DEFAULT_GRID = (0.1, 0.3, 0.5, 0.7, 0.9)
 GRANULARITIES = ("unstructured", "structured")
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def check_grid(grid) -> tuple[float, ...]:
@@ -193,6 +195,8 @@ def analyse_sensitivity(
     key = "-".join(
         [
             CACHE_VERSION,
+            hashlib.sha256(json.dumps(task.identity()).encode()).hexdigest()[:12],
+            f"{type(model).__module__}.{type(model).__qualname__}",
             weights_digest(model),
             dataset_digest(light.val_data),
             dataset_digest(light.train_data),

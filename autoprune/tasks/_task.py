@@ -114,6 +114,23 @@ class Task:
         """The name of the metric, e.g. ``"accuracy"``."""
         return metric_name(self.metric)
 
+    def identity(self) -> dict:
+        """What, besides weights and data, decides a cached result: for cache keys.
+
+        Example:
+            >>> from autoprune.tasks import get_task
+            >>> sorted(get_task("digits-mlp").identity())
+            ['loss', 'metric', 'name', 'split']
+        """
+        return {
+            "name": self.name,
+            "loss": callable_identity(self.loss),
+            "metric": self.metric
+            if isinstance(self.metric, str)
+            else callable_identity(self.metric),
+            "split": [self.val_fraction, self.split_seed],
+        }
+
     def new_model(self) -> nn.Module:
         """Build a fresh model and check it runs on ``example_input``."""
         try:
@@ -129,6 +146,42 @@ class Task:
             )
         check_model_runs(model, self.example_input, context=f"task '{self.name}'")
         return model
+
+
+def callable_identity(fn: object) -> str:
+    """A stable description of a loss or metric: its qualified name, settings and code.
+
+    Two functions with the same name but different bodies, or two loss modules
+    with different settings (``label_smoothing``...), get different identities.
+
+    Example:
+        >>> callable_identity(nn.CrossEntropyLoss()) == callable_identity(nn.CrossEntropyLoss())
+        True
+        >>> callable_identity(nn.CrossEntropyLoss(label_smoothing=0.1)) == callable_identity(nn.CrossEntropyLoss())
+        False
+    """
+    import functools
+    import hashlib
+
+    if isinstance(fn, functools.partial):
+        bound = repr((fn.args, sorted(fn.keywords.items())))
+        return f"{callable_identity(fn.func)}+{hashlib.sha256(bound.encode()).hexdigest()[:8]}"
+    code = getattr(fn, "__code__", None)
+    owner = fn if code is not None or isinstance(fn, type) else type(fn)
+    name = f"{owner.__module__}.{owner.__qualname__}"
+    h = hashlib.sha256(name.encode())
+    if code is not None:
+        h.update(code.co_code)
+        h.update(repr(code.co_consts).encode())
+    else:
+        plain = (bool, int, float, str, type(None))
+        settings = (
+            sorted((k, v) for k, v in vars(fn).items() if isinstance(v, plain))
+            if hasattr(fn, "__dict__")
+            else []
+        )
+        h.update(repr(settings).encode())
+    return f"{name}:{h.hexdigest()[:12]}"
 
 
 def check_model_runs(
