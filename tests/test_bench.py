@@ -11,7 +11,7 @@ import torch
 
 from autoprune.bench._matching import BudgetUnreachable, bisect_knob, erk_densities
 from autoprune.bench._runner import BenchError
-from autoprune.bench._tables import aggregate
+from autoprune.bench._tables import MEANS, aggregate
 from autoprune.bench.compare import BenchConfig, TaskPlan, estimate_seconds, full, quick, run
 from autoprune.bench.methods import METHOD_NAMES
 from autoprune.cli import main
@@ -92,20 +92,7 @@ def _row(method, budget, seed, metric, fraction, status="ok", **extra):
     base = {"method": method, "budget": budget, "seed": seed, "status": status}
     if status != "ok":
         return {**base, "reason": "boom"}
-    costs = {
-        k: 1.0
-        for k in (
-            "params",
-            "macs",
-            "kernel_macs",
-            "bytes",
-            "latency_ms",
-            "dense_latency_ms",
-            "speedup_measured",
-            "speedup_macs",
-            "wall_seconds",
-        )
-    }
+    costs = dict.fromkeys(MEANS, 1.0)
     return {**base, **costs, "test_metric": metric, "fractions": {"params": fraction}, **extra}
 
 

@@ -11,6 +11,7 @@ import time
 import optuna
 import pandas as pd
 import pytest
+from cli_args import digits_search
 from postgres_server import PostgresServer, binaries
 
 from autoprune.search import open_run
@@ -52,24 +53,11 @@ def _search(url, study, out, trials, *extra):
             sys.executable,
             "-m",
             "autoprune.cli",
-            "search",
-            "--task",
-            "digits-mlp",
-            "--budget",
-            "params=0.3",
-            "--space",
-            "quick",
-            "--trials",
-            str(trials),
-            "--storage",
-            url,
-            "--study",
-            study,
-            "--out",
-            str(out),
-            "--no-finalize",
-            "--quiet",
-            *extra,
+            *digits_search(
+                trials,
+                *("--storage", url, "--study", study, "--out", str(out)),
+                *("--no-finalize", "--quiet", *extra),
+            ),
         ],
         env=ENV,
         stdout=subprocess.PIPE,

@@ -15,26 +15,14 @@ import time
 import pandas as pd
 import pytest
 import torch
+from cli_args import digits_search
 
 from autoprune.apply import load_pruned
 from autoprune.search import open_run, search
 from autoprune.tasks.models import DigitsMLP
 
 N_TRIALS = 12
-ARGS = [
-    "search",
-    "--task",
-    "digits-mlp",
-    "--budget",
-    "params=0.3",
-    "--space",
-    "quick",
-    "--trials",
-    str(N_TRIALS),
-    "--quiet",
-    "--top",
-    "2",
-]
+ARGS = digits_search(N_TRIALS, "--quiet", "--top", "2")
 
 
 def _run_cli(out, env, timeout=300):

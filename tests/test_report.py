@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from cli_args import digits_search
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -162,24 +163,7 @@ def test_report_of_an_incomplete_run_says_what_is_missing(tmp_path):
 def test_cli_search_writes_the_report_and_checks_the_budget(tmp_path, capsys):
     from autoprune.cli import main
 
-    rc = main(
-        [
-            "search",
-            "--task",
-            "digits-mlp",
-            "--budget",
-            "params=0.3",
-            "--space",
-            "quick",
-            "--trials",
-            "4",
-            "--out",
-            str(tmp_path / "run"),
-            "--quiet",
-            "--top",
-            "1",
-        ]
-    )
+    rc = main(digits_search(4, "--out", str(tmp_path / "run"), "--quiet", "--top", "1"))
     assert rc == 0
     out = capsys.readouterr().out
     assert "Final model (trial" in out and "met" in out and "report.html" in out

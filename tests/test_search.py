@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 import torch
+from cli_args import digits_search
 
 from autoprune.budgets import measure_costs
 from autoprune.errors import BudgetError, RunError
@@ -264,22 +265,7 @@ def test_structured_search_under_a_size_budget_keeps_its_promise_on_disk(conv_ta
 def test_cli_search_prints_the_front(tmp_path, capsys):
     from autoprune.cli import main
 
-    rc = main(
-        [
-            "search",
-            "--task",
-            "digits-mlp",
-            "--budget",
-            "params=0.3",
-            "--space",
-            QUICK,
-            "--trials",
-            "3",
-            "--out",
-            str(tmp_path / "run"),
-            "--quiet",
-        ]
-    )
+    rc = main(digits_search(3, "--out", str(tmp_path / "run"), "--quiet"))
     assert rc == 0
     out = capsys.readouterr().out
     assert (

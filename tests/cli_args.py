@@ -1,0 +1,24 @@
+"""Command lines shared by the tests that drive ``autoprune search`` end to end."""
+
+from __future__ import annotations
+
+
+def digits_search(trials: int, *extra: str) -> list[str]:
+    """Arguments of a small search: digits-mlp under params=0.3 in the quick space.
+
+    Example:
+        >>> digits_search(4, "--quiet")[-3:]
+        ['--trials', '4', '--quiet']
+    """
+    return [
+        "search",
+        "--task",
+        "digits-mlp",
+        "--budget",
+        "params=0.3",
+        "--space",
+        "quick",
+        "--trials",
+        str(trials),
+        *extra,
+    ]
