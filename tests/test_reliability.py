@@ -91,7 +91,9 @@ def test_sigkill_at_random_moments_then_resume_keeps_every_trial_and_the_same_fr
         tmp_path / "cache-interrupted"
     )  # its own cache: the dense model and sensitivity really run again
     env = {**base_env, "AUTOPRUNE_CACHE_DIR": str(cache)}
-    monkeypatch.setenv("AUTOPRUNE_CACHE_DIR", str(cache))  # open_run here reads the run's dense model
+    monkeypatch.setenv(
+        "AUTOPRUNE_CACHE_DIR", str(cache)
+    )  # open_run here reads the run's dense model
     interrupted = tmp_path / "interrupted"
     rng = random.Random(11)
     kills, snapshots = [], []
