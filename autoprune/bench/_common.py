@@ -9,10 +9,10 @@ Example:
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import platform
 from collections.abc import Sequence
-
-import torch
 
 from autoprune._table import format_value
 
@@ -30,17 +30,13 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -
 
 
 def versions() -> dict[str, str]:
-    """Versions of everything a benchmark result depends on."""
-    import optuna
-    import torch_pruning
-
-    import autoprune
-
-    return {
-        "autoprune": autoprune.__version__,
-        "torch": torch.__version__,
-        "torch-pruning": getattr(torch_pruning, "__version__", "?"),
-        "optuna": optuna.__version__,
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads available",
-    }
+    """Versions of every compared library (as installed), the interpreter and the machine."""
+    out = {}
+    for dist in ("autoprune", "torch", "torch-pruning", "optuna", "scikit-learn", "numpy"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "?"
+    out["python"] = platform.python_version()
+    out["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs"
+    return out

@@ -16,9 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import platform
 import time
 import traceback
 from dataclasses import dataclass
@@ -27,6 +24,7 @@ from pathlib import Path
 import torch
 
 from autoprune._io import read_json
+from autoprune.bench._common import versions
 from autoprune.bench._context import BenchTask, RunSettings
 from autoprune.bench.methods import get_method
 from autoprune.budgets import parse_budget
@@ -74,26 +72,6 @@ def plan_cells(task: str, budgets, methods, seeds) -> list[list[Cell]]:
         ]
         passes.append(fixed + matched)
     return passes
-
-
-def bench_versions() -> dict[str, str]:
-    """Versions of every compared library, the interpreter and the machine."""
-    out = {}
-    for label, dist in (
-        ("autoprune", "autoprune"),
-        ("torch", "torch"),
-        ("torch-pruning", "torch-pruning"),
-        ("optuna", "optuna"),
-        ("scikit-learn", "scikit-learn"),
-        ("numpy", "numpy"),
-    ):
-        try:
-            out[label] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[label] = "?"
-    out["python"] = platform.python_version()
-    out["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs"
-    return out
 
 
 def finished(path: Path) -> dict | None:
@@ -148,7 +126,7 @@ def _run_cell(ctx: BenchTask, cell: Cell) -> dict:
         "seed": cell.seed,
         "metric": ctx.task.metric_name,
         "settings": ctx.settings.relevant(search=method.series == "search"),
-        "versions": bench_versions(),
+        "versions": versions(),
     }
     reason = method.unsupported(ctx, budget)
     if reason:
