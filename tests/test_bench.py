@@ -281,3 +281,14 @@ def test_the_command_line_estimates_and_refuses_unknown_tasks(capsys):
     assert "Total: ~" in printed
     assert main(["bench", "compare", "--task", "nope", "--estimate"]) == 2
     assert "Task 'nope' is not in this benchmark" in capsys.readouterr().err
+
+
+def test_versions_are_those_of_the_installed_distributions():
+    import importlib.metadata
+
+    from autoprune.bench._common import versions
+
+    found = versions()
+    for dist in ("torch", "torch-pruning", "optuna", "scikit-learn", "numpy"):
+        assert found[dist] == importlib.metadata.version(dist)
+    assert found["python"].count(".") == 2

@@ -103,9 +103,8 @@ def check_settings(raw_dir: Path, task: str, settings: RunSettings) -> None:
 def run_cell(ctx: BenchTask, cell: Cell, *, threads: int | None = None) -> dict:
     """Run one cell and return its row (status ok, n/a or failed); never raises for a method's failure.
 
-    ``threads``: torch's intra-op threads for the cell (restored afterwards); a
-    search's sensitivity analysis leaves torch on one thread, and the next cell
-    must not inherit that.
+    ``threads``: torch's intra-op threads for the cell (restored afterwards), so
+    that no cell inherits a thread setting another cell left behind.
     """
     threads = threads or torch.get_num_threads()
     with torch_threads(threads):
