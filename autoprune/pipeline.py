@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
-from autoprune.policy import Policy
+from autoprune.policy import LayerPolicy, Policy
 from autoprune.prune import Pruner
 from autoprune.schedules import make_schedule
 from autoprune.tasks import Task
@@ -65,8 +65,6 @@ def prune_and_finetune(
     start = time.perf_counter()
     recipe = policy.finetune
     if epochs is not None:
-        from dataclasses import replace
-
         policy = replace(policy, finetune=replace(recipe, epochs=epochs))
         recipe = policy.finetune
     total = finetune_steps(policy, task)
@@ -105,3 +103,39 @@ def prune_and_finetune(
         finetune_steps=done,
         seconds=time.perf_counter() - start,
     )
+
+
+def pin_structure(policy: Policy, layers: list[dict]) -> Policy:
+    """A global structured ``policy`` turned local, with the channel ratios it reached in ``layers``.
+
+    A global ranking picks each layer's share from the weights at pruning time, so
+    pruning again after longer fine-tuning can end in another shape, with other
+    MACs and another latency. Writing the reached ratios in (``layers`` is
+    :attr:`PruneOutcome.layers` of a run of ``policy``) fixes the shape that was
+    measured; which channels go is still decided by the criterion. Any other
+    policy is returned unchanged.
+
+    Example:
+        >>> from autoprune.tasks import get_task
+        >>> from autoprune.policy import FinetuneRecipe
+        >>> task = get_task("digits-mlp")
+        >>> policy = Policy.global_ranking(["fc1", "fc2"], 0.5, granularity="structured",
+        ...                                finetune=FinetuneRecipe(epochs=0))
+        >>> pinned = pin_structure(policy, prune_and_finetune(task.new_model(), policy, task).layers)
+        >>> ratios = {n: lp.channel_ratio for n, lp in pinned.layers.items()}
+        >>> pinned.scope, round(ratios["fc1"] * 128 + ratios["fc2"] * 64)  # 96 of 192 channels
+        ('local', 96)
+    """
+    if policy.scope != "global" or not policy.removes_channels:
+        return policy
+    reached = {row["layer"]: row["channel_ratio"] for row in layers}
+    missing = sorted(set(policy.layers) - set(reached))
+    if missing:
+        raise ValueError(f"The 'layers' table has no row for layer(s) {missing} of the policy.")
+    pinned = {
+        name: LayerPolicy(
+            granularity="structured", criterion=lp.criterion, channel_ratio=reached[name]
+        )
+        for name, lp in policy.layers.items()
+    }
+    return replace(policy, layers=pinned, scope="local", global_sparsity=None)

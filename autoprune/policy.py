@@ -216,6 +216,11 @@ class Policy:
                 "N:M sparsity has a fixed ratio per layer; use scope 'local' for 'nm'."
             )
 
+    @property
+    def removes_channels(self) -> bool:
+        """Whether some layer is pruned structurally (the model's shape changes)."""
+        return any(lp.granularity == "structured" for lp in self.layers.values())
+
     # ------------------------------------------------------------------ constructors
 
     @classmethod

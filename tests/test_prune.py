@@ -99,6 +99,34 @@ def test_structured_global_hits_the_total_and_keeps_every_group(criterion, conv_
         )
 
 
+def test_pinned_global_structure_keeps_its_shape_through_long_fine_tuning(conv_task, conv_dense):
+    from dataclasses import replace
+
+    from autoprune.pipeline import pin_structure
+
+    policy = Policy.global_ranking(
+        CONV_GROUPS,
+        0.5,
+        granularity="structured",
+        criterion="taylor",
+        schedule=ScheduleSpec(name="gradual", every=3),
+        finetune=FinetuneRecipe(epochs=1.0, lr=3e-3),
+    )
+    shape = _rows(_prune(conv_dense, conv_task, replace(policy, finetune=NO_FINETUNE)))
+    pinned = pin_structure(policy, list(shape.values()))
+    assert pinned.scope == "local" and pinned.global_sparsity is None
+    assert pinned.schedule == policy.schedule and pinned.finetune == policy.finetune
+    assert Policy.from_dict(pinned.to_dict()) == pinned
+    tuned = _rows(_prune(conv_dense, conv_task, pinned))
+    for name in CONV_GROUPS:
+        assert tuned[name]["channels_after"] == shape[name]["channels_after"], name
+        assert pinned.layers[name].criterion == "taylor"
+    unstructured = Policy.global_ranking(CONV_GROUPS, 0.5)
+    assert pin_structure(unstructured, list(shape.values())) is unstructured
+    with pytest.raises(ValueError, match="no row for layer"):
+        pin_structure(policy, [shape["conv1"]])
+
+
 @pytest.mark.parametrize("criterion", CRITERIA)
 def test_nm_keeps_n_of_every_m_inputs(criterion, conv_task, conv_dense):
     layers = {

@@ -148,6 +148,47 @@ def test_a_second_finalize_keeps_the_previous_final_model(finished_run):
     )
 
 
+def test_finalize_keeps_a_global_structured_pick_in_the_shape_the_budget_saw(tmp_path):
+    import json
+
+    from autoprune.pipeline import prune_and_finetune
+    from autoprune.policy import Policy
+    from autoprune.policy_file import load_policy
+
+    space = {
+        "name": "global-structured",
+        "scopes": ["global"],
+        "granularities": ["structured"],
+        "criteria": ["l1"],
+        "schedules": ["gradual"],
+        "finetune": {"epochs": 0.3, "lr": 1e-3, "final_epochs": 2.0, "gradual_every": 2},
+    }
+    out = tmp_path / "run"
+    result = search(
+        "digits-mlp",
+        "params=0.4",
+        space=space,
+        n_trials=3,
+        out=out,
+        sensitivity=False,
+        progress=False,
+    )
+    summary = finalize(result, top=1, progress=False)
+    trials = pd.read_csv(out / "trials.csv")
+    assert set(trials.scope) == {"global"}  # the table says what the policies say
+    chosen = trials[trials.number == summary["chosen_trial"]].iloc[0]
+    searched = Policy.from_dict(json.loads(chosen.policy))
+    shape = prune_and_finetune(
+        result.context.fresh_dense(), searched, result.context.task, epochs=0
+    )
+    assert [c["pinned"] for c in summary["candidates"]] == [True]
+    final_policy = load_policy(out / "final" / "policy.yaml").policy
+    assert final_policy.scope == "local" and final_policy.finetune.epochs == 2.0
+    channels = {r["layer"]: r["channels_after"] for r in summary["final"]["layers"]}
+    assert channels == {r["layer"]: r["channels_after"] for r in shape.layers}
+    assert summary["budget_checks"][0]["met"]
+
+
 def test_report_of_an_incomplete_run_says_what_is_missing(tmp_path):
     from autoprune.cli import main
 

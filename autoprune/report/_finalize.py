@@ -2,7 +2,10 @@
 
 1. the front's candidates are shortlisted by the selection rule;
 2. each is pruned from the dense model and fine-tuned for the space's
-   ``final_epochs``; the rule chooses among them on their *validation* metric;
+   ``final_epochs``; the rule chooses among them on their *validation* metric.
+   A global structured ranking is first pinned to the channel ratios it reaches
+   on the dense model (:func:`~autoprune.pipeline.pin_structure`): the shape
+   whose costs were checked is the shape that gets fine-tuned and shipped;
 3. only then is the test split evaluated, once, for the chosen model;
 4. the policy file and the weights are written to ``final/`` (a previous
    ``final/`` is kept as ``final-<time>/``), the model is reloaded from those
@@ -30,7 +33,7 @@ from autoprune.apply import builder_path, load_pruned, save_pruned
 from autoprune.budgets import measure_costs, parse_budgets
 from autoprune.errors import RunError
 from autoprune.introspect import side_by_side_latency
-from autoprune.pipeline import prune_and_finetune
+from autoprune.pipeline import PruneOutcome, pin_structure, prune_and_finetune
 from autoprune.policy import Policy
 from autoprune.policy_file import PolicyDocument, fingerprint, provenance
 from autoprune.report._pick import choose, shortlist
@@ -91,6 +94,19 @@ def finalize(
             "Run more trials or loosen the budget; the report can still show the trials."
         )
     epochs = ctx.space.finetune.final_epochs if epochs is None else epochs
+    policies = {
+        int(row.number): Policy.from_dict(json.loads(row.policy)) for row in front.itertuples()
+    }
+    shapes: dict[int, PruneOutcome] = {}
+
+    def shape_of(number: int) -> PruneOutcome:
+        """The candidate pruned from the dense model without fine-tuning: the shape the budgets saw."""
+        if number not in shapes:
+            shapes[number] = prune_and_finetune(
+                ctx.fresh_dense(), policies[number], ctx.task, epochs=0
+            )
+        return shapes[number]
+
     front_latency = None
     latency_budget = next(
         (b for b in parse_budgets(ctx.setup.budgets) if b.kind == "latency"), None
@@ -98,7 +114,8 @@ def finalize(
     pool = front
     if latency_budget is not None:
         # the search only estimated latency: measure the front now and pick among what really meets it
-        front_latency = measure_front_latency(ctx, front, latency_budget)
+        shaped = {number: shape_of(number).model for number in policies}
+        front_latency = measure_front_latency(ctx, front, shaped, latency_budget)
         meeting = [r["number"] for r in front_latency if r["met"]]
         if meeting:
             pool = front[front["number"].isin(meeting)]
@@ -106,7 +123,11 @@ def finalize(
     start = time.perf_counter()
     tuned, models = [], {}
     for row in candidates.itertuples():
-        policy = Policy.from_dict(json.loads(row.policy))
+        number = int(row.number)
+        policy = policies[number]
+        if policy.scope == "global" and policy.removes_channels:
+            # fine-tuning longer must not move a global ranking to a shape the budgets never saw
+            policy = pin_structure(policy, shape_of(number).layers)
         policy = replace(policy, finetune=replace(policy.finetune, epochs=epochs))
         outcome = prune_and_finetune(ctx.fresh_dense(), policy, ctx.task, progress=progress)
         val = evaluate(outcome.model, ctx.task.val_data, ctx.task).metric
@@ -116,10 +137,11 @@ def finalize(
                 "val_metric": val,
                 "search_val_metric": float(row.val_metric),
                 "cost": float(row.cost),
+                "pinned": policy.scope != policies[number].scope,
                 "policy": policy,
             }
         )
-        models[int(row.number)] = outcome
+        models[number] = outcome
     frame = pd.DataFrame(tuned)
     chosen = choose(frame[["number", "val_metric", "cost"]], rule, tolerance=tolerance)
     final = models[chosen]
@@ -232,17 +254,12 @@ def finalize(
     return summary
 
 
-def measure_front_latency(ctx, front: pd.DataFrame, budget) -> list[dict]:
-    """Measured latency of every front candidate (pruned, side by side with the dense model).
+def measure_front_latency(ctx, front: pd.DataFrame, models: dict, budget) -> list[dict]:
+    """Measured latency of every front candidate (``models``: number -> pruned model), side by side with the dense model.
 
     A relative budget is checked against the dense model measured in the same rounds.
     """
-    models = {"dense": ctx.dense}
-    for row in front.itertuples():
-        policy = Policy.from_dict(json.loads(row.policy))
-        models[int(row.number)] = prune_and_finetune(
-            ctx.fresh_dense(), policy, ctx.task, epochs=0
-        ).model
+    models = {"dense": ctx.dense, **models}
     setup = ctx.setup
     latency = side_by_side_latency(
         models,

@@ -53,7 +53,7 @@ def _row(trial) -> dict:
         "fidelity": attrs.get("fidelity", ""),
         "seed": attrs.get("seed", ""),
         "granularity": params.get("granularity", ""),
-        "scope": params.get("scope", "local" if params else ""),
+        "scope": attrs.get("policy", {}).get("scope", params.get("scope", "")),
         "criterion": params.get("criterion", ""),
         "schedule": params.get("schedule", ""),
         "lr": attrs.get("policy", {}).get("finetune", {}).get("lr", math.nan),
