@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from autoprune.bench._context import RunSettings
 from autoprune.bench._matching import BudgetUnreachable, bisect_knob, erk_densities
 from autoprune.bench._runner import BenchError
 from autoprune.bench._tables import MEANS, aggregate
@@ -20,15 +21,16 @@ BUDGETS = ("params=0.5", "params=0.3")
 UNSTRUCTURED = ("torch-global-l1", "lamp", "erk")
 
 
+TINY_SETTINGS = RunSettings(
+    epochs=0.3, trials=3, space="quick", latency_rounds=2, latency_repeats=5
+)
+
+
 def _tiny(out, **changes) -> BenchConfig:
     config = BenchConfig(
         tasks=(TaskPlan("digits-mlp", BUDGETS),),
         seeds=(0,),
-        epochs=0.3,
-        trials=3,
-        space="quick",
-        latency_rounds=2,
-        latency_repeats=5,
+        defaults=TINY_SETTINGS,
         out=out,
     )
     return replace(config, **changes)
@@ -137,6 +139,17 @@ def test_aggregation_takes_mean_and_std_over_seeds_and_repeats_reference_rows():
 # ----------------------------------------------------------------------------- presets
 
 
+def test_command_line_settings_win_over_the_presets_per_task_ones():
+    from autoprune.bench.compare import configure
+
+    config = configure("full", trials=5, epochs=0.2)
+    for plan in config.tasks:
+        settings = config.settings(plan)
+        assert (settings.trials, settings.epochs, settings.latency_repeats) == (5, 0.2, 20)
+    preset = full()
+    assert [preset.settings(p).trials for p in preset.tasks] == [12, 6]
+
+
 def test_presets_cover_the_issue_and_fit_their_time_limits():
     q, f = quick(), full()
     assert [(p.name, p.budgets) for p in q.tasks] == [
@@ -233,7 +246,7 @@ def test_a_second_run_skips_every_finished_cell(tiny_run):
 def test_results_made_with_other_settings_are_not_mixed_in(tiny_run):
     out, _, _ = tiny_run
     with pytest.raises(BenchError, match=r"epochs 0.3 -> 0.5"):
-        run(_tiny(out, epochs=0.5), progress=False)
+        run(_tiny(out, defaults=replace(TINY_SETTINGS, epochs=0.5)), progress=False)
 
 
 def test_methods_that_cannot_meet_a_budget_say_so_and_structured_ones_handle_residuals(
@@ -243,10 +256,8 @@ def test_methods_that_cannot_meet_a_budget_say_so_and_structured_ones_handle_res
     config = BenchConfig(
         tasks=(TaskPlan(conv_task, ("macs=0.5", "latency=0.5")),),
         seeds=(0,),
-        epochs=0.2,
         methods=("torch-global-l1", "erk", "tp-global-taylor"),
-        latency_rounds=2,
-        latency_repeats=5,
+        defaults=RunSettings(epochs=0.2, latency_rounds=2, latency_repeats=5),
         out=tmp_path,
     )
     run(config, progress=False)

@@ -75,6 +75,9 @@ class TaskPlan:
         return self.task if isinstance(self.task, str) else self.task.name
 
 
+TASK_SETTINGS = ("epochs", "trials", "lr", "space")  # what a TaskPlan may set for its own task
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """Everything a comparison run depends on; :func:`full` and :func:`quick` are the two presets."""
@@ -82,14 +85,7 @@ class BenchConfig:
     tasks: tuple[TaskPlan, ...]
     methods: tuple[str, ...] = METHOD_NAMES
     seeds: tuple[int, ...] = (0, 1, 2)
-    epochs: float = 1.0
-    lr: float = 5e-4
-    trials: int = 8
-    space: str = "default"
-    latency_batch_size: int = 64
-    latency_threads: int = 1
-    latency_rounds: int = 5
-    latency_repeats: int = 30
+    defaults: RunSettings = field(default_factory=RunSettings)
     out: Path = field(default=Path("results/benchmarks"))
 
     def __post_init__(self) -> None:
@@ -128,16 +124,8 @@ class BenchConfig:
 
     def settings(self, plan: TaskPlan) -> RunSettings:
         """The resolved settings of one task."""
-        return RunSettings(
-            epochs=plan.epochs if plan.epochs is not None else self.epochs,
-            lr=plan.lr if plan.lr is not None else self.lr,
-            trials=plan.trials if plan.trials is not None else self.trials,
-            space=plan.space if plan.space is not None else self.space,
-            latency_batch_size=self.latency_batch_size,
-            latency_threads=self.latency_threads,
-            latency_rounds=self.latency_rounds,
-            latency_repeats=self.latency_repeats,
-        )
+        per_task = {k: getattr(plan, k) for k in TASK_SETTINGS if getattr(plan, k) is not None}
+        return replace(self.defaults, **per_task)
 
     def select(self, *, tasks=None, methods=None) -> BenchConfig:
         """The same configuration restricted to some tasks and/or methods (by name)."""
@@ -184,7 +172,7 @@ def full(out: str | Path = "results/benchmarks") -> BenchConfig:
         ),
         methods=NO_ABLATION,
         seeds=(0, 1, 2),
-        latency_repeats=20,
+        defaults=RunSettings(latency_repeats=20),
         out=Path(out),
     )
 
@@ -199,8 +187,7 @@ def quick(out: str | Path = "results/benchmarks/quick") -> BenchConfig:
         tasks=(TaskPlan("fashion-cnn", ("params=0.25", "params=0.1"), epochs=1.0),),
         methods=NO_ABLATION,
         seeds=(0,),
-        trials=8,
-        latency_repeats=20,
+        defaults=RunSettings(trials=8, latency_repeats=20),
         out=Path(out),
     )
 
@@ -226,8 +213,7 @@ def transformer(out: str | Path = "results/benchmarks/transformer") -> BenchConf
             ),
         ),
         seeds=(0,),
-        latency_batch_size=8,
-        latency_repeats=20,
+        defaults=RunSettings(latency_batch_size=8, latency_repeats=20),
         out=Path(out),
     )
 
@@ -266,14 +252,15 @@ def configure(
             raise BenchError(
                 f"--seeds must be comma-separated integers >= 0, e.g. 0,1,2. Got {seeds!r} instead."
             )
-    overrides = {"out": Path(out) if out else None, "seeds": parsed, "trials": trials}
+    overrides = {"out": Path(out) if out else None, "seeds": parsed}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    if epochs is not None:
+    settings = {k: v for k, v in {"epochs": epochs, "trials": trials}.items() if v is not None}
+    if settings:  # a command-line setting wins over the presets' per-task ones
         config = replace(
-            config, epochs=epochs, tasks=tuple(replace(p, epochs=None) for p in config.tasks)
+            config,
+            defaults=replace(config.defaults, **settings),
+            tasks=tuple(replace(p, **dict.fromkeys(settings)) for p in config.tasks),
         )
-    if trials is not None:
-        config = replace(config, tasks=tuple(replace(p, trials=None) for p in config.tasks))
     return config
 
 
