@@ -187,6 +187,8 @@ def test_finalize_keeps_a_global_structured_pick_in_the_shape_the_budget_saw(tmp
     channels = {r["layer"]: r["channels_after"] for r in summary["final"]["layers"]}
     assert channels == {r["layer"]: r["channels_after"] for r in shape.layers}
     assert summary["budget_checks"][0]["met"]
+    md = build_report(out)["markdown"].read_text()
+    assert f"Trial(s) {summary['chosen_trial']} ranked channels globally" in md
 
 
 def test_report_of_an_incomplete_run_says_what_is_missing(tmp_path):

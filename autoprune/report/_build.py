@@ -189,6 +189,15 @@ def collect_blocks(run_dir: Path) -> tuple[list, list[str]]:
                 "`final/model.safetensors`, `final/final.json`."
             )
         )
+        pinned = [str(c["number"]) for c in final["candidates"] if c.get("pinned")]
+        if pinned:
+            blocks.append(
+                Text(
+                    f"Trial(s) {', '.join(pinned)} ranked channels globally; their final fine-tune kept the "
+                    "per-layer channel counts that ranking reaches on the dense model, the shape whose "
+                    "costs were checked (the policy file lists them per layer)."
+                )
+            )
         blocks.append(
             Table(
                 [
