@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data test test-fast demo bench bench-quick lint clean
+.PHONY: install data test test-fast demo bench bench-quick bench-structured lint clean
 
 install: $(STAMP) data
 
@@ -54,6 +54,11 @@ bench: install
 
 bench-quick: install
 	$(BIN)/autoprune bench compare --quick
+
+# The structured target on fashion-cnn: at most 25% of the parameters and 0.6x measured latency at once.
+bench-structured: install
+	$(BIN)/autoprune search --task fashion-cnn --budget params=0.25 --budget latency=0.6 \
+	  --space structured --trials 30 --out results/benchmarks/fashion-cnn-structured
 
 lint: install
 	$(BIN)/ruff check autoprune tests
