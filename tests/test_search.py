@@ -90,17 +90,18 @@ def test_the_seed_policies_of_the_default_space_come_first_and_meet_the_budget(t
         progress=False,
     )
     trials = result.trials
-    assert len(trials) == 4  # six seed policies, but only the trials asked for
+    assert len(trials) == 4  # seven seed policies, but only the trials asked for
     assert list(trials.seed) == [
         "uniform:unstructured",
         "sensitivity:unstructured",
         "global:unstructured",
-        "uniform:structured",
+        "lamp:unstructured",
     ]
     assert (
         trials.feasible.all() and (trials.cost > 0.9).all()
     )  # each spends (nearly) the whole budget
-    assert list(trials.scope) == ["local", "local", "global", "local"]
+    assert list(trials.scope) == ["local", "local", "global", "global"]
+    assert list(trials.criterion) == ["l1", "l1", "l1", "lamp"]
 
 
 def test_resume_keeps_finished_trials_and_completes(tmp_path):

@@ -1,8 +1,9 @@
 """Seed trials: the sensitivity analysis's policies, enqueued before anything is sampled.
 
-For each granularity the space allows (unstructured, structured) three seeds
+For each granularity the space allows (unstructured, structured) the seeds
 that already meet the budget: uniform, sensitivity-proportional and global
-magnitude (:mod:`autoprune.sensitivity._seeds`). Each becomes the parameters
+magnitude (:mod:`autoprune.sensitivity._seeds`), and for unstructured pruning
+global LAMP (Lee et al. 2021), the strongest fixed allocation at high sparsity. Each becomes the parameters
 of an enqueued trial, so the sampler learns from good points first.
 
 Example:
@@ -93,24 +94,31 @@ def seed_trials(ctx: SearchContext) -> list[tuple[dict, str]]:
                 **_local_params(ctx, granularity, allocation),
             }
             seeds.append((params, f"{name}:{granularity}"))
-        if "global" in ctx.space.scopes:
-            amount = _global_amount(ctx, granularity, cost)
-            if amount is not None:
-                seeds.append(
-                    (
-                        {
-                            **_common_params(ctx, granularity, "global"),
-                            f"global:{granularity}": amount,
-                        },
-                        f"global:{granularity}",
-                    )
-                )
+        if "global" not in ctx.space.scopes:
+            continue
+        criteria = ["l1"] + (
+            ["lamp"] if granularity == "unstructured" and "lamp" in ctx.space.criteria else []
+        )
+        for criterion in criteria:  # global magnitude, then LAMP's layer-normalised magnitude
+            amount = _global_amount(ctx, granularity, cost, criterion=criterion)
+            if amount is None:
+                continue
+            params = {
+                **_common_params(ctx, granularity, "global"),
+                f"global:{granularity}": amount,
+            }
+            if criterion != "l1":
+                params["criterion"] = criterion
+            name = "global" if criterion == "l1" else criterion
+            seeds.append((params, f"{name}:{granularity}"))
     return seeds
 
 
-def _global_amount(ctx: SearchContext, granularity: str, cost) -> float | None:
-    """The smallest global magnitude amount whose allocation meets the budget."""
-    policy = ctx.policy(granularity, {}, scope="global", global_amount=0.0, criterion="l1")
+def _global_amount(
+    ctx: SearchContext, granularity: str, cost, *, criterion: str = "l1"
+) -> float | None:
+    """The smallest global amount (ranking by ``criterion``) whose allocation meets the budget."""
+    policy = ctx.policy(granularity, {}, scope="global", global_amount=0.0, criterion=criterion)
     pruner = Pruner(ctx.fresh_dense(), policy, ctx.task)
     capacity = pruner.max_global_amount()
 
@@ -119,7 +127,7 @@ def _global_amount(ctx: SearchContext, granularity: str, cost) -> float | None:
 
     if allocation_cost(capacity) > 1.0:
         warnings.warn(
-            f"Seed 'global' ({granularity}) skipped: even at the caps it does not fit the budget.",
+            f"Seed 'global' ({granularity}, {criterion}) skipped: even at the caps it does not fit the budget.",
             stacklevel=2,
         )
         return None
