@@ -15,7 +15,7 @@ from autoprune.budgets import measure_costs
 from autoprune.errors import BudgetError, RunError
 from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import Policy
-from autoprune.search import search
+from autoprune.search import open_run, search
 from autoprune.tasks.models import DigitsMLP
 
 QUICK = "quick"
@@ -119,6 +119,9 @@ def test_resume_keeps_finished_trials_and_completes(tmp_path):
     # asking for fewer trials than are done runs nothing new
     third = search("digits-mlp", "params=0.3", space=QUICK, n_trials=4, out=out, progress=False)
     assert len(third.trials) == 5
+    # the search time adds up over the sessions, so a resumed run reports all of it
+    assert first.seconds <= second.seconds <= third.seconds
+    assert third.seconds == open_run(out).seconds
 
 
 def test_a_trial_left_running_by_a_dead_process_is_failed_and_retried(tmp_path):

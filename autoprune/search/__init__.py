@@ -48,7 +48,7 @@ class SearchResult:
     trials: pd.DataFrame
     front: pd.DataFrame
     context: SearchContext
-    seconds: float
+    seconds: float  # search wall time, summed over every session that ran this run's trials
 
     @property
     def best(self) -> pd.Series | None:
@@ -200,10 +200,10 @@ def search(
             device=device,
         )
     finally:
-        _record_run(run_dir, ctx, time.perf_counter() - start)
+        seconds = _record_run(run_dir, ctx, time.perf_counter() - start)
     trials = trials_frame(study)
     front = front_of(trials)
-    return SearchResult(run_dir, study, trials, front, ctx, time.perf_counter() - start)
+    return SearchResult(run_dir, study, trials, front, ctx, seconds)
 
 
 def _shared(
@@ -282,8 +282,8 @@ def _worker_id() -> str:
     return worker_id()
 
 
-def _record_run(run_dir: Path, ctx: SearchContext, seconds: float) -> None:
-    """Add the absolute limits and the accumulated search time to run.json."""
+def _record_run(run_dir: Path, ctx: SearchContext, seconds: float) -> float:
+    """Add the absolute limits and the accumulated search time to run.json; returns that time."""
     from autoprune._io import read_json, write_json
 
     path = run_dir / "run.json"
@@ -291,6 +291,7 @@ def _record_run(run_dir: Path, ctx: SearchContext, seconds: float) -> None:
     run["limits"] = ctx.limits
     run["search_seconds"] = round(run.get("search_seconds", 0.0) + seconds, 1)
     write_json(path, run)
+    return run["search_seconds"]
 
 
 def open_run(run_dir: str | Path, *, task: Task | None = None) -> SearchResult:
