@@ -126,7 +126,7 @@ def pin_structure(policy: Policy, layers: list[dict]) -> Policy:
         >>> pinned.scope, round(ratios["fc1"] * 128 + ratios["fc2"] * 64)  # 96 of 192 channels
         ('local', 96)
     """
-    if policy.scope != "global" or not policy.removes_channels:
+    if not policy.ranks_channels_globally:
         return policy
     reached = {row["layer"]: row["channel_ratio"] for row in layers}
     missing = sorted(set(policy.layers) - set(reached))

@@ -217,9 +217,11 @@ class Policy:
             )
 
     @property
-    def removes_channels(self) -> bool:
-        """Whether some layer is pruned structurally (the model's shape changes)."""
-        return any(lp.granularity == "structured" for lp in self.layers.values())
+    def ranks_channels_globally(self) -> bool:
+        """Whether one ranking across layers removes channels: the shape then depends on the weights."""
+        return self.scope == "global" and any(
+            lp.granularity == "structured" for lp in self.layers.values()
+        )
 
     # ------------------------------------------------------------------ constructors
 

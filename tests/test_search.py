@@ -104,6 +104,29 @@ def test_the_seed_policies_of_the_default_space_come_first_and_meet_the_budget(t
     assert list(trials.criterion) == ["l1", "l1", "l1", "lamp"]
 
 
+def test_global_seeds_rank_by_the_spaces_own_criteria(tmp_path):
+    space = {
+        "name": "no-l1",
+        "scopes": ["local", "global"],
+        "granularities": ["unstructured"],
+        "criteria": ["l2", "lamp"],
+        "schedules": ["one-shot"],
+        "finetune": {"epochs": 0.1, "lr": 1e-3, "final_epochs": 0.1},
+    }
+    result = search(
+        "digits-mlp", "params=0.3", space=space, n_trials=4, out=tmp_path / "run", progress=False
+    )
+    trials = result.trials
+    assert list(trials.seed) == [
+        "uniform:unstructured",
+        "sensitivity:unstructured",
+        "global:unstructured",
+        "lamp:unstructured",
+    ]
+    assert list(trials.criterion) == ["l2", "l2", "l2", "lamp"]
+    assert trials.feasible.all() and (trials.cost > 0.9).all()
+
+
 def test_resume_keeps_finished_trials_and_completes(tmp_path):
     out = tmp_path / "run"
     first = search("digits-mlp", "params=0.3", space=QUICK, n_trials=3, out=out, progress=False)

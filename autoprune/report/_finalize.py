@@ -125,7 +125,7 @@ def finalize(
     for row in candidates.itertuples():
         number = int(row.number)
         policy = policies[number]
-        if policy.scope == "global" and policy.removes_channels:
+        if policy.ranks_channels_globally:
             # fine-tuning longer must not move a global ranking to a shape the budgets never saw
             policy = pin_structure(policy, shape_of(number).layers)
         policy = replace(policy, finetune=replace(policy.finetune, epochs=epochs))
@@ -137,7 +137,7 @@ def finalize(
                 "val_metric": val,
                 "search_val_metric": float(row.val_metric),
                 "cost": float(row.cost),
-                "pinned": policy.scope != policies[number].scope,
+                "pinned": policies[number].ranks_channels_globally,
                 "policy": policy,
             }
         )

@@ -3,8 +3,9 @@
 For each granularity the space allows (unstructured, structured) the seeds
 that already meet the budget: uniform, sensitivity-proportional and global
 magnitude (:mod:`autoprune.sensitivity._seeds`), and for unstructured pruning
-global LAMP (Lee et al. 2021), the strongest fixed allocation at high sparsity. Each becomes the parameters
-of an enqueued trial, so the sampler learns from good points first.
+global LAMP (Lee et al. 2021), the strongest fixed allocation at high
+sparsity. Each becomes the parameters of an enqueued trial, so the sampler
+learns from good points first.
 
 Example:
     >>> # for params, name in seed_trials(ctx): study.enqueue_trial(params, user_attrs={"seed": name})
@@ -96,27 +97,23 @@ def seed_trials(ctx: SearchContext) -> list[tuple[dict, str]]:
             seeds.append((params, f"{name}:{granularity}"))
         if "global" not in ctx.space.scopes:
             continue
-        criteria = ["l1"] + (
-            ["lamp"] if granularity == "unstructured" and "lamp" in ctx.space.criteria else []
-        )
-        for criterion in criteria:  # global magnitude, then LAMP's layer-normalised magnitude
+        common = _common_params(ctx, granularity, "global")
+        criteria = {"global": common["criterion"]}  # global magnitude, then LAMP's normalised one
+        if (
+            granularity == "unstructured"
+            and "lamp" in ctx.space.criteria
+            and "lamp" not in criteria.values()
+        ):
+            criteria["lamp"] = "lamp"
+        for name, criterion in criteria.items():
             amount = _global_amount(ctx, granularity, cost, criterion=criterion)
-            if amount is None:
-                continue
-            params = {
-                **_common_params(ctx, granularity, "global"),
-                f"global:{granularity}": amount,
-            }
-            if criterion != "l1":
-                params["criterion"] = criterion
-            name = "global" if criterion == "l1" else criterion
-            seeds.append((params, f"{name}:{granularity}"))
+            if amount is not None:
+                params = {**common, "criterion": criterion, f"global:{granularity}": amount}
+                seeds.append((params, f"{name}:{granularity}"))
     return seeds
 
 
-def _global_amount(
-    ctx: SearchContext, granularity: str, cost, *, criterion: str = "l1"
-) -> float | None:
+def _global_amount(ctx: SearchContext, granularity: str, cost, *, criterion: str) -> float | None:
     """The smallest global amount (ranking by ``criterion``) whose allocation meets the budget."""
     policy = ctx.policy(granularity, {}, scope="global", global_amount=0.0, criterion=criterion)
     pruner = Pruner(ctx.fresh_dense(), policy, ctx.task)
@@ -127,7 +124,7 @@ def _global_amount(
 
     if allocation_cost(capacity) > 1.0:
         warnings.warn(
-            f"Seed 'global' ({granularity}, {criterion}) skipped: even at the caps it does not fit the budget.",
+            f"Global seed ({granularity}, {criterion}) skipped: even at the caps it does not fit the budget.",
             stacklevel=2,
         )
         return None
