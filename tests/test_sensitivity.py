@@ -1,4 +1,4 @@
-"""Sensitivity analysis: curves, caching, parallelism, derived caps/tiers/seeds, CLI."""
+"""Sensitivity analysis: curves, caching (JSON, never pickle), parallelism, derived caps/tiers/seeds, CLI."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_cache_misses_when_the_loss_changes(digits_task, digits_dense, tmp_path)
     assert second.table["loss"].iloc[0] != pytest.approx(first.table["loss"].iloc[0])
 
 
-def test_two_workers_give_the_same_table_as_one(digits_task, digits_dense):
+def test_two_workers_give_the_same_table_as_one(digits_task, digits_dense, tmp_path):
     one = analyse_sensitivity(
         digits_dense.model, digits_task, grid=GRID, cache=False, n_jobs=1, progress=False
     )
@@ -106,6 +106,132 @@ def test_two_workers_give_the_same_table_as_one(digits_task, digits_dense):
         digits_dense.model, digits_task, grid=GRID, cache=False, n_jobs=2, progress=False
     )
     pd.testing.assert_frame_equal(one.table, two.table)
+    # workers write the cache; a second parallel run reads it back, same table
+    for expected_cached in (0, 9):
+        run = analyse_sensitivity(
+            digits_dense.model, digits_task, grid=GRID, cache=tmp_path, n_jobs=2, progress=False
+        )
+        assert run.cached_points == expected_cached
+        pd.testing.assert_frame_equal(one.table, run.table)
+
+
+class _WritesMarker:
+    """Unpickling this object creates the marker file: proof that a payload ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _legacy_joblib_outputs(model, task, grid, root):
+    """Where a ``joblib.Memory`` cache of this analysis kept its pickled points (output.pkl)."""
+    import hashlib
+    import json
+
+    import joblib
+
+    from autoprune.sensitivity import _analysis
+    from autoprune.tasks._data import dataset_digest
+
+    light = _analysis._light_task(task, val_items=2000, train_items=2560, seed=0)
+    key = "-".join(
+        [
+            "2",
+            hashlib.sha256(json.dumps(task.identity()).encode()).hexdigest()[:12],
+            f"{type(model).__module__}.{type(model).__qualname__}",
+            _analysis.weights_digest(model),
+            dataset_digest(light.val_data),
+            dataset_digest(light.train_data),
+            str(len(light.val_data)),
+        ]
+    )
+    scratch = joblib.Memory(location=str(root.parent / "scratch"), verbose=0)
+    memorized = scratch.cache(_analysis.evaluate_point, ignore=["state", "task"])
+    points = [("(dense)", 0.0)] + [(u, a) for u in ("fc1", "fc2", "fc3") for a in grid]
+    return [
+        root.joinpath("joblib", memorized.func_id, args_id, "output.pkl")
+        for args_id in (
+            memorized._get_args_id(key, u, a, "l1", "unstructured", 0, None, None)
+            for u, a in points
+        )
+    ]
+
+
+def _damaged_versions(files: list, payload: bytes) -> list[bytes]:
+    """One damaged content per cache file, cycling over ways a file goes bad or is replaced."""
+    import json
+
+    originals = [f.read_bytes() for f in files]
+
+    def wrong_type(i):
+        document = json.loads(originals[i])
+        document["row"]["metric"] = "high"
+        return json.dumps(document).encode()
+
+    variants = [
+        lambda i: originals[i][: len(originals[i]) // 2],  # truncated
+        lambda i: payload,  # a pickle where the JSON belongs
+        wrong_type,  # a field of the wrong type
+        lambda i: originals[(i + 1) % len(files)],  # another point's (valid) file
+        lambda i: b"[" * 100_000,  # nested too deeply for the parser
+        lambda i: b"\xff\xfe not utf-8",
+    ]
+    return [variants[i % len(variants)](i) for i in range(len(files))]
+
+
+def test_a_replaced_or_damaged_cache_file_is_recomputed_never_executed(
+    digits_task, digits_dense, tmp_path
+):
+    import pickle
+
+    cache, marker = tmp_path / "cache", tmp_path / "payload-ran"
+    payload = pickle.dumps(_WritesMarker(marker))
+    model = digits_dense.model
+    fresh = analyse_sensitivity(model, digits_task, grid=GRID, cache=cache, progress=False)
+    for output in _legacy_joblib_outputs(model, digits_task, GRID, cache):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(payload)
+    points = sorted(p for p in cache.rglob("*.json") if "joblib" not in p.relative_to(cache).parts)
+    for path, damaged in zip(points, _damaged_versions(points, payload), strict=True):
+        path.write_bytes(damaged)
+    try:
+        again = analyse_sensitivity(model, digits_task, grid=GRID, cache=cache, progress=False)
+    finally:
+        assert not marker.exists()
+    assert again.cached_points == 0  # every point file was damaged: all recomputed
+    assert again.dense_metric == fresh.dense_metric and again.dense_loss == fresh.dense_loss
+    pd.testing.assert_frame_equal(fresh.table, again.table)
+    third = analyse_sensitivity(model, digits_task, grid=GRID, cache=cache, progress=False)
+    assert third.cached_points == third.total_points == 9  # the damaged files were rewritten
+    pd.testing.assert_frame_equal(fresh.table, third.table)
+    assert not marker.exists()
+
+
+def test_the_cache_holds_no_pickle(digits_task, digits_dense, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOPRUNE_CACHE_DIR", str(tmp_path))
+    sens = analyse_sensitivity(
+        digits_dense.model, digits_task, grid=(0.5,), cache=True, progress=False
+    )
+    files = [f for f in (tmp_path / "sensitivity").rglob("*") if f.is_file()]
+    assert len(files) == sens.total_points + 1  # one per point, and the dense reference
+    assert not [f for f in files if f.suffix == ".pkl" or f.read_bytes()[:1] == b"\x80"]
+    assert all(f.suffix == ".json" for f in files)
+
+
+def test_an_unwritable_cache_warns_and_still_gives_the_table(digits_task, digits_dense, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    fresh = analyse_sensitivity(
+        digits_dense.model, digits_task, grid=(0.5,), cache=False, progress=False
+    )
+    with pytest.warns(UserWarning, match="Could not write the sensitivity cache file"):
+        sens = analyse_sensitivity(
+            digits_dense.model, digits_task, grid=(0.5,), cache=blocker, progress=False
+        )
+    assert sens.cached_points == 0
+    pd.testing.assert_frame_equal(fresh.table, sens.table)
 
 
 def test_structured_units_are_dependency_groups(conv_task, conv_dense):

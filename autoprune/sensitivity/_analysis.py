@@ -6,11 +6,12 @@ together, so they are measured together). Every other layer stays dense.
 After pruning, BatchNorm is recalibrated when the model has it, and the model
 is evaluated on a seeded validation subset.
 
-Units run in parallel with joblib; every (unit, amount) point is cached with
-``joblib.Memory`` under a key made of the model's class and weights, the task
-(name, loss, metric, split), the data, the criterion, the granularity and the
-seed, so a second run is instant and a changed model, loss or data set is never
-served stale results.
+Units run in parallel with joblib; every (unit, amount) point is cached as a
+small JSON file (:mod:`autoprune.sensitivity._cache`, never pickle) under a key
+made of the model's class and weights, the task (name, loss, metric, split), the
+data, the criterion, the granularity, the amount and the seed, so a second run is
+instant and a changed model, loss or data set is never served stale results. A
+damaged cache file is a miss: the point is recomputed and the file rewritten.
 
 Example:
     >>> from autoprune.tasks import get_task
@@ -40,13 +41,14 @@ from autoprune._validation import check_choice, check_positive_int
 from autoprune.errors import AutopruneError
 from autoprune.introspect import prunable_layers
 from autoprune.policy import CRITERIA, CRITERION_ALIASES, FinetuneRecipe, LayerPolicy, Policy
+from autoprune.sensitivity._cache import PointCache, normalise_row, point_fields
 from autoprune.sensitivity._result import Sensitivity
 from autoprune.tasks import Task
 from autoprune.tasks._data import dataset_digest, take
 
 DEFAULT_GRID = (0.1, 0.3, 0.5, 0.7, 0.9)
 GRANULARITIES = ("unstructured", "structured")
-CACHE_VERSION = "2"
+CACHE_VERSION = "2"  # bump when evaluate_point changes what it computes: old points then miss
 
 
 def check_grid(grid) -> tuple[float, ...]:
@@ -145,17 +147,65 @@ def evaluate_point(
     return {**row, "metric": ev.metric, "loss": ev.loss, "achieved": value, "error": ""}
 
 
+def cached_point(
+    cache: PointCache | None,
+    key: str,
+    unit: str,
+    amount: float,
+    criterion: str,
+    granularity: str,
+    seed: int,
+    state,
+    task,
+) -> dict:
+    """:func:`evaluate_point` served from ``cache`` when it holds a valid file (None: no cache)."""
+    if cache is None:
+        return normalise_row(
+            evaluate_point(key, unit, amount, criterion, granularity, seed, state, task)
+        )
+    fields = point_fields(key, unit, amount, criterion, granularity, seed)
+    row = cache.load(fields)
+    if row is None:
+        row = cache.store(
+            fields, evaluate_point(key, unit, amount, criterion, granularity, seed, state, task)
+        )
+    return row
+
+
 def _unit_curve(
-    point_fn, key, unit, grid, criterion, granularity, seed, state, task, threads=None
+    cache, key, unit, grid, criterion, granularity, seed, state, task, threads=None
 ) -> list[dict]:
     """The curve of one unit; ``threads`` pins torch's threads for the call (then restores them)."""
     from autoprune.introspect import torch_threads
 
     with torch_threads(threads or torch.get_num_threads()):
         return [
-            point_fn(key, unit, amount, criterion, granularity, seed, state, task)
+            cached_point(cache, key, unit, amount, criterion, granularity, seed, state, task)
             for amount in grid
         ]
+
+
+def run_key(model: nn.Module, task: Task, light: Task) -> str:
+    """What decides every point of a run besides its own settings: model, weights, task, data."""
+    return "-".join(
+        [
+            CACHE_VERSION,
+            hashlib.sha256(json.dumps(task.identity()).encode()).hexdigest()[:12],
+            f"{type(model).__module__}.{type(model).__qualname__}",
+            weights_digest(model),
+            dataset_digest(light.val_data),
+            dataset_digest(light.train_data),
+            str(len(light.val_data)),
+        ]
+    )
+
+
+def _point_cache(cache: bool | str | Path) -> PointCache | None:
+    if not cache:
+        return None
+    from autoprune._io import cache_dir
+
+    return PointCache(cache_dir() / "sensitivity" if cache is True else Path(cache))
 
 
 def analyse_sensitivity(
@@ -192,36 +242,21 @@ def analyse_sensitivity(
     start = time.perf_counter()
     light = _light_task(task, val_items=val_items, train_items=2560, seed=seed)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    key = "-".join(
-        [
-            CACHE_VERSION,
-            hashlib.sha256(json.dumps(task.identity()).encode()).hexdigest()[:12],
-            f"{type(model).__module__}.{type(model).__qualname__}",
-            weights_digest(model),
-            dataset_digest(light.val_data),
-            dataset_digest(light.train_data),
-            str(len(light.val_data)),
-        ]
-    )
+    key = run_key(model, task, light)
     units = sensitivity_units(model, light, granularity)
-    memory = None
-    point_fn = evaluate_point
-    if cache:
-        from autoprune._io import cache_dir
-
-        location = cache_dir() / "sensitivity" if cache is True else Path(cache)
-        memory = joblib.Memory(location=str(location), verbose=0)
-        point_fn = memory.cache(evaluate_point, ignore=["state", "task"])
-    dense_row = (
-        memory.cache(evaluate_point, ignore=["state", "task"]) if memory else evaluate_point
-    )(key, "(dense)", 0.0, criterion, granularity, seed, state, light)
+    store = _point_cache(cache)
+    dense_row = cached_point(store, key, "(dense)", 0.0, criterion, granularity, seed, state, light)
     cached_before = (
-        _count_cached(point_fn, key, units, grid, criterion, granularity, seed) if memory else 0
+        store.count(
+            [point_fields(key, u, a, criterion, granularity, seed) for u in units for a in grid]
+        )
+        if store is not None
+        else 0
     )
     threads = 1 if (n_jobs != 1 or backend != "loky") else None  # parallel workers: one thread each
     jobs = [
         joblib.delayed(_unit_curve)(
-            point_fn, key, u, grid, criterion, granularity, seed, state, light, threads
+            store, key, u, grid, criterion, granularity, seed, state, light, threads
         )
         for u in units
     ]
@@ -260,12 +295,4 @@ def analyse_sensitivity(
         seconds=time.perf_counter() - start,
         cached_points=cached_before,
         total_points=len(units) * len(grid),
-    )
-
-
-def _count_cached(point_fn, key, units, grid, criterion, granularity, seed) -> int:
-    return sum(
-        bool(point_fn.check_call_in_cache(key, u, a, criterion, granularity, seed, None, None))
-        for u in units
-        for a in grid
     )
