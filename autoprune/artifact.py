@@ -25,9 +25,12 @@ import math
 import numpy as np
 import torch
 
+from autoprune.errors import AutopruneError
+
 FORMAT = "autoprune-sparse-v1"
 MASK, VALUES = ".__mask__", ".__values__"
 HISTORY_KEY = "autoprune.history"  # metadata: the structured-pruning history, JSON
+MAX_DIMS = 8  # more dimensions than any stored tensor has
 
 
 def sparse_bytes(numel: int, nonzero: int, element_size: int = 4) -> int:
@@ -56,23 +59,177 @@ def encode_state_dict(
 
 
 def decode_state_dict(
-    tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, str] | None,
+    *,
+    expected: dict[str, torch.Size | list[int]] | None = None,
+    source: str = "the weights file",
 ) -> dict[str, torch.Tensor]:
-    """Invert :func:`encode_state_dict` (a plain safetensors state_dict passes through)."""
-    sparse = json.loads((metadata or {}).get("sparse", "{}"))
+    """Invert :func:`encode_state_dict` (a plain safetensors state_dict passes through).
+
+    Every sparse entry is checked before anything is allocated: its shape is a list of
+    non-negative integers whose element count the stored bitmask holds exactly, and, with
+    ``expected`` (the shapes of the model the weights are for), the model's shape for that
+    name. A bad entry is an :class:`AutopruneError` naming ``source`` and the entry.
+    """
+    sparse = _sparse_entries(metadata, source)
     state = {name: t for name, t in tensors.items() if not name.endswith((MASK, VALUES))}
+    stray = [
+        name for name in tensors if name.endswith((MASK, VALUES)) and _base(name) not in sparse
+    ]
+    if stray:
+        raise AutopruneError(
+            f"{source}: tensor '{_shown(stray[0])}' has no entry in the 'sparse' metadata (edited or damaged?)."
+        )
     for name, shape in sparse.items():
+        mask, values = _sparse_parts(tensors, name, shape, expected, source)
         numel = math.prod(shape)
-        keep = np.unpackbits(tensors[name + MASK].numpy(), count=numel).astype(bool)
-        values = tensors[name + VALUES]
+        keep = np.unpackbits(mask.numpy(), count=numel).astype(bool)
         if int(keep.sum()) != values.numel():
-            raise ValueError(
-                f"Sparse tensor '{name}': mask has {int(keep.sum())} entries but {values.numel()} values."
+            raise AutopruneError(
+                f"{source}: sparse tensor '{_shown(name)}' has a mask of {int(keep.sum())} entries "
+                f"but {values.numel()} values (edited or damaged?)."
             )
         dense = torch.zeros(numel, dtype=values.dtype)
         dense[torch.from_numpy(keep)] = values
         state[name] = dense.view(shape)
     return state
+
+
+def _shown(value, limit: int = 200) -> str:
+    """``value`` as printable text of at most ``limit`` characters, for a one-line message."""
+    text = str(value)
+    text = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _base(name: str) -> str:
+    return name.removesuffix(MASK).removesuffix(VALUES)
+
+
+def _sparse_entries(metadata: dict[str, str] | None, source: str) -> dict[str, list[int]]:
+    """The 'sparse' metadata: names mapped to shapes (lists of non-negative integers)."""
+    try:
+        sparse = json.loads((metadata or {}).get("sparse", "{}"))
+    except (ValueError, RecursionError) as exc:
+        raise AutopruneError(
+            f"{source}: the 'sparse' metadata is not valid JSON (edited or damaged?): {_shown(exc)}"
+        ) from exc
+    if not isinstance(sparse, dict):
+        raise AutopruneError(
+            f"{source}: the 'sparse' metadata must map tensor names to shapes. "
+            f"Got {type(sparse).__name__} instead."
+        )
+    for name, shape in sparse.items():
+        if not (
+            isinstance(shape, list)
+            and len(shape) <= MAX_DIMS
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        ):
+            raise AutopruneError(
+                f"{source}: sparse tensor '{_shown(name)}' must have a shape that is a list of "
+                f"at most {MAX_DIMS} non-negative integers. Got {_shown(shape)} instead."
+            )
+    return sparse
+
+
+def _sparse_parts(tensors, name, shape, expected, source) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bitmask and values of sparse tensor ``name``, checked against ``shape`` and ``expected``."""
+    where = f"{source}: sparse tensor '{_shown(name)}'"
+    if expected is not None:
+        if name not in expected:
+            raise AutopruneError(
+                f"{where} is not a tensor of the rebuilt model (edited or damaged?)."
+            )
+        if list(expected[name]) != shape:
+            raise AutopruneError(
+                f"{where} has shape {_shown(shape)}, but the rebuilt model's has "
+                f"{list(expected[name])} (edited or damaged?)."
+            )
+    mask, values = tensors.get(name + MASK), tensors.get(name + VALUES)
+    if mask is None or values is None:
+        raise AutopruneError(f"{where} lacks its {MASK if mask is None else VALUES} tensor.")
+    if mask.dtype != torch.uint8 or mask.dim() != 1 or values.dim() != 1:
+        raise AutopruneError(
+            f"{where} must be stored as a 1-D uint8 mask and 1-D values. "
+            f"Got a {mask.dtype} mask of shape {list(mask.shape)} and values of shape {list(values.shape)} instead."
+        )
+    numel = math.prod(shape)
+    if mask.numel() != math.ceil(numel / 8) or values.numel() > numel:
+        raise AutopruneError(
+            f"{where} has shape {_shown(shape)} ({numel} elements), which its mask of "
+            f"{mask.numel()} bytes and {values.numel()} values cannot hold (edited or damaged?)."
+        )
+    return mask, values
+
+
+def read_history(
+    metadata: dict[str, str] | None, model, *, source: str = "the weights file"
+) -> list:
+    """The structured-pruning history in ``metadata``, checked against ``model`` before any replay.
+
+    ``model`` is the freshly built (dense) model the history is to be replayed on: there
+    is at most one entry per module, each entry is ``[module, kind, removed]`` where
+    ``module`` names a module of ``model``, ``kind`` is a bool, ``"heads"`` or
+    ``"neurons"``, and ``removed`` is a hex bitmask (or a list of indices) no wider than
+    the module's largest parameter dimension. Anything else is an
+    :class:`AutopruneError` naming ``source`` and the entry.
+    """
+    try:
+        history = json.loads((metadata or {}).get(HISTORY_KEY, "[]"))
+    except (ValueError, RecursionError) as exc:
+        raise AutopruneError(
+            f"{source}: the structured-pruning history is not valid JSON (edited or damaged?): {_shown(exc)}"
+        ) from exc
+    modules = dict(model.named_modules())
+    if not isinstance(history, list):
+        raise AutopruneError(
+            f"{source}: the structured-pruning history must be a list. Got {type(history).__name__} instead."
+        )
+    if len(history) > len(modules):
+        raise AutopruneError(
+            f"{source}: the structured-pruning history has {len(history)} entries, more than the "
+            f"model's {len(modules)} modules (edited or damaged?)."
+        )
+    for i, entry in enumerate(history):
+        _check_history_entry(entry, modules, f"{source}: structured-pruning history entry {i}")
+    return history
+
+
+def _check_history_entry(entry, modules: dict, where: str) -> None:
+    if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)):
+        raise AutopruneError(
+            f"{where} must be [module name, kind, removed units]. Got {_shown(entry)} instead."
+        )
+    name, kind, removed = entry
+    if name not in modules:
+        raise AutopruneError(
+            f"{where} names module '{_shown(name)}', which the model does not have."
+        )
+    if not (isinstance(kind, bool) or kind in ("heads", "neurons")):
+        raise AutopruneError(
+            f"{where} ('{_shown(name)}') must have a kind of true, false, 'heads' or 'neurons'. "
+            f"Got {_shown(kind)} instead."
+        )
+    units = max((max(p.shape, default=0) for p in modules[name].parameters()), default=0)
+    if isinstance(removed, str):
+        ok = 0 < len(removed) <= max(1, math.ceil(units / 4)) and all(
+            c in "0123456789abcdefABCDEF" for c in removed
+        )
+        ok = ok and int(removed, 16).bit_length() <= units
+    else:
+        ok = (
+            isinstance(removed, list)
+            and len(removed) <= units
+            and all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < units for i in removed
+            )
+        )
+    if not ok:
+        raise AutopruneError(
+            f"{where} ('{_shown(name)}') must list removed units as a hex bitmask or a list of "
+            f"indices below {units} (the module's size). Got {_shown(removed, 60)} instead."
+        )
 
 
 def serialize_state_dict(state: dict[str, torch.Tensor], *, history: list | None = None) -> bytes:

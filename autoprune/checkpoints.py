@@ -24,6 +24,8 @@ import torch
 from torch import nn
 
 from autoprune._io import cache_dir, load_weights, read_json, save_weights, write_json
+from autoprune._validation import check_seed
+from autoprune.apply import load_error_reason
 from autoprune.errors import TaskError
 from autoprune.tasks import Task
 from autoprune.tasks._data import dataset_digest
@@ -62,13 +64,19 @@ def dense_model(
     retrain: bool = False,
     progress: bool = True,
 ) -> DenseModel:
-    """The trained dense model of ``task``: from its checkpoint, the cache, or trained now."""
+    """The trained dense model of ``task``: from its checkpoint, the cache, or trained now.
+
+    The task's data are checked against the model first (``Task.check_data``): data
+    the model cannot read, NaN values or labels out of range stop here, in one line.
+    """
+    check_seed("seed", seed, low=-(2**63), high=2**64, error=TaskError)  # what torch takes
     caller_rng = torch.get_rng_state()
     torch.manual_seed(seed)  # the model's initial weights
     try:
         model = task.new_model()
     finally:
         torch.set_rng_state(caller_rng)
+    task.check_data(model)
     if task.checkpoint is not None:
         return _from_checkpoint(task, model)
     key = _cache_key(task, model, seed)
@@ -99,9 +107,9 @@ def _from_checkpoint(task: Task, model: nn.Module) -> DenseModel:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0:3]
         raise TaskError(
-            f"Checkpoint {task.checkpoint} does not fit the model of task '{task.name}': {' '.join(first)}"
+            f"Checkpoint {task.checkpoint} does not fit the model of task '{task.name}': "
+            f"{load_error_reason(exc)}"
         ) from exc
     model.eval()
     info = {

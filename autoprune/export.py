@@ -28,6 +28,8 @@ from torch import nn
 from autoprune.errors import AutopruneError
 
 FORMATS = ("torchscript", "onnx")
+# Every file export_model writes in its directory (see export_file).
+EXPORT_FILES = ("model.pt", "model.onnx", "model.int8.pt")
 
 
 @contextlib.contextmanager
@@ -94,6 +96,28 @@ def quantize_int8(model: nn.Module) -> nn.Module:
         )
 
 
+def export_file(fmt: str, precision: str) -> str:
+    """The name of the file a format and precision are written to (one of :data:`EXPORT_FILES`)."""
+    return (
+        f"model{'' if precision == 'fp32' else '.int8'}.{'pt' if fmt == 'torchscript' else 'onnx'}"
+    )
+
+
+def check_export_out(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """``out_dir`` as a Path if export may write there, else AutopruneError saying why.
+
+    As for a pruned model (:func:`autoprune.apply.check_out`): a new or empty
+    directory, or one holding only an earlier export's files (:data:`EXPORT_FILES`);
+    with ``overwrite``, any directory, where only those files are replaced. A file
+    or link at ``out_dir`` or at one of those names is never replaced.
+    """
+    from autoprune.apply import check_out
+
+    return check_out(
+        out_dir, overwrite=overwrite, names=EXPORT_FILES, staging=False, writer="autoprune export"
+    )
+
+
 def export_model(
     model: nn.Module,
     example_input: torch.Tensor,
@@ -103,13 +127,22 @@ def export_model(
     quantize: bool = False,
     metric=None,
     atol: float = 1e-4,
+    strict: bool = True,
+    overwrite: bool = False,
 ) -> list[dict]:
     """Export ``model`` in each format (and int8 variants); one report row per file.
 
     ``metric`` (a callable model -> float) adds each variant's metric to its row.
-    Raises when an exact format's outputs differ from PyTorch by more than ``atol``.
+    A model with non-finite weights is refused. When an exact format's outputs differ
+    from PyTorch by more than ``atol`` (or are not finite), raises; with
+    ``strict=False`` its row says ``parity: False`` instead and the export goes on.
+    ``out_dir`` must be new, empty or an earlier export's; ``overwrite`` allows any
+    directory, where only :data:`EXPORT_FILES` are replaced (:func:`check_export_out`).
     """
-    out = Path(out_dir)
+    from autoprune.apply import check_finite
+
+    out = check_export_out(out_dir, overwrite=overwrite)
+    check_finite(model, error=AutopruneError)
     out.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     batch = _parity_batch(example_input)
@@ -125,10 +158,7 @@ def export_model(
                 )
             if fmt == "onnx" and precision != "fp32":
                 continue  # dynamically quantized modules do not export to ONNX
-            path = (
-                out
-                / f"model{'' if precision == 'fp32' else '.int8'}.{'pt' if fmt == 'torchscript' else 'onnx'}"
-            )
+            path = out / export_file(fmt, precision)
             if fmt == "torchscript":
                 loaded = to_torchscript(variant, example_input, path)
                 with torch.no_grad():
@@ -143,7 +173,7 @@ def export_model(
 
             diff = float((output - reference).abs().max())
             exact = precision == "fp32"
-            if exact and diff > atol:
+            if strict and exact and not diff <= atol:  # NaN compares false both ways
                 raise AutopruneError(
                     f"{fmt} export of the model differs from PyTorch by {diff:.3g} > {atol:g}."
                 )

@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import platform
 from dataclasses import dataclass, field
@@ -34,8 +35,9 @@ from pathlib import Path
 from torch import nn
 
 from autoprune._io import describe_parse_error
+from autoprune._validation import check_plain_data, shorten
 from autoprune.errors import PolicyError
-from autoprune.policy import Policy, printable
+from autoprune.policy import Policy, check_provenance, printable
 
 SCHEMA_VERSION = 1
 KIND = "autoprune-policy"
@@ -43,6 +45,8 @@ KIND = "autoprune-policy"
 # PyYAML's constructors, ValueError (``!!int x``, an integer of more than 4300 digits), KeyError
 # (``!!bool maybe``), IndexError (``!!int ''``), AttributeError (``!!timestamp 1``); both parsers
 # raise RecursionError when nested too deeply.
+MAX_RESULT_ITEMS = 4096  # entries of a policy file's results, nested ones included
+MAX_RESULT_DEPTH = 5
 
 
 @dataclass
@@ -117,13 +121,25 @@ def provenance(**extra) -> dict:
     }
 
 
+@functools.cache
+def _dumper():
+    """yaml's SafeDumper writing a value met twice in full each time, never as an anchor and alias."""
+    import yaml
+
+    class NoAliasDumper(yaml.SafeDumper):
+        def ignore_aliases(self, data) -> bool:
+            return True  # autoprune's own loader refuses anchors and aliases
+
+    return NoAliasDumper
+
+
 def _dump(path: Path, data: dict) -> str:
     import yaml
 
     try:
         if path.suffix == ".json":
             return json.dumps(data, indent=2, default=str) + "\n"
-        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+        return yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=None)
     except (TypeError, ValueError, yaml.YAMLError) as exc:
         raise PolicyError(
             f"Cannot write {path}: its provenance or results hold a value {'JSON' if path.suffix == '.json' else 'YAML'} "
@@ -142,7 +158,12 @@ def save_policy(path: str | Path, document: PolicyDocument | Policy) -> None:
 
 
 def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
-    """Validate plain data (from a file) into a PolicyDocument."""
+    """Validate plain data (from a file) into a PolicyDocument.
+
+    ``provenance`` is a small mapping of plain values (:func:`autoprune.policy.check_provenance`);
+    ``results`` one of at most :data:`MAX_RESULT_ITEMS` entries, :data:`MAX_RESULT_DEPTH` levels deep.
+    """
+    source = shorten(source, text=True)
     if not isinstance(data, dict):
         raise PolicyError(
             f"{source}: a policy file holds a mapping. Got {type(data).__name__} instead."
@@ -157,25 +178,27 @@ def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
     version = data["schema_version"]
     if isinstance(version, bool) or not isinstance(version, int):
         raise PolicyError(
-            f"{source}: 'schema_version' must be an integer. Got {version!r} instead."
+            f"{source}: 'schema_version' must be an integer. Got {shorten(version)} instead."
         )
     if version > SCHEMA_VERSION:
         raise PolicyError(
-            f"{source}: schema version {version} is newer than this autoprune understands ({SCHEMA_VERSION}); "
+            f"{source}: schema version {shorten(version)} is newer than this autoprune understands ({SCHEMA_VERSION}); "
             "upgrade autoprune to read it."
         )
     if version < 1:
         raise PolicyError(
-            f"{source}: schema version {version} is not supported; the oldest readable is 1."
+            f"{source}: schema version {shorten(version)} is not supported; the oldest readable is 1."
         )
     unknown = sorted(
         set(data) - {"schema_version", "kind", "policy", "fingerprint", "provenance", "results"},
         key=str,
     )
     if unknown:
-        raise PolicyError(f"{source}: unknown field(s) {unknown}.")
+        raise PolicyError(f"{source}: unknown field(s) {shorten(unknown)}.")
     if data.get("kind", KIND) != KIND:
-        raise PolicyError(f"{source}: 'kind' must be {KIND!r}. Got {data.get('kind')!r} instead.")
+        raise PolicyError(
+            f"{source}: 'kind' must be {KIND!r}. Got {shorten(data.get('kind'))} instead."
+        )
     if "policy" not in data:
         raise PolicyError(
             f"{source}: missing the 'policy' field (the per-layer entries and global settings)."
@@ -185,7 +208,7 @@ def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
     except PolicyError as exc:
         raise PolicyError(f"{source}: {exc}") from exc
     except (TypeError, ValueError) as exc:
-        raise PolicyError(f"{source}: invalid policy: {exc}") from exc
+        raise PolicyError(f"{source}: invalid policy: {shorten(exc, text=True)}") from exc
     raw = data.get("fingerprint") or {}
     if not isinstance(raw, dict) or not all(
         isinstance(k, str)
@@ -196,17 +219,22 @@ def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
         raise PolicyError(
             f"{source}: 'fingerprint' must map layer names to lists of integers (weight shapes)."
         )
-    for key in ("provenance", "results"):
-        if not isinstance(data.get(key) or {}, dict):
-            raise PolicyError(
-                f"{source}: '{key}' must be a mapping. Got {type(data.get(key)).__name__} instead."
-            )
-    provenance, results = _plain(data.get("provenance") or {}), _plain(data.get("results") or {})
-    return PolicyDocument(policy, dict(raw), provenance, results, version)
+    provenance = _plain(check_provenance(data.get("provenance") or {}, source=source))
+    try:
+        results = check_plain_data(
+            "results",
+            data.get("results") or {},
+            max_items=MAX_RESULT_ITEMS,
+            max_depth=MAX_RESULT_DEPTH,
+            error=PolicyError,
+        )
+    except PolicyError as exc:
+        raise PolicyError(f"{source}: {exc}") from None
+    return PolicyDocument(policy, dict(raw), provenance, _plain(results), version)
 
 
 def _plain(value):
-    """A copy with YAML's ordered pairs (``!!omap``, ``!!pairs``: tuples) as lists, so it can be written back."""
+    """A copy of plain data, tuples as lists, so the document shares nothing with its input."""
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -219,7 +247,5 @@ def load_policy(path: str | Path) -> PolicyDocument:
     from autoprune._io import read_data_file
 
     path = Path(path)
-    if not path.is_file():
-        raise PolicyError(f"Policy file {path} does not exist.")
-    data = read_data_file(path, error=PolicyError)
+    data = read_data_file(path, error=PolicyError, what="Policy file")
     return parse_policy_document(data, source=str(path))

@@ -128,7 +128,11 @@ def test_apply_save_load_gives_identical_outputs(tmp_path, conv_task, conv_dense
         history=model.history,
         builder=builder_path(conv_task.build_model),
     )
-    loaded = load_pruned(tmp_path / "out", example_input=conv_task.example_input)
+    loaded = load_pruned(  # the policy names a test module: trusted explicitly
+        tmp_path / "out",
+        example_input=conv_task.example_input,
+        trusted_builders=[builder_path(conv_task.build_model)],
+    )
     x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     assert torch.equal(loaded(x), model.model.eval()(x))
     assert loaded.conv1.out_channels == 4 and loaded.fc1.in_features == model.model.fc1.in_features
@@ -160,7 +164,11 @@ def test_a_pickle_where_weights_belong_is_refused(tmp_path, conv_task, conv_dens
         pickle.dumps({"fc1.weight": "not a tensor"})
     )
     with pytest.raises(AutopruneError, match="not a readable safetensors file"):
-        load_pruned(tmp_path / "out", example_input=conv_task.example_input)
+        load_pruned(
+            tmp_path / "out",
+            build_model=conv_task.build_model,
+            example_input=conv_task.example_input,
+        )
 
 
 def test_data_driven_policy_needs_a_task(conv_dense):
@@ -175,3 +183,75 @@ def test_json_and_yaml_policy_files_say_the_same(tmp_path):
     y = yaml.safe_load((tmp_path / "p.yaml").read_text())
     j = json.loads((tmp_path / "p.json").read_text())
     assert y == j
+
+
+def test_a_directory_or_device_given_as_policy_file_is_named_precisely(tmp_path):
+    with pytest.raises(PolicyError, match=r"^Policy file .* is a directory; give the path"):
+        load_policy(tmp_path)
+    with pytest.raises(PolicyError, match=r"^Policy file /dev/null is not a regular file"):
+        load_policy("/dev/null")
+    with pytest.raises(PolicyError, match=r"^Policy file .*missing.yaml does not exist"):
+        load_policy(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "pattern"),
+    [
+        ("provenance", {"task": ["x"] * 1000}, r"'provenance' is too large: at most 256 entries"),
+        ("provenance", {"a": {"b": {"c": {"d": 1}}}}, r"'provenance.a.b.c' is nested too deeply"),
+        ("provenance", {"seed": {1, 2}}, r"'provenance.seed' must be plain data"),
+        ("provenance", ["task"], r"'provenance' must be a mapping"),
+        ("results", {"trials": list(range(5000))}, r"'results' is too large: at most 4096 entries"),
+        (
+            "results",
+            {"a": {"b": {"c": {"d": {"e": {}}}}}},
+            r"'results.a.b.c.d.e' is nested too deeply",
+        ),
+        ("results", {"metric": "m" * 5000}, r"'results.metric' is a string of 5,000 characters"),
+        ("results", 3, r"'results' must be a mapping"),
+    ],
+)
+def test_provenance_and_results_are_small_plain_data(field, value, pattern):
+    data = PolicyDocument(POLICY).to_dict()
+    data[field] = value
+    with pytest.raises(PolicyError, match=r"^p\.yaml: " + pattern) as info:
+        parse_policy_document(data, source="p.yaml")
+    assert len(str(info.value)) < 400 and "\n" not in str(info.value)
+
+
+def test_results_as_deep_as_allowed_are_kept():
+    data = PolicyDocument(POLICY).to_dict()
+    data["results"] = {"a": {"b": {"c": {"d": {"e": 1}}}}, "n": list(range(4000))}
+    data["provenance"] = {"task": "digits-conv", "input_shape": [1, 1, 8, 8]}
+    document = parse_policy_document(data)
+    assert document.results == data["results"] and document.provenance == data["provenance"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("kind", "k" * 100_000),
+        ("schema_version", "9" * 100_000),
+        ("schema_version", 10**5000),
+        ("schema_version", -(10**5000)),
+        ("x" * 100_000, 1),
+    ],
+    ids=["kind", "version-text", "version-huge", "version-negative", "unknown-field"],
+)
+def test_echoed_values_are_capped(field, value):
+    data = PolicyDocument(POLICY).to_dict()
+    data[field] = value
+    with pytest.raises(PolicyError) as info:
+        parse_policy_document(data, source="s" * 10_000)
+    message = str(info.value)
+    assert len(message) < 600 and "\n" not in message and "..." in message
+
+
+def test_a_value_shared_by_provenance_and_results_is_written_out_twice(tmp_path):
+    shared = ["params=0.1", "latency=5ms"]
+    document = PolicyDocument(POLICY, provenance={"budget": shared}, results={"budget": shared})
+    path = tmp_path / "policy.yaml"
+    save_policy(path, document)
+    assert "&" not in path.read_text() and "*" not in path.read_text()
+    again = load_policy(path)
+    assert again.provenance["budget"] == again.results["budget"] == shared

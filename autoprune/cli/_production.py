@@ -14,7 +14,7 @@ def cmd_apply(args) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from autoprune.apply import builder_path, save_pruned
+    from autoprune.apply import check_finite, check_out, save_pruned
     from autoprune.budgets import measure_costs
     from autoprune.checkpoints import dense_model
     from autoprune.pipeline import prune_and_finetune
@@ -22,12 +22,14 @@ def cmd_apply(args) -> int:
     from autoprune.training import evaluate
 
     document = load_policy(args.policy)  # validated before anything is computed or written
+    check_out(args.out, overwrite=args.overwrite)
     task = task_from_args(args)
     if args.checkpoint:
         task = replace(task, checkpoint=Path(args.checkpoint))
     dense = dense_model(task, seed=args.seed, progress=not args.quiet)
     if document.fingerprint:
         check_fingerprint(document.fingerprint, dense.model)
+    check_finite(dense.model, what=f"The checkpoint {args.checkpoint or dense.info.get('path')}")
     policy = document.policy
     epochs = None if args.finetune else 0
     outcome = prune_and_finetune(
@@ -50,12 +52,10 @@ def cmd_apply(args) -> int:
             "bytes": costs.bytes,
         },
     }
-    document.provenance.setdefault("builder", builder_path(task.build_model))
-    document.provenance.setdefault("input_shape", list(task.example_input.shape))
-    document.provenance.setdefault(
-        "input_dtype", str(task.example_input.dtype).removeprefix("torch.")
+    _describe_task(document.provenance, task)
+    out = save_pruned(
+        outcome.model, args.out, document, history=outcome.history, overwrite=args.overwrite
     )
-    out = save_pruned(outcome.model, args.out, document, history=outcome.history)
     metric = task.metric_name
     print(
         f"Applied {args.policy} to {task.name} ({'fine-tuned' if args.finetune else 'pruned only'}): "
@@ -68,13 +68,27 @@ def cmd_apply(args) -> int:
     return 0
 
 
+def _describe_task(provenance: dict, task) -> None:
+    """Record the task's own builder and input in ``provenance``, replacing whatever the input file said."""
+    from autoprune.apply import builder_path
+
+    builder = builder_path(task.build_model)
+    if builder:
+        provenance["builder"] = builder
+    else:  # a builder that cannot be imported by name: load with build_model=
+        provenance.pop("builder", None)
+    provenance["input_shape"] = list(task.example_input.shape)
+    provenance["input_dtype"] = str(task.example_input.dtype).removeprefix("torch.")
+
+
 def cmd_export(args) -> int:
     from pathlib import Path
 
     from autoprune.apply import load_pruned
-    from autoprune.export import export_model
+    from autoprune.export import check_export_out, export_model
     from autoprune.training import evaluate
 
+    check_export_out(args.out, overwrite=args.overwrite)  # before anything is loaded or written
     task = task_from_args(args) if args.task else None
     model = load_pruned(
         args.model_dir,
@@ -103,6 +117,8 @@ def cmd_export(args) -> int:
         formats=args.format or ["torchscript"],
         quantize=args.quantize,
         metric=metric,
+        strict=False,
+        overwrite=args.overwrite,
     )
     if metric is not None:
         rows.insert(
@@ -118,6 +134,14 @@ def cmd_export(args) -> int:
             },
         )
     print(format_table(rows))
+    failed = [row for row in rows if row["parity"] is False]
+    if failed:
+        from autoprune.errors import AutopruneError
+
+        raise AutopruneError(
+            f"{failed[0]['format']} {failed[0]['precision']} export of the model differs from PyTorch "
+            f"(largest difference {failed[0]['max_abs_diff']:.3g}); do not use {failed[0]['file']}."
+        )
     return 0
 
 
@@ -151,7 +175,16 @@ def register(sub) -> None:
     p.add_argument(
         "--finetune", action="store_true", help="fine-tune with the policy's recipe and schedule"
     )
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output directory: new, empty, or one apply wrote before",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an --out that holds other files (only policy.yaml and model.safetensors are replaced)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_apply)
 
@@ -166,7 +199,22 @@ def register(sub) -> None:
         help="repeatable (default torchscript)",
     )
     p.add_argument("--quantize", action="store_true", help="also export dynamic int8 variants")
-    p.add_argument("--task", default=None, help="task, to report each variant's test metric")
+    p.add_argument(
+        "--task",
+        default=None,
+        help="task: its model builder rebuilds the model (needed for a builder that is not "
+        "built in or trusted) and each variant's test metric is reported",
+    )
     p.add_argument("--task-option", action="append", metavar="KEY=VALUE")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output directory: new, empty, or one export wrote before",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an --out that holds other files (only model.pt, model.onnx and "
+        "model.int8.pt are replaced)",
+    )
     p.set_defaults(func=cmd_export)
