@@ -28,7 +28,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from autoprune._validation import check_choice, check_fraction, check_number, check_positive_int
+from autoprune._validation import (
+    check_choice,
+    check_fraction,
+    check_number,
+    check_plain_data,
+    check_positive_int,
+    shorten,
+)
 from autoprune.errors import PolicyError
 
 GRANULARITIES = ("unstructured", "structured", "nm")
@@ -37,6 +44,14 @@ SCHEDULES = ("one-shot", "iterative", "gradual")
 CRITERIA = ("l1", "l2", "random", "taylor", "obd", "activation", "lamp")
 CRITERION_ALIASES = {"magnitude": "l1", "hessian": "obd", "gradient": "taylor"}
 MAX_SEED = 2**63  # torch generators take seeds in [-2**63, 2**64); the schedules add small offsets
+# Upper bounds of the settings that cost time or memory in proportion (a policy asking for more is a
+# mistake; ``rounds: 100000`` would prune for many minutes before any fine-tuning).
+MAX_ROUNDS = 100  # iterative pruning rounds
+MAX_EVERY = 100_000  # optimizer steps between gradual mask updates
+MAX_MIN_KEPT = 100_000  # units a global ranking leaves in each layer
+MAX_ROUND_TO = 4096  # channel counts rounded to a multiple of this
+MAX_BATCH_SIZE = 65_536  # fine-tuning batch size
+MAX_EPOCHS = 1000  # fine-tuning epochs
 
 
 def _number(name: str, value: Any) -> float:
@@ -48,28 +63,27 @@ def _fraction(name: str, value: Any, *, include_high: bool = False) -> float:
 
 
 def printable(name: Any) -> str:
-    r"""A name as text for a one-line message: control characters (newlines, ...) escaped.
+    r"""A name as text for a one-line message: control characters (newlines, ...) escaped, at most 200 characters.
 
     Example:
         >>> printable("fc1"), printable("fc\n1")
         ('fc1', 'fc\\n1')
     """
-    text = str(name)
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return shorten(name, text=True)
 
 
 def parse_nm(text: str, *, layer: str | None = None) -> tuple[int, int]:
     """``"2:4"`` -> ``(2, 4)``; N must be smaller than M. ``layer`` names the layer in errors."""
-    where = f"Layer '{layer}': " if layer else ""
+    where = f"Layer '{printable(layer)}': " if layer else ""
     try:
         n_text, m_text = str(text).split(":")
         n, m = int(n_text), int(m_text)
     except ValueError:
         raise PolicyError(
-            f"{where}'nm' must look like 'N:M' (e.g. '2:4'). Got {text!r} instead."
+            f"{where}'nm' must look like 'N:M' (e.g. '2:4'). Got {shorten(text)} instead."
         ) from None
     if not (0 < n < m):
-        raise PolicyError(f"{where}'nm' needs 0 < N < M. Got {text!r} instead.")
+        raise PolicyError(f"{where}'nm' needs 0 < N < M. Got {shorten(text)} instead.")
     return n, m
 
 
@@ -124,8 +138,8 @@ class ScheduleSpec:
 
     def __post_init__(self) -> None:
         check_choice("schedule", self.name, SCHEDULES, error=PolicyError)
-        check_positive_int("rounds", self.rounds, error=PolicyError)
-        check_positive_int("every", self.every, error=PolicyError)
+        check_positive_int("rounds", self.rounds, maximum=MAX_ROUNDS, error=PolicyError)
+        check_positive_int("every", self.every, maximum=MAX_EVERY, error=PolicyError)
         _fraction("end", self.end, include_high=True)
 
 
@@ -139,15 +153,21 @@ class FinetuneRecipe:
     recalibrate_bn: bool = True
 
     def __post_init__(self) -> None:
-        if _number("epochs", self.epochs) < 0:
-            raise PolicyError(f"The 'epochs' parameter must be >= 0. Got {self.epochs!r} instead.")
+        if not 0 <= _number("epochs", self.epochs) <= MAX_EPOCHS:
+            raise PolicyError(
+                f"The 'epochs' parameter must be in [0, {MAX_EPOCHS}]. Got {shorten(self.epochs)} instead."
+            )
         if not 0 < _number("lr", self.lr) < 1:
-            raise PolicyError(f"The 'lr' parameter must be in (0, 1). Got {self.lr!r} instead.")
+            raise PolicyError(
+                f"The 'lr' parameter must be in (0, 1). Got {shorten(self.lr)} instead."
+            )
         if self.batch_size is not None:
-            check_positive_int("batch_size", self.batch_size, error=PolicyError)
+            check_positive_int(
+                "batch_size", self.batch_size, maximum=MAX_BATCH_SIZE, error=PolicyError
+            )
         if not isinstance(self.recalibrate_bn, bool):
             raise PolicyError(
-                f"The 'recalibrate_bn' parameter must be true or false. Got {self.recalibrate_bn!r} instead."
+                f"The 'recalibrate_bn' parameter must be true or false. Got {shorten(self.recalibrate_bn)} instead."
             )
 
 
@@ -170,16 +190,16 @@ class Policy:
                 f"The 'layers' field must be a mapping of layer name to settings. Got {type(self.layers).__name__} instead."
             )
         check_choice("scope", self.scope, SCOPES, error=PolicyError)
-        check_positive_int("min_kept", self.min_kept, error=PolicyError)
+        check_positive_int("min_kept", self.min_kept, maximum=MAX_MIN_KEPT, error=PolicyError)
         if self.round_to is not None:
-            check_positive_int("round_to", self.round_to, error=PolicyError)
+            check_positive_int("round_to", self.round_to, maximum=MAX_ROUND_TO, error=PolicyError)
         if (
             isinstance(self.seed, bool)
             or not isinstance(self.seed, int)
             or not -MAX_SEED <= self.seed < MAX_SEED
         ):
             raise PolicyError(
-                f"The 'seed' parameter must be an integer in [-2**63, 2**63). Got {self.seed!r} instead."
+                f"The 'seed' parameter must be an integer in [-2**63, 2**63). Got {shorten(self.seed)} instead."
             )
         for name, layer in self.layers.items():
             if not isinstance(layer, LayerPolicy):
@@ -302,7 +322,7 @@ class Policy:
                 name
             ).isprintable():  # no module is named so, and every message naming it would break
                 raise PolicyError(
-                    f"Layer name {str(name)!r} must be printable text (no newline or other control character)."
+                    f"Layer name {shorten(str(name))} must be printable text (no newline or other control character)."
                 )
         parsed = {
             str(name): _build(LayerPolicy, entry, f"layers.{printable(name)}")
@@ -312,7 +332,7 @@ class Policy:
             names = [str(name) for name in layers]
             repeated = sorted({name for name in names if names.count(name) > 1})
             raise PolicyError(
-                f"Layer name(s) {repeated} are given more than once (e.g. as 1 and '1'); give each layer once."
+                f"Layer name(s) {shorten(repeated)} are given more than once (e.g. as 1 and '1'); give each layer once."
             )
         schedule = _build(ScheduleSpec, data.pop("schedule", {}) or {}, "schedule")
         finetune = _build(FinetuneRecipe, data.pop("finetune", {}) or {}, "finetune")
@@ -320,26 +340,51 @@ class Policy:
         unknown = sorted(set(data) - known, key=str)
         if unknown:
             raise PolicyError(
-                f"Unknown policy field(s) {unknown}; expected some of {sorted(known)}."
+                f"Unknown policy field(s) {shorten(unknown)}; expected some of {sorted(known)}."
             )
         try:
             return cls(layers=parsed, schedule=schedule, finetune=finetune, **data)
         except TypeError as exc:
-            raise PolicyError(f"Invalid policy: {exc}") from exc
+            raise PolicyError(f"Invalid policy: {shorten(exc, text=True)}") from exc
 
 
 def _build(kind, entry, where: str):
     if not isinstance(entry, dict):
         raise PolicyError(
-            f"'{where}' must be a mapping. Got {type(entry).__name__} ({entry!r}) instead."
+            f"'{where}' must be a mapping. Got {type(entry).__name__} ({shorten(entry)}) instead."
         )
     names = {f.name for f in fields(kind)}
     unknown = sorted(set(entry) - names, key=str)
     if unknown:
         raise PolicyError(
-            f"'{where}' has unknown field(s) {unknown}; expected some of {sorted(names)}."
+            f"'{where}' has unknown field(s) {shorten(unknown)}; expected some of {sorted(names)}."
         )
     try:
         return kind(**entry)
     except PolicyError as exc:
         raise PolicyError(f"'{where}': {exc}") from exc
+
+
+MAX_PROVENANCE_ITEMS = 256  # entries of a policy file's provenance, nested ones included
+
+
+def check_provenance(value, *, source: str = "policy") -> dict:
+    """A policy file's ``provenance``: a small mapping of plain values, else PolicyError.
+
+    Text keys; values are text, numbers, true/false, null, or lists and mappings of
+    them, at most 3 levels deep, 256 entries and 1,000 characters a string.
+
+    Example:
+        >>> check_provenance({"task": "digits-mlp", "task_options": {}, "input_shape": [1, 64]})
+        {'task': 'digits-mlp', 'task_options': {}, 'input_shape': [1, 64]}
+        >>> check_provenance({"task": ["x"] * 1000}, source="p.yaml")
+        Traceback (most recent call last):
+        ...
+        autoprune.errors.PolicyError: p.yaml: 'provenance' is too large: at most 256 entries in all (at 'provenance.task[254]'). Shorten it or leave it out.
+    """
+    try:
+        return check_plain_data(
+            "provenance", value, max_items=MAX_PROVENANCE_ITEMS, error=PolicyError
+        )
+    except PolicyError as exc:
+        raise PolicyError(f"{source}: {exc}") from None

@@ -24,14 +24,16 @@ import torch
 from torch import nn
 
 from autoprune._device import model_device
+from autoprune._validation import check_number, check_positive_int, check_seed, shorten
+from autoprune.errors import AutopruneError
 from autoprune.tasks import Task, get_metric, iterate_batches
 from autoprune.tasks._data import take
 
 StepCallback = Callable[[nn.Module, int], None]
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+class TrainingDiverged(AutopruneError, RuntimeError):
+    """The loss became NaN or infinite (the command line says so in one line)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,10 @@ def train_model(
     epochs = task.epochs if epochs is None else epochs
     lr = task.lr if lr is None else lr
     batch_size = task.batch_size if batch_size is None else batch_size
+    if check_number("epochs", epochs) < 0:
+        raise AutopruneError(f"The 'epochs' parameter must be >= 0. Got {shorten(epochs)} instead.")
+    check_positive_int("batch_size", batch_size)
+    check_seed("seed", seed, low=-(2**63), high=2**64)  # what torch generators take
     weight_decay = task.weight_decay if weight_decay is None else weight_decay
     data = task.train_data if data is None else data
     steps_per_epoch = math.ceil(len(data) / batch_size)
@@ -193,7 +199,11 @@ def _loop(
             optimizer.zero_grad(set_to_none=True)
             loss = task.loss(model(inputs), targets)
             if not torch.isfinite(loss.detach()):
-                raise TrainingDiverged(f"loss became {float(loss.detach())} at step {step}")
+                raise TrainingDiverged(
+                    f"Training task '{task.name}' diverged: the loss became {float(loss.detach())} "
+                    f"at step {step}. Check the data and the loss for NaN or infinite values, or "
+                    "lower the learning rate."
+                )
             loss.backward()
             optimizer.step()
             step += 1

@@ -9,10 +9,15 @@ CLI writes no output directory and ``apply_policy`` leaves the model as it was.
 
 Inputs are mutations of valid documents (a value at a random path replaced by
 one of the wrong type or range, a key deleted, an unknown key added), random
-text, random bytes and truncated files. Runs are derandomized (reproducible);
-set ``AUTOPRUNE_FUZZ_RANDOM=1`` for fresh examples and
-``AUTOPRUNE_FUZZ_SCALE=10`` for ten times as many. The last test writes how
-many inputs each loader saw to ``results/reliability/fuzz_counts.json``; it
+text, random bytes and truncated files, and hostile ones: anchors and aliases
+(up to "billion laughs" bombs), a key given twice, oversized values (long
+strings and lists, deep nesting, huge integers) and files over the size cap.
+Every error message is one line of at most :data:`MAX_MESSAGE` characters.
+Runs are derandomized (reproducible); set ``AUTOPRUNE_FUZZ_RANDOM=1`` for fresh
+examples and ``AUTOPRUNE_FUZZ_SCALE=10`` for ten times as many. The last test
+checks every loader saw malformed input; with ``AUTOPRUNE_FUZZ_COUNTS=PATH`` it
+writes how many inputs each saw to PATH as JSON (e.g.
+``results/reliability/fuzz_counts.json``; a plain test run writes nothing); it
 relies on pytest running this file's tests in order.
 """
 
@@ -45,8 +50,8 @@ from autoprune.policy import LayerPolicy, Policy
 from autoprune.policy_file import PolicyDocument, load_policy, parse_policy_document, save_policy
 from autoprune.search import SearchSpace, load_space
 
-RESULTS = Path(__file__).resolve().parents[1] / "results" / "reliability"
 SCALE = float(os.environ.get("AUTOPRUNE_FUZZ_SCALE", "1"))
+MAX_MESSAGE = 1000  # characters of any error message, however large the input
 COUNTS: dict[str, Counter] = {}
 
 
@@ -76,6 +81,7 @@ def expect_clean_error(exc: BaseException, error: type[AutopruneError]) -> None:
     message = str(exc)
     assert message.strip(), "an error without a message"
     assert "\n" not in message, f"a multi-line message: {message!r}"
+    assert len(message) <= MAX_MESSAGE, f"a message of {len(message):,} characters: {message[:300]}"
 
 
 # --------------------------------------------------------------------------- valid documents
@@ -825,11 +831,205 @@ def test_apply_policy_all_or_nothing(policy):
     count("apply_policy_valid", outcome)
 
 
+# --------------------------------------------------------------------------- hostile documents
+
+
+def _mapping_paths(value, prefix=()):
+    """Paths of every mapping in ``value`` (the root included)."""
+    if isinstance(value, dict):
+        yield prefix
+        for key, item in value.items():
+            yield from _mapping_paths(item, prefix + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _mapping_paths(item, prefix + (index,))
+
+
+def _emit(value) -> str:
+    """Flow-style YAML (and JSON when the keys are text) of plain data, where a mapping is a
+    list of (key, value) pairs, so a key may be given twice."""
+    if isinstance(value, tuple) and value and value[0] == "pairs":
+        return "{" + ", ".join(f"{_emit(k)}: {_emit(v)}" for k, v in value[1]) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_emit(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _as_pairs(value):
+    if isinstance(value, dict):
+        return ("pairs", [(k, _as_pairs(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return [_as_pairs(v) for v in value]
+    return value
+
+
+def _plain_keys(value) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_keys(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain_keys(v) for v in value)
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+@st.composite
+def duplicate_key_texts(draw, bases):
+    """A valid document in flow style with one key of one mapping given a second time."""
+    doc = copy.deepcopy(draw(st.sampled_from(bases)))
+    paths = [p for p in _mapping_paths(doc) if _at(doc, p)]
+    assume(_plain_keys(doc) and paths)
+    path = draw(st.sampled_from(paths))
+    target = _at(doc, path)
+    key = draw(st.sampled_from(sorted(target)))
+    pairs = _as_pairs(doc)
+    node = pairs
+    for step in path:
+        node = dict(node[1])[step] if isinstance(step, str) else node[step]
+    second = draw(st.one_of(st.just(target[key]), WRONG_VALUES))
+    node[1].insert(draw(st.integers(0, len(node[1]))), (key, _as_pairs(second)))
+    return _emit(pairs), key
+
+
+@st.composite
+def alias_texts(draw, bases):
+    """A valid YAML document whose value at a random spot is an alias of an anchored one: a bomb
+    of up to 10**9 leaves, or one shared list as YAML's own dumper writes it."""
+    doc = copy.deepcopy(draw(st.sampled_from(bases)))
+    assume(isinstance(doc, dict))
+    levels, width = draw(st.integers(1, 9)), draw(st.integers(1, 10))
+    bomb = ["b0: &b0 [" + ", ".join(["lol"] * width) + "]"]
+    bomb += [f"b{i}: &b{i} [" + ", ".join([f"*b{i - 1}"] * width) + "]" for i in range(1, levels)]
+    shared = [1, 2]
+    spot = draw(st.sampled_from(["provenance", "results", "name", "description", "sparsity", "x"]))
+    if draw(st.booleans()):
+        doc[spot] = {"a": shared, "b": shared}  # the dumper anchors a list given twice
+        return yaml.safe_dump(doc, sort_keys=False)
+    text = yaml.safe_dump({k: v for k, v in doc.items() if k != spot}, sort_keys=False)
+    return "\n".join(bomb) + "\n" + text + f"{spot}: *b{levels - 1}\n"
+
+
+OVERSIZED = st.one_of(
+    st.integers(10_000, 200_000).map(lambda n: "x" * n),
+    st.integers(10_000, 100_000).map(lambda n: list(range(n))),
+    st.integers(50, 400).map(
+        lambda depth: __import__("functools").reduce(lambda v, _: [v], range(depth), 0)
+    ),
+    st.integers(50, 400).map(
+        lambda depth: __import__("functools").reduce(lambda v, _: {"k": v}, range(depth), 0)
+    ),
+    st.sampled_from([10**1000, -(10**4000), 2**13_000]),  # within repr's 4,300 digits
+    st.integers(1000, 20_000).map(lambda n: {f"key{i}": "v" * 50 for i in range(n)}),
+    st.integers(1000, 20_000).map(lambda n: "k" * n).map(lambda key: {key: 1}),
+)
+
+
+@st.composite
+def oversized_documents(draw, bases):
+    """A valid document with an oversized value at a random path (or as a new key)."""
+    doc = copy.deepcopy(draw(st.sampled_from(bases)))
+    path = draw(st.sampled_from(list(_paths(doc))))
+    value = draw(OVERSIZED)
+    if not path:
+        return value
+    parent = _at(doc, path[:-1])
+    if isinstance(parent, dict) and draw(st.booleans()):
+        parent["x" * draw(st.integers(1, 5000))] = value
+    else:
+        parent[path[-1]] = value
+    return doc
+
+
+def _load_file(loader, directory: Path, suffix: str, text: str):
+    path = directory / f"hostile{suffix}"
+    path.write_text(text, encoding="utf-8")
+    return loader(path)
+
+
+FILE_LOADERS = {
+    "policy": (load_policy, PolicyError, POLICY_BASES),
+    "space": (load_space, SearchSpaceError, SPACE_BASES),
+}
+
+
+@fuzz_settings(60)
+@given(which=st.sampled_from(sorted(FILE_LOADERS)), data=st.data())
+def test_aliases_are_refused_in_one_short_line(fuzz_dir, which, data):
+    loader, error, bases = FILE_LOADERS[which]
+    text = data.draw(alias_texts(bases))
+    with pytest.raises(error) as info:
+        _load_file(loader, fuzz_dir, ".yaml", text)
+    expect_clean_error(info.value, error)
+    assert "anchors and aliases (&name, *name) are not allowed" in str(info.value)
+    count("aliases", "rejected")
+
+
+@fuzz_settings(150)
+@given(
+    which=st.sampled_from(sorted(FILE_LOADERS)),
+    suffix=st.sampled_from([".yaml", ".json"]),
+    data=st.data(),
+)
+def test_a_key_given_twice_is_refused_in_one_short_line(fuzz_dir, which, suffix, data):
+    loader, error, bases = FILE_LOADERS[which]
+    text, key = data.draw(duplicate_key_texts(bases))
+    with pytest.raises(error) as info:
+        _load_file(loader, fuzz_dir, suffix, text)
+    expect_clean_error(info.value, error)
+    assert "is given twice" in str(info.value)
+    count("duplicate_keys", "rejected")
+
+
+POLICY_SECTIONS = [base.get("policy", base) for base in POLICY_BASES]
+
+
+def check_policy_section(data) -> None:
+    """Policy.from_dict: a valid round-tripping policy or a clean, short PolicyError."""
+    before = repr(data)
+    try:
+        policy = Policy.from_dict(data)
+    except Exception as exc:  # noqa: BLE001
+        expect_clean_error(exc, PolicyError)
+        count("oversized", "rejected")
+    else:
+        assert Policy.from_dict(policy.to_dict()) == policy
+        count("oversized", "accepted")
+    assert repr(data) == before, "Policy.from_dict changed its input"
+
+
+@fuzz_settings(120)
+@given(which=st.sampled_from(["policy", "space"]), data=st.data())
+def test_oversized_values_give_short_messages(which, data):
+    if which == "policy":
+        check_policy_section(data.draw(oversized_documents(POLICY_SECTIONS)))
+    else:
+        doc = data.draw(oversized_documents(SPACE_BASES))
+        check_space(lambda: SearchSpace.from_dict(doc), "oversized", doc)
+
+
+@fuzz_settings(120)
+@given(data=oversized_documents(POLICY_BASES))
+def test_oversized_values_in_policy_documents_give_short_messages(data):
+    check_policy_data(data, "oversized_document")
+
+
+@pytest.mark.parametrize("which", sorted(FILE_LOADERS))
+def test_files_over_the_size_cap_are_refused(tmp_path, which):
+    from autoprune._yaml import MAX_BYTES
+
+    loader, error, _ = FILE_LOADERS[which]
+    path = tmp_path / "huge.yaml"
+    path.write_text("# padding\n" * (MAX_BYTES // 10 + 1))
+    with pytest.raises(error) as info:
+        loader(path)
+    expect_clean_error(info.value, error)
+    assert "autoprune reads files of at most" in str(info.value)
+    count("oversized", "rejected")
+
+
 # --------------------------------------------------------------------------- the numbers
 
 
 def test_zz_report_counts():
-    """Every loader saw malformed input; the counts go to results/reliability/fuzz_counts.json."""
+    """Every loader saw malformed input; the counts go to $AUTOPRUNE_FUZZ_COUNTS when it is set."""
     loaders = [
         "policy_document",
         "policy_file",
@@ -840,6 +1040,9 @@ def test_zz_report_counts():
         "cli_apply",
         "apply_policy",
         "apply_policy_valid",
+        "aliases",
+        "duplicate_keys",
+        "oversized",
     ]
     for loader in loaders:
         assert COUNTS.get(loader, Counter())["rejected"] > 0, f"no malformed input reached {loader}"
@@ -847,5 +1050,7 @@ def test_zz_report_counts():
         loader: {key: COUNTS[loader][key] for key in ("generated", "rejected", "accepted")}
         for loader in loaders
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fuzz_counts.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    target = os.environ.get("AUTOPRUNE_FUZZ_COUNTS")
+    if target:  # never into the committed results unless asked
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -28,6 +28,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from autoprune._validation import shorten
 from autoprune.errors import BudgetError
 
 KINDS = ("params", "macs", "size", "latency")
@@ -69,20 +70,22 @@ def parse_budget(text: str) -> Budget:
     """Parse one ``KIND=VALUE`` budget (see the module docstring)."""
     if not isinstance(text, str) or "=" not in text:
         raise BudgetError(
-            f"A budget looks like KIND=VALUE with KIND one of {', '.join(KINDS)} (e.g. params=0.1). Got {text!r} instead."
+            f"A budget looks like KIND=VALUE with KIND one of {', '.join(KINDS)} (e.g. params=0.1). Got {shorten(text)} instead."
         )
     kind, _, raw = text.partition("=")
     kind = kind.strip().lower()
     if kind not in KINDS:
-        raise BudgetError(f"Unknown budget kind {kind!r}; expected one of {', '.join(KINDS)}.")
+        raise BudgetError(
+            f"Unknown budget kind {shorten(kind)}; expected one of {', '.join(KINDS)}."
+        )
     match = _VALUE.match(raw)
     if not match:
         raise BudgetError(
-            f"Budget {text!r}: cannot read the value {raw!r}; e.g. {kind}=0.5 or {kind}=50%."
+            f"Budget {shorten(text)}: cannot read the value {shorten(raw)}; e.g. {kind}=0.5 or {kind}=50%."
         )
     number, unit = float(match.group(1)), match.group(2).lower()
     if not math.isfinite(number) or number <= 0:
-        raise BudgetError(f"Budget {text!r}: the value must be a positive number.")
+        raise BudgetError(f"Budget {shorten(text)}: the value must be a positive number.")
     if unit in ("%", "x"):
         number = number / 100 if unit == "%" else number
         return _relative(kind, number, text)
@@ -91,13 +94,13 @@ def parse_budget(text: str) -> Budget:
     if unit not in UNITS[kind] or (unit == "" and kind in ("size", "latency")):
         units = ", ".join(u for u in UNITS[kind] if u) or "none"
         raise BudgetError(
-            f"Budget {text!r}: an absolute {kind} needs a unit ({units}); "
+            f"Budget {shorten(text)}: an absolute {kind} needs a unit ({units}); "
             f"or give a fraction of the dense model, e.g. {kind}=0.5."
         )
     value = number * UNITS[kind][unit]
     if not 0 < value < math.inf:
         raise BudgetError(
-            f"Budget {text!r}: the value must be a positive number a float can hold. Got {value:g} {UNIT_NAMES[kind]}."
+            f"Budget {shorten(text)}: the value must be a positive number a float can hold. Got {value:g} {UNIT_NAMES[kind]}."
         )
     return Budget(kind, value, relative=False)
 
@@ -105,7 +108,7 @@ def parse_budget(text: str) -> Budget:
 def _relative(kind: str, fraction: float, text: str) -> Budget:
     if not 0 < fraction < 1:
         raise BudgetError(
-            f"Budget {text!r}: a fraction of the dense model must be in (0, 1). Got {fraction:g}."
+            f"Budget {shorten(text)}: a fraction of the dense model must be in (0, 1). Got {fraction:g}."
         )
     return Budget(kind, fraction, relative=True)
 
@@ -120,7 +123,7 @@ def parse_budgets(texts) -> list[Budget]:
         texts = list(texts)
     except TypeError:
         raise BudgetError(
-            f"Budgets are a string like 'params=0.1,latency=5ms' or a list of them. Got {texts!r} instead."
+            f"Budgets are a string like 'params=0.1,latency=5ms' or a list of them. Got {shorten(texts)} instead."
         ) from None
     items = [
         part for text in texts for part in (text.split(",") if isinstance(text, str) else [text])
@@ -136,6 +139,6 @@ def parse_budgets(texts) -> list[Budget]:
     duplicated = sorted({k for k in kinds if kinds.count(k) > 1})
     if duplicated:
         raise BudgetError(
-            f"Budget kind {duplicated[0]!r} is given more than once; give each kind once."
+            f"Budget kind {shorten(duplicated[0])} is given more than once; give each kind once."
         )
     return budgets

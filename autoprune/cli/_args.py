@@ -1,5 +1,8 @@
 """Arguments every command family shares: the task, latency conditions, the cluster, the pick rule.
 
+Numbers and paths given on the command line are checked by :func:`check_args`
+before any command starts working, so a wrong one costs nothing.
+
 Example:
     >>> parse_option("train_size=2000")
     ('train_size', 2000)
@@ -8,19 +11,121 @@ Example:
 from __future__ import annotations
 
 import argparse
+import math
+import os
+from pathlib import Path
 
+from autoprune._validation import shorten
 from autoprune.errors import AutopruneError
+
+MAX_SEED = 2**32  # seeds on the command line: [0, 2**32), what every library's generator takes
+# (attribute, smallest, largest) of the integer options; None: no upper bound.
+INT_LIMITS = {
+    "trials": (1, 100_000),
+    "top": (1, 1000),
+    "n_jobs": (1, 1024),
+    "val_items": (1, 10_000_000),
+    "batch_size": (1, 65_536),
+    "threads": (1, 1024),
+    "repeats": (1, 100_000),
+    "warmup": (0, 100_000),
+    "latency_batch_size": (1, 65_536),
+    "latency_threads": (1, 1024),
+    "seed": (0, MAX_SEED - 1),
+}
+MAX_TRAIN_EPOCHS = 10_000
+
+
+def _flag(attribute: str) -> str:
+    return "--" + attribute.replace("_", "-")
+
+
+def _check_int(attribute: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise AutopruneError(
+            f"{_flag(attribute)} must be an integer in [{low}, {high:,}]. Got {shorten(value)} instead."
+        )
+
+
+def _check_float(flag: str, value, low: float, high: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+        raise AutopruneError(
+            f"{flag} must be a number in [{low:g}, {high:g}]. Got {shorten(value)} instead."
+        )
+
+
+def check_out_dir(path) -> None:
+    """Refuse an output directory that is a file, lies under a file, or cannot be written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "f"
+        >>> _ = f.write_text("x")
+        >>> check_out_dir(f / "run")
+        Traceback (most recent call last):
+        ...
+        autoprune.errors.AutopruneError: --out .../f/run cannot be created: .../f is a file, not a directory. Choose another --out.
+    """
+    out = Path(path)
+    shown = shorten(str(out), text=True)
+    if out.exists() and not out.is_dir():
+        raise AutopruneError(f"--out {shown} is a file, not a directory. Choose another --out.")
+    parent = out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise AutopruneError(
+            f"--out {shown} cannot be created: {shorten(str(parent), text=True)} is a file, not a "
+            "directory. Choose another --out."
+        )
+    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise AutopruneError(
+            f"--out {shown} cannot be written: {shorten(str(parent), text=True)} is read-only "
+            "(permissions, or a read-only file system). Choose another --out."
+        )
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Check the numbers and the output directory of any command, before it starts working."""
+    command = getattr(args, "command", None)
+    for attribute, (low, high) in INT_LIMITS.items():
+        value = getattr(args, attribute, None)
+        every_core = attribute == "n_jobs" and command == "sensitivity" and value == -1
+        if value is not None and not every_core:
+            _check_int(attribute, value, low, high)
+    epochs = getattr(args, "epochs", None)
+    if epochs is not None:
+        if command == "bench":
+            _check_float("--epochs", epochs, 0.0, 1000.0)
+        else:
+            _check_int("epochs", epochs, 1, MAX_TRAIN_EPOCHS)
+    tolerance = getattr(args, "tolerance", None)
+    if tolerance is not None:
+        _check_float("--tolerance", tolerance, 0.0, 1.0)
+    out = getattr(args, "out", None)
+    if out:
+        check_out_dir(out)
 
 
 def parse_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--task-option``; the value is read as YAML (``2000``, ``[1, 2]``, ``x``)."""
     import yaml
 
+    from autoprune._io import PARSE_ERRORS, describe_parse_error
+    from autoprune._yaml import load_yaml
+
     key, sep, value = text.partition("=")
-    if not sep or not key:
+    key = key.strip().replace("-", "_")
+    if not sep or not key.isidentifier():
         raise AutopruneError(
-            f"--task-option must look like KEY=VALUE (e.g. train_size=2000). Got {text!r} instead."
+            f"--task-option must look like KEY=VALUE (e.g. train_size=2000). Got {shorten(text)} instead."
         )
-    return key.replace("-", "_"), yaml.safe_load(value)
+    try:
+        return key, load_yaml(value)
+    except (yaml.YAMLError, *PARSE_ERRORS) as exc:
+        raise AutopruneError(
+            f"--task-option {key}: the value {shorten(value)} cannot be read: {describe_parse_error(exc)}."
+        ) from exc
 
 
 def task_from_args(args):
@@ -29,6 +134,7 @@ def task_from_args(args):
     options = dict(parse_option(o) for o in args.task_option or [])
     task = get_task(args.task, **options)
     if getattr(args, "epochs", None) is not None:
+        _check_int("epochs", args.epochs, 1, MAX_TRAIN_EPOCHS)
         task.epochs = args.epochs
     return task
 
@@ -105,5 +211,5 @@ def parse_grid(text: str) -> list[float]:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise AutopruneError(
-            f"--grid must be comma-separated numbers in (0, 1), e.g. 0.1,0.3,0.5. Got {text!r} instead."
+            f"--grid must be comma-separated numbers in (0, 1), e.g. 0.1,0.3,0.5. Got {shorten(text)} instead."
         ) from None

@@ -57,8 +57,11 @@ def _print_search_result(result) -> None:
 
 
 def cmd_search(args) -> int:
-    from autoprune.search import search
+    from autoprune.budgets import parse_budgets
+    from autoprune.search import load_space, search
 
+    parse_budgets(args.budget)  # a wrong budget or space stops here, before any work
+    load_space(args.space)
     result = search(
         args.task,
         args.budget,
@@ -151,8 +154,9 @@ def cmd_worker(args) -> int:
 
 def cmd_demo(args) -> int:
     """The main job: a real search on Fashion-MNIST, the final fine-tune and the report."""
+    trials = DEMO_TRIALS if args.trials is None else args.trials
     print(
-        f"== autoprune demo: {DEMO_TASK} under {DEMO_BUDGET}, {DEMO_TRIALS} trials, then the final model and the report ==",
+        f"== autoprune demo: {DEMO_TASK} under {DEMO_BUDGET}, {trials} trials, then the final model and the report ==",
         flush=True,
     )
     argv = [
@@ -162,7 +166,7 @@ def cmd_demo(args) -> int:
         "--budget",
         DEMO_BUDGET,
         "--trials",
-        str(args.trials or DEMO_TRIALS),
+        str(trials),
     ]
     if args.out:
         argv += ["--out", args.out]

@@ -25,11 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from autoprune._io import read_data_file
+from autoprune._validation import shorten
 from autoprune.errors import SearchSpaceError
 from autoprune.policy import (
     CRITERIA,
     CRITERION_ALIASES,
     GRANULARITIES,
+    MAX_EVERY,
+    MAX_ROUNDS,
     SCHEDULES,
     SCOPES,
     parse_nm,
@@ -37,10 +40,13 @@ from autoprune.policy import (
 )
 
 SPACES_DIR_NAME = "search_spaces"
+MAX_TIERS = 100  # sensitivity tiers (one search dimension each)
+MAX_STARTUP = 10_000  # trials always fine-tuned before screening starts
+MAX_VAL_ITEMS = 10_000_000  # validation items of the sensitivity analysis
 
 
 def _err(where: str, expected: str, value: Any) -> SearchSpaceError:
-    return SearchSpaceError(f"{where}: must be {expected}. Got {value!r} instead.")
+    return SearchSpaceError(f"{where}: must be {expected}. Got {shorten(value)} instead.")
 
 
 def _number(where: str, value: Any, low: float, high: float, *, include_low: bool = True) -> float:
@@ -56,9 +62,9 @@ def _number(where: str, value: Any, low: float, high: float, *, include_low: boo
     return float(value)
 
 
-def _integer(where: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _err(where, f"an integer >= {low}", value)
+def _integer(where: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _err(where, f"an integer in [{low}, {high:,}]", value)
     return value
 
 
@@ -107,7 +113,7 @@ def _mapping(where: str, value: Any, known: dict[str, Any]) -> dict:
     unknown = sorted(set(value) - set(known), key=str)
     if unknown:
         raise SearchSpaceError(
-            f"{where}: unknown field {unknown[0]!r}; expected some of {', '.join(sorted(known))}."
+            f"{where}: unknown field {shorten(unknown[0])}; expected some of {', '.join(sorted(known))}."
         )
     return value
 
@@ -230,13 +236,18 @@ class SearchSpace:
                 "sensitivity.tolerance", sens.get("tolerance", d.sensitivity.tolerance), 0.0, 1.0
             ),
             val_items=_integer(
-                "sensitivity.val_items", sens.get("val_items", d.sensitivity.val_items), 1
+                "sensitivity.val_items",
+                sens.get("val_items", d.sensitivity.val_items),
+                1,
+                MAX_VAL_ITEMS,
             ),
         )
         screening = ScreeningSettings(
             epochs=_number("screening.epochs", scr.get("epochs", d.screening.epochs), 0.0, 100.0),
             margin=_number("screening.margin", scr.get("margin", d.screening.margin), 0.0, 1.0),
-            startup=_integer("screening.startup", scr.get("startup", d.screening.startup), 0),
+            startup=_integer(
+                "screening.startup", scr.get("startup", d.screening.startup), 0, MAX_STARTUP
+            ),
         )
         finetune = FinetuneSettings(
             epochs=_number("finetune.epochs", ft.get("epochs", d.finetune.epochs), 0.0, 1000.0),
@@ -251,9 +262,13 @@ class SearchSpace:
                 "finetune.iterative_rounds",
                 ft.get("iterative_rounds", d.finetune.iterative_rounds),
                 1,
+                MAX_ROUNDS,
             ),
             gradual_every=_integer(
-                "finetune.gradual_every", ft.get("gradual_every", d.finetune.gradual_every), 1
+                "finetune.gradual_every",
+                ft.get("gradual_every", d.finetune.gradual_every),
+                1,
+                MAX_EVERY,
             ),
         )
         name = data.get("name", d.name)
@@ -278,7 +293,7 @@ class SearchSpace:
             channel_ratio=AmountRange.parse(
                 "channel_ratio", data.get("channel_ratio"), d.channel_ratio
             ),
-            tiers=_integer("tiers", data.get("tiers", d.tiers), 0),
+            tiers=_integer("tiers", data.get("tiers", d.tiers), 0, MAX_TIERS),
             budget_use=_range("budget_use", data.get("budget_use", list(d.budget_use)), 0.01, 1.0),
             sensitivity=sensitivity,
             screening=screening,
@@ -351,14 +366,13 @@ def load_space(name_or_path: str | Path | SearchSpace | dict | None = "default")
         return SearchSpace.from_dict(name_or_path)
     text = str(name_or_path)
     path = Path(text)
-    if not (path.suffix in (".yaml", ".yml") or path.is_file()):
+    is_path = path.suffix in (".yaml", ".yml") or path.is_file() or ("/" in text and path.exists())
+    if not is_path:
         found = [d / f"{text}.yaml" for d in spaces_dirs() if (d / f"{text}.yaml").is_file()]
         if not found:
             raise SearchSpaceError(
-                f"Unknown search space {text!r}. Available: {', '.join(available_spaces()) or 'none'}; or give a path to a YAML file."
+                f"Unknown search space {shorten(text)}. Available: {', '.join(available_spaces()) or 'none'}; or give a path to a YAML file."
             )
         path = found[0]
-    if not path.is_file():
-        raise SearchSpaceError(f"Search space file {path} does not exist.")
-    data = read_data_file(path, error=SearchSpaceError)
-    return SearchSpace.from_dict(data, source=str(path))
+    data = read_data_file(path, error=SearchSpaceError, what="Search space file")
+    return SearchSpace.from_dict(data, source=shorten(str(path), text=True))

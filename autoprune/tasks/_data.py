@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from autoprune._validation import shorten
 from autoprune.errors import TaskError
 
 
@@ -92,6 +93,10 @@ def split_off(data: Dataset, n_holdout: int, *, seed: int) -> tuple[Dataset, Dat
         >>> len(rest), len(hold)
         (7, 3)
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise TaskError(
+            f"A split seed must be an integer in [0, 2**64). Got {shorten(seed)} instead."
+        )
     n = len(data)
     if not 0 < n_holdout < n:
         raise TaskError(f"Cannot hold out {n_holdout} of {n} items: need 0 < holdout < {n}.")
@@ -103,7 +108,7 @@ def split_off(data: Dataset, n_holdout: int, *, seed: int) -> tuple[Dataset, Dat
 def take(data: Dataset, n: int | None, *, seed: int = 0) -> Dataset:
     """A seeded random subset of ``n`` items (all of ``data`` when n is None or larger)."""
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise TaskError(f"A subset size must be a whole number >= 1. Got {n!r} instead.")
+        raise TaskError(f"A subset size must be a whole number >= 1. Got {shorten(n)} instead.")
     if n is None or n >= len(data):
         return data
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))

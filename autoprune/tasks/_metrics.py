@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 
+from autoprune._validation import shorten
 from autoprune.errors import TaskError
 
 BUILTIN_METRICS = ("accuracy",)
@@ -66,7 +67,22 @@ class CallableMetric(Metric):
         self.targets.append(targets.detach())
 
     def compute(self) -> float:
-        return float(self.fn(torch.cat(self.outputs), torch.cat(self.targets)))
+        """The user's metric over the whole split; its failure is a TaskError naming it."""
+        try:
+            value = self.fn(torch.cat(self.outputs), torch.cat(self.targets))
+        except Exception as exc:  # user code: one line with the reason
+            text = shorten(" ".join(str(exc).split()), text=True)
+            raise TaskError(
+                f"The metric '{shorten(self.name, text=True)}' raised {type(exc).__name__}: {text} "
+                "(it is called as metric(outputs, targets) on a whole split)."
+            ) from exc
+        try:
+            return float(value)
+        except (TypeError, ValueError, OverflowError, RuntimeError) as exc:
+            raise TaskError(
+                f"The metric '{shorten(self.name, text=True)}' must return a number (higher is "
+                f"better). Got {type(value).__name__} {shorten(value)} instead."
+            ) from exc
 
 
 def get_metric(spec: str | Callable) -> Metric:
@@ -77,7 +93,7 @@ def get_metric(spec: str | Callable) -> Metric:
         return Accuracy()
     raise TaskError(
         f"The 'metric' field must be one of {', '.join(BUILTIN_METRICS)} or a callable "
-        f"metric(outputs, targets) -> float. Got {spec!r} instead."
+        f"metric(outputs, targets) -> float. Got {shorten(spec)} instead."
     )
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from autoprune._validation import shorten
 from autoprune.errors import TaskError
 
 _BUILTINS: dict[str, tuple[Callable[..., object], str]] = {}
@@ -56,7 +58,7 @@ def get_task(name_or_path, **options):
     if isinstance(name_or_path, Task):
         return name_or_path
     if not isinstance(name_or_path, str) or not name_or_path:
-        raise TaskError(f"A task is named by a string. Got {name_or_path!r} instead.")
+        raise TaskError(f"A task is named by a string. Got {shorten(name_or_path)} instead.")
     spec = name_or_path
     if ":" in spec or spec.endswith(".py"):
         task = _task_from_file(spec)
@@ -71,16 +73,72 @@ def _builtin_task(name: str, options: dict):
     if name not in _BUILTINS:
         known = ", ".join(sorted(_BUILTINS))
         raise TaskError(
-            f"Unknown task '{name}'. Available tasks: {known}; "
+            f"Unknown task {shorten(name)}. Available tasks: {known}; "
             "or give a task file as path/to/file.py:function."
         )
     factory, _ = _BUILTINS[name]
-    try:
-        return factory(**options)
-    except TypeError as exc:
+    check_task_options(name, factory, options)
+    return factory(**options)
+
+
+def _option_types(hint) -> tuple[type, ...] | None:
+    """The plain types a factory's option annotation admits (``int | None`` -> int, NoneType)."""
+    import types
+    import typing
+
+    args = (
+        typing.get_args(hint)
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        else (hint,)
+    )
+    plain = tuple(a for a in args if isinstance(a, type))
+    return plain if len(plain) == len(args) else None
+
+
+def check_task_options(name: str, factory: Callable, options: dict) -> None:
+    """Refuse an option a built-in task's factory does not take, or a value of the wrong type.
+
+    Example:
+        >>> from autoprune.tasks.digits import digits_mlp_task
+        >>> check_task_options("digits-mlp", digits_mlp_task, {"split_seed": [1, 2]})
+        Traceback (most recent call last):
+        ...
+        autoprune.errors.TaskError: The task option 'split_seed' of task 'digits-mlp' must be an integer in [0, 2**63). Got [1, 2] instead.
+    """
+    import inspect
+    import typing
+
+    parameters = inspect.signature(factory).parameters
+    hints = typing.get_type_hints(factory)
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    unknown = sorted(set(options) - set(parameters), key=str)
+    if unknown and not open_ended:
         raise TaskError(
-            f"Task '{name}' does not accept the options {sorted(options)}: {exc}"
-        ) from exc
+            f"Task '{name}' does not accept the option(s) {shorten(unknown)}; "
+            f"it accepts {', '.join(parameters) or 'none'}."
+        )
+    for key, value in options.items():
+        allowed = _option_types(hints.get(key, typing.Any))
+        if allowed is not None and not _option_fits(value, allowed):
+            names = {int: "an integer in [0, 2**63)", float: "a number", str: "text"}
+            expected = " or ".join(
+                names.get(t, "null" if t is type(None) else t.__name__) for t in allowed
+            )
+            raise TaskError(
+                f"The task option '{key}' of task '{name}' must be {expected}. "
+                f"Got {shorten(value)} instead."
+            )
+
+
+def _option_fits(value, allowed: tuple[type, ...]) -> bool:
+    """Whether ``value`` has one of the ``allowed`` types (a bool is no int; an int is in [0, 2**63))."""
+    if isinstance(value, bool):
+        return bool in allowed
+    if isinstance(value, int) and int in allowed:
+        return 0 <= value < 2**63
+    if isinstance(value, (int, float)) and float in allowed:
+        return not isinstance(value, float) or math.isfinite(value)
+    return isinstance(value, allowed)
 
 
 def _task_from_file(spec: str):
@@ -89,18 +147,19 @@ def _task_from_file(spec: str):
     path_text, sep, function_name = spec.rpartition(":")
     if not sep or not path_text or not function_name:
         raise TaskError(
-            f"Task file spec '{spec}' is malformed: write path/to/file.py:function, "
+            f"Task file spec {shorten(spec)} is malformed: write path/to/file.py:function, "
             "e.g. my_task.py:task."
         )
     path = Path(path_text).expanduser()
+    shown_path, shown_function = shorten(str(path), text=True), shorten(function_name, text=True)
     if not path.is_file():
-        raise TaskError(f"Task file '{path}' does not exist (from --task '{spec}').")
+        raise TaskError(f"Task file '{shown_path}' does not exist (from --task {shorten(spec)}).")
     module = _import_file(path)
     if not hasattr(module, function_name):
         public = [n for n in vars(module) if callable(getattr(module, n)) and not n.startswith("_")]
         raise TaskError(
-            f"Task file '{path}' has no function '{function_name}'. "
-            f"Callables found: {', '.join(public) or 'none'}."
+            f"Task file '{shown_path}' has no function '{shown_function}'. "
+            f"Callables found: {shorten(', '.join(public) or 'none', text=True)}."
         )
     target = getattr(module, function_name)
     try:
@@ -108,10 +167,12 @@ def _task_from_file(spec: str):
     except TaskError:
         raise
     except Exception as exc:
-        raise TaskError(f"{path}:{function_name}() raised {type(exc).__name__}: {exc}") from exc
+        raise TaskError(
+            f"{shown_path}:{shown_function}() raised {type(exc).__name__}: {shorten(exc, text=True)}"
+        ) from exc
     if not isinstance(task, Task):
         raise TaskError(
-            f"{path}:{function_name}() must return an autoprune.Task. "
+            f"{shown_path}:{shown_function}() must return an autoprune.Task. "
             f"Got {type(task).__name__} instead."
         )
     return task
@@ -134,7 +195,7 @@ def _import_file(path: Path):
     except Exception as exc:
         del sys.modules[module_name]
         raise TaskError(
-            f"Importing task file '{path}' failed: {type(exc).__name__}: {exc}"
+            f"Importing task file '{path}' failed: {type(exc).__name__}: {shorten(exc, text=True)}"
         ) from exc
     finally:
         sys.path.remove(str(resolved.parent))

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,40 @@ from typing import Any
 import torch
 from torch import nn
 
-from autoprune._validation import check_fraction, check_number, check_positive_int
+from autoprune._validation import (
+    check_fraction,
+    check_number,
+    check_positive_int,
+    check_seed,
+    shorten,
+)
 from autoprune.errors import TaskError
 from autoprune.tasks._data import as_dataset, split_off
 from autoprune.tasks._metrics import get_metric, metric_name
+
+# A task's name becomes part of file names (the dense cache, the default run directory).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+MAX_EPOCHS = 10_000  # dense training epochs
+MAX_BATCH_SIZE = 65_536
+
+
+def check_task_name(name) -> str:
+    """``name`` if it is a safe file-name slug: letters, digits, ``-``, ``_``, ``.``, no ``..``.
+
+    Example:
+        >>> check_task_name("digits-mlp")
+        'digits-mlp'
+        >>> check_task_name("../evil")
+        Traceback (most recent call last):
+        ...
+        autoprune.errors.TaskError: The 'name' field must be 1-100 letters, digits, '-', '_' or '.' (no '..', not starting with '.' or '-'): it names files and directories. Got '../evil' instead.
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise TaskError(
+            "The 'name' field must be 1-100 letters, digits, '-', '_' or '.' (no '..', not "
+            f"starting with '.' or '-'): it names files and directories. Got {shorten(name)} instead."
+        )
+    return name
 
 
 @dataclass
@@ -70,18 +101,23 @@ class Task:
     spec_options: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise TaskError(
-                f"The 'name' field must be a non-empty string. Got {self.name!r} instead."
-            )
+        check_task_name(self.name)
         if not callable(self.build_model):
             raise TaskError(
                 "The 'build_model' field must be a callable that returns a fresh nn.Module. "
                 f"Got {type(self.build_model).__name__} instead."
             )
-        check_positive_int("epochs", self.epochs, minimum=0, error=TaskError)
-        check_positive_int("batch_size", self.batch_size, error=TaskError)
-        check_number("lr", self.lr, error=TaskError)
+        check_positive_int("epochs", self.epochs, minimum=0, maximum=MAX_EPOCHS, error=TaskError)
+        check_positive_int("batch_size", self.batch_size, maximum=MAX_BATCH_SIZE, error=TaskError)
+        if not 0 < check_number("lr", self.lr, error=TaskError) <= 1:
+            raise TaskError(
+                f"The 'lr' parameter must be in (0, 1]. Got {shorten(self.lr)} instead."
+            )
+        if check_number("weight_decay", self.weight_decay, error=TaskError) < 0:
+            raise TaskError(
+                f"The 'weight_decay' parameter must be >= 0. Got {shorten(self.weight_decay)} instead."
+            )
+        check_seed("split_seed", self.split_seed, error=TaskError)
         check_fraction("val_fraction", self.val_fraction, low=0.0, high=1.0, error=TaskError)
         get_metric(self.metric)  # validates the metric spec
         self.train_data = as_dataset(self.train_data, "train_data")
@@ -90,7 +126,7 @@ class Task:
             if self.val_fraction <= 0:
                 raise TaskError(
                     "The 'val_fraction' field must be in (0, 1) when 'val_data' is not given "
-                    f"(a validation split is carved from the training data). Got {self.val_fraction!r} instead."
+                    f"(a validation split is carved from the training data). Got {shorten(self.val_fraction)} instead."
                 )
             n_val = max(1, round(len(self.train_data) * self.val_fraction))
             self.train_data, self.val_data = split_off(self.train_data, n_val, seed=self.split_seed)
@@ -132,12 +168,14 @@ class Task:
         }
 
     def new_model(self) -> nn.Module:
-        """Build a fresh model and check it runs on ``example_input``."""
+        """Build a fresh model and check it runs on ``example_input`` and has a prunable layer."""
+        from autoprune.introspect._layers import PRUNABLE_TYPES, prunable_layers
+
         try:
             model = self.build_model()
         except Exception as exc:  # user code: report it, do not hide it
             raise TaskError(
-                f"build_model of task '{self.name}' raised {type(exc).__name__}: {exc}"
+                f"build_model of task '{self.name}' raised {type(exc).__name__}: {shorten(exc, text=True)}"
             ) from exc
         if not isinstance(model, nn.Module):
             raise TaskError(
@@ -145,7 +183,19 @@ class Task:
                 f"Got {type(model).__name__} instead."
             )
         check_model_runs(model, self.example_input, context=f"task '{self.name}'")
+        if not prunable_layers(model):
+            kinds = ", ".join(f"nn.{t.__name__}" for t in PRUNABLE_TYPES)
+            raise TaskError(
+                f"The model of task '{self.name}' ({type(model).__name__}) has no prunable layer "
+                f"({kinds}): autoprune prunes the weights of those layers and has nothing to prune here."
+            )
         return model
+
+    def check_data(self, model: nn.Module) -> None:
+        """Raise TaskError if the splits cannot train and evaluate ``model`` (see tasks._checks)."""
+        from autoprune.tasks._checks import check_task_data
+
+        check_task_data(self, model)
 
 
 def callable_identity(fn: object) -> str:
@@ -196,7 +246,7 @@ def check_model_runs(
     except Exception as exc:
         raise TaskError(
             f"The model of {context} does not run on its example_input of shape "
-            f"{tuple(example_input.shape)}: {type(exc).__name__}: {exc}. "
+            f"{tuple(example_input.shape)}: {type(exc).__name__}: {shorten(' '.join(str(exc).split()), text=True)}. "
             "Fix example_input (it needs a batch dimension) or the model."
         ) from exc
     finally:
