@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data test test-fast demo bench bench-quick bench-structured lint clean
+.PHONY: install data test test-fast demo bench bench-quick bench-structured bench-reliability lint clean
 
 install: $(STAMP) data
 
@@ -59,6 +59,13 @@ bench-quick: install
 bench-structured: install
 	$(BIN)/autoprune search --task fashion-cnn --budget params=0.25 --budget latency=0.6 \
 	  --space structured --trials 30 --out results/benchmarks/fashion-cnn-structured
+
+# The reliability figures: random SIGKILLs of a search and the fuzzers' input counts, written to results/.
+bench-reliability: install
+	mkdir -p results/reliability
+	AUTOPRUNE_KILL_REPORT=results/reliability/kill_resume.json \
+	AUTOPRUNE_FUZZ_COUNTS=results/reliability/fuzz_counts.json \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_reliability.py tests/test_fuzz.py
 
 lint: install
 	$(BIN)/ruff check autoprune tests

@@ -27,13 +27,51 @@ import torch
 
 from autoprune.errors import AutopruneError
 
+TEMP_SUFFIX = ".tmp"
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process ``pid`` runs on this machine (or may: it belongs to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writers left in ``directory``; returns them.
+
+    A temporary file is ``.<name>.<pid>.<random>.tmp`` (see :func:`atomic_path`):
+    it is stale when its writer's process is gone. Live writers' files stay.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / ".report.md.999999999.ab12.tmp").write_text("half")
+        >>> [p.name for p in remove_stale_temporaries(d)]
+        ['.report.md.999999999.ab12.tmp']
+    """
+    removed = []
+    for path in Path(directory).glob(f".*{TEMP_SUFFIX}"):
+        parts = path.name[: -len(TEMP_SUFFIX)].split(".")
+        pid = parts[-2] if len(parts) >= 3 else ""
+        if pid.isdigit() and not pid_alive(int(pid)) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=target.parent
+    )
     os.close(fd)
     try:
         yield Path(tmp)
@@ -78,6 +116,8 @@ def read_json(path: str | os.PathLike) -> Any:
 def describe_parse_error(exc: BaseException) -> str:
     """One line saying why a YAML/JSON parser (or writer) gave up, with the line and column when known.
 
+    The text is cut to 300 characters: a parser may quote the input.
+
     Example:
         >>> import json
         >>> try:
@@ -86,6 +126,8 @@ def describe_parse_error(exc: BaseException) -> str:
         ...     describe_parse_error(exc)
         'Expecting value: line 1 column 7 (char 6)'
     """
+    from autoprune._validation import shorten
+
     problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
     if problem and mark is not None:  # a yaml MarkedYAMLError: its str() spans several lines
         text = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
@@ -95,7 +137,7 @@ def describe_parse_error(exc: BaseException) -> str:
         text = "nested too deeply"
     else:
         text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    return shorten(" ".join(text.split()), 300, text=True)
 
 
 PARSE_ERRORS = (
@@ -106,23 +148,79 @@ PARSE_ERRORS = (
 )  # what YAML/JSON parsers raise besides their own
 
 
-def read_data_file(path: str | os.PathLike, *, error: type[AutopruneError] = AutopruneError) -> Any:
-    """Parse a YAML file (JSON when the name ends in .json); a bad file is ``error`` naming it and the spot."""
+def _read_text(path: Path, what: str, error: type[AutopruneError]) -> str:
+    """The text of a regular file of at most MAX_BYTES bytes, or ``error`` saying precisely why not."""
+    import stat
+
+    from autoprune._validation import shorten
+    from autoprune._yaml import MAX_BYTES
+
+    shown = shorten(str(path), text=True)
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise error(f"{what} {shown} is a directory; give the path of a YAML or JSON file.")
+        if not stat.S_ISREG(info.st_mode):
+            raise error(
+                f"{what} {shown} is not a regular file (a device, pipe or socket); "
+                "give the path of a YAML or JSON file."
+            )
+        if info.st_size > MAX_BYTES:
+            raise error(
+                f"{what} {shown} is {info.st_size:,} bytes; autoprune reads files of at most "
+                f"{MAX_BYTES:,} bytes (policies and search spaces are far smaller)."
+            )
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise error(f"{what} {shown} does not exist.") from exc
+    except OSError as exc:
+        raise error(f"{what} {shown} cannot be read: {exc.strerror or exc}.") from exc
+    if len(data) > MAX_BYTES:
+        raise error(f"{what} {shown} is over {MAX_BYTES:,} bytes; autoprune reads no larger file.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{shown} is not a text file in UTF-8 (truncated or binary?): {describe_parse_error(exc)}"
+        ) from exc
+
+
+def read_data_file(
+    path: str | os.PathLike,
+    *,
+    error: type[AutopruneError] = AutopruneError,
+    what: str = "File",
+) -> Any:
+    """Parse a YAML file (JSON when the name ends in .json); a bad file is ``error`` naming it and the spot.
+
+    Parsing is strict (:mod:`autoprune._yaml`): no anchors or aliases, no key given
+    twice, at most 4 MiB. ``what`` names the file in messages ("Policy file").
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> read_data_file(d)
+        Traceback (most recent call last):
+        ...
+        autoprune.errors.AutopruneError: File ... is a directory; give the path of a YAML or JSON file.
+    """
     import yaml
+
+    from autoprune._validation import shorten
+    from autoprune._yaml import Refused, load_json, load_yaml
 
     path = Path(path)
     language = "JSON" if path.suffix == ".json" else "YAML"
+    text = _read_text(path, what, error)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(
-            f"{path} is not a text file in UTF-8 (truncated or binary?): {describe_parse_error(exc)}"
-        ) from exc
-    try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return load_json(text) if path.suffix == ".json" else load_yaml(text)
+    except Refused as exc:
+        raise error(f"{shorten(str(path), text=True)}: {describe_parse_error(exc)}.") from exc
     except (yaml.YAMLError, *PARSE_ERRORS) as exc:
         raise error(
-            f"{path} is not valid {language} (truncated or edited?): {describe_parse_error(exc)}"
+            f"{shorten(str(path), text=True)} is not valid {language} (truncated or edited?): "
+            f"{describe_parse_error(exc)}"
         ) from exc
 
 
@@ -166,12 +264,24 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             raise AutopruneError(
                 f"{path} is not a readable safetensors file (truncated?): {exc}"
             ) from exc
+    import pickle
+    import re
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # the weights-only unpickler refuses anything but tensors
+    except pickle.UnpicklingError as exc:  # the weights-only unpickler refuses anything but tensors
+        found = re.search(r"GLOBAL ([\w.]{1,120})", str(exc))
         raise AutopruneError(
-            f"{path} could not be loaded as a plain state_dict (weights only, no pickled objects): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"{path} holds pickled Python objects{f' ({found.group(1)})' if found else ''}, not a plain "
+            "state_dict: autoprune reads weights only, a state_dict of tensors (torch.save(model.state_dict(), "
+            "path)) or a .safetensors file, and never unpickles objects."
+        ) from exc
+    except Exception as exc:  # a truncated or foreign file
+        text = " ".join(str(exc).split())
+        text = "" if "weights_only" in text else f": {text[:200]}"
+        raise AutopruneError(
+            f"{path} could not be read as a plain state_dict (weights only; truncated, or not a file "
+            f"torch.save wrote?): {type(exc).__name__}{text}"
         ) from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise AutopruneError(f"{path} does not hold a state_dict of tensors.")

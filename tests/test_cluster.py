@@ -100,7 +100,9 @@ def test_a_worker_killed_mid_trial_has_its_trial_requeued_and_finished_by_the_ot
         running = [
             t
             for t in _study(postgres, "killed").trials
-            if t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{a.pid}")
+            if t.state.name == "RUNNING"
+            and t.user_attrs.get("worker", "").endswith(f":{a.pid}")
+            and "policy" in t.user_attrs  # its parameters are all drawn: a retry must reuse them
         ]
         victim = running[0].number if running else None
         time.sleep(0.05)
@@ -128,7 +130,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_requeued_and_finished_by_the_ot
     study = _study(postgres, "killed")
     lost = study.trials[victim]
     assert lost.state.name == "FAIL"
-    retry = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim]
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == victim]
     assert len(retry) == 1 and retry[0].state.name == "COMPLETE"
     assert retry[0].params == lost.params
     assert retry[0].user_attrs["worker"].endswith(f":{b.pid}")

@@ -349,8 +349,13 @@ def _dense_cost(run: dict) -> float:
 
 def build_report(run_dir: str | Path) -> dict[str, Path]:
     """Write ``report.md``, ``report.html`` and ``figures/`` in ``run_dir``; returns their paths."""
+    from autoprune._io import remove_stale_temporaries
+
     run_dir = Path(run_dir)
     blocks, missing = collect_blocks(run_dir)
+    for directory in (run_dir, run_dir / "figures", run_dir / "final"):
+        if directory.is_dir():  # what killed writers left behind
+            remove_stale_temporaries(directory)
     title = blocks[0].text
     md, page = run_dir / "report.md", run_dir / "report.html"
     write_text(md, to_markdown(blocks, run_dir))

@@ -7,8 +7,9 @@
    on the dense model (:func:`~autoprune.pipeline.pin_structure`): the shape
    whose costs were checked is the shape that gets fine-tuned and shipped;
 3. only then is the test split evaluated, once, for the chosen model;
-4. the policy file and the weights are written to ``final/`` (a previous
-   ``final/`` is kept as ``final-<time>/``), the model is reloaded from those
+4. the policy file and the weights are written to a staging directory of this
+   process's own and renamed to ``final/`` under a lock (a previous ``final/`` is
+   kept as ``final-<time>/``), the model is reloaded from those
    files and measured again: parameters, MACs, bytes on disk and latency
    (median and spread, side by side with the dense model), each budget checked.
 
@@ -37,6 +38,7 @@ from autoprune.pipeline import PruneOutcome, pin_structure, prune_and_finetune
 from autoprune.policy import Policy
 from autoprune.policy_file import PolicyDocument, fingerprint, provenance
 from autoprune.report._pick import choose, shortlist
+from autoprune.search._lock import FileLock
 from autoprune.training import evaluate
 
 
@@ -150,13 +152,9 @@ def finalize(
         final.model, ctx.task.test_data, ctx.task
     )  # the one and only look at the test split
     final_dir = run_dir / "final"
-    staging = (
-        run_dir / "final.partial"
-    )  # written whole, then renamed: a crash never leaves half a final model
-    if staging.exists():
-        import shutil
-
-        shutil.rmtree(staging)
+    # written whole in a staging directory of this process's own, then renamed: a crash never
+    # leaves half a final model, and two finalizes of one run never share (or delete) a staging
+    staging = staging_dir(run_dir)
     setup = ctx.setup
     document = PolicyDocument(
         policy,
@@ -246,12 +244,31 @@ def finalize(
         "metric": ctx.task.metric_name,
     }
     write_json(staging / "final.json", summary)
-    previous = _keep_previous(final_dir)
-    staging.rename(final_dir)
-    if previous:
-        summary["previous_final"] = str(previous)
-        write_json(final_dir / "final.json", summary)
+    with FileLock(run_dir / ".final.lock"):  # one publisher at a time: final/ is always whole
+        previous = _keep_previous(final_dir)
+        staging.rename(final_dir)
+        if previous:
+            summary["previous_final"] = str(previous)
+            write_json(final_dir / "final.json", summary)
     return summary
+
+
+STAGING_PREFIX = ".final-"
+
+
+def staging_dir(run_dir: Path) -> Path:
+    """A new, empty staging directory for this process's final model (stale ones of dead processes go)."""
+    import os
+    import shutil
+    import tempfile
+
+    from autoprune._io import pid_alive
+
+    for old in run_dir.glob(STAGING_PREFIX + "*"):
+        pid = old.name[len(STAGING_PREFIX) :].partition("-")[0]
+        if old.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=run_dir))
 
 
 def measure_front_latency(ctx, front: pd.DataFrame, models: dict, budget) -> list[dict]:

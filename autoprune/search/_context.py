@@ -7,7 +7,7 @@ budget is set. :meth:`SearchContext.estimate` gives the costs of a per-unit
 allocation in microseconds; the candidates use it to fit the budget.
 
 Example:
-    >>> # ctx = SearchContext(setup, study.user_attrs["autoprune:shared"]); ctx.limits["params"]
+    >>> # ctx = SearchContext(setup, prepared); ctx.limits["params"]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from autoprune.checkpoints import dense_model
 from autoprune.errors import BudgetError, RunError, SearchSpaceError
 from autoprune.introspect import prunable_layers
 from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy, ScheduleSpec, parse_nm
+from autoprune.search._prepare import PreparedStudy
 from autoprune.search._setup import SearchSetup
 from autoprune.search._space import SearchSpace
 from autoprune.sensitivity import Sensitivity
@@ -35,7 +36,7 @@ class SearchContext:
     def __init__(
         self,
         setup: SearchSetup,
-        shared: dict,
+        prepared: PreparedStudy,
         *,
         task: Task | None = None,
         device: str | None = None,
@@ -43,18 +44,17 @@ class SearchContext:
         from autoprune._device import resolve_device
 
         self.setup = setup
-        self.shared = shared
+        self.prepared = prepared
         self.device = resolve_device(device or setup.device)
         self.task = task if task is not None else get_task(setup.task, **setup.task_options)
         self.space = SearchSpace.from_dict(setup.space)
         self.budgets: list[Budget] = parse_budgets(setup.budgets)
         self.primary = self.budgets[0]
         dense = dense_model(self.task, seed=setup.seed, progress=False)
-        expected = shared.get("dense_digest")
-        if expected is not None:
+        if prepared.dense_digest:
             from autoprune.sensitivity import weights_digest
 
-            if weights_digest(dense.model) != expected:
+            if weights_digest(dense.model) != prepared.dense_digest:
                 raise RunError(
                     f"This worker's dense model of task '{self.task.name}' (seed {setup.seed}) is not the one the "
                     "study was prepared with (different weights): give the task a checkpoint file, or copy the "
@@ -65,7 +65,7 @@ class SearchContext:
         self.example_input = self.task.example_input
         self.scope = self.task.cost_modules
         self.cost_model = CostModel(self.dense, self.example_input, scope=self.scope)
-        dense_latency = shared.get("dense_latency_ms")
+        dense_latency = prepared.dense_latency_ms
         self.dense_costs: Costs = measure_costs(self.dense, self.example_input, scope=self.scope)
         if dense_latency is not None:
             self.dense_costs = self.dense_costs.with_latency(dense_latency)
@@ -74,14 +74,14 @@ class SearchContext:
         if "latency" in self.limits:
             import pandas as pd
 
-            samples = pd.DataFrame(shared["latency_samples"])
+            samples = pd.DataFrame(prepared.latency_samples)
             self.latency_model = LatencyModel(list(self.cost_model.layers)).fit(samples)
         self.granularities = self._usable_granularities()
         self.sensitivity: dict[str, Sensitivity] = {
             granularity: Sensitivity.from_records(
                 data["rows"], dense_metric=data["dense_metric"], metric_name=self.task.metric_name
             )
-            for granularity, data in shared.get("sensitivity", {}).items()
+            for granularity, data in prepared.sensitivity.items()
         }
         self.units = self._units()
         self.bounds = self._bounds()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from optuna.trial import TrialState
@@ -79,7 +81,18 @@ def _row(trial) -> dict:
 
 def trials_frame(study) -> pd.DataFrame:
     """One row per trial that ran (not the queued slots), ordered by number."""
-    rows = [_row(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    trials = study.get_trials(deepcopy=False)
+    lost = {  # a trial lost to silent heartbeats carries no reason of its own: its retry says why
+        t.user_attrs["retry_of"]: t.user_attrs["lost_reason"]
+        for t in trials
+        if "lost_reason" in t.user_attrs
+    }
+    rows = []
+    for trial in trials:
+        if trial.state != TrialState.WAITING:
+            row = _row(trial)
+            row["fail_reason"] = row["fail_reason"] or lost.get(trial.number, "")
+            rows.append(row)
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 
@@ -94,3 +107,22 @@ def front_of(trials: pd.DataFrame) -> pd.DataFrame:
         .sort_values(["cost", "val_metric"], ascending=[True, False])
         .reset_index(drop=True)
     )
+
+
+@dataclass
+class SearchResult:
+    """What a search leaves: the study, every trial, the front, where it all lives."""
+
+    run_dir: Path
+    study: object
+    trials: pd.DataFrame
+    front: pd.DataFrame
+    context: object  # the SearchContext the trials ran with
+    seconds: float  # search wall time, summed over every session that ran this run's trials
+
+    @property
+    def best(self) -> pd.Series | None:
+        """The feasible fine-tuned trial with the highest validation metric (None if there is none)."""
+        if self.front.empty:
+            return None
+        return self.front.sort_values(["val_metric", "cost"], ascending=[False, True]).iloc[0]

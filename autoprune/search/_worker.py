@@ -1,15 +1,26 @@
-"""The worker loop: claim an enqueued trial, run it, tell the study, repeat.
+"""The worker loop: claim a queued trial, run it, tell the study, repeat.
 
-A study of N trials holds exactly N *slots*: enqueued (WAITING) trials, the
-seed policies first. A worker claims a slot atomically (the same state change
-Optuna's ``ask`` uses), so any number of workers on any storage finish exactly
-N trials and never create extra ones. A trial that fails is recorded with its
-reason and its slot is replaced (up to ``max_failures``); a trial left
-RUNNING by a process that died is marked failed and re-queued with the same
-parameters.
+A study of N trials holds exactly N *slots*: queued (WAITING) trials, the seed
+policies first. A worker claims a slot with the same atomic state change
+Optuna's ``ask`` uses, so any number of workers on any storage finish exactly N
+trials. A trial that fails is recorded with its reason and its slot replaced
+(up to ``max_failures``).
+
+A trial whose worker died is *lost*: it is marked failed and retried before any
+new trial. Before claiming, a worker writes its token on the trial
+(``claim:<token>``), so a trial whose worker was killed right after the claim is
+still recognised: lost when every process that tried to claim it is gone. With
+a database, running trials also send heartbeats, and a trial silent for the
+grace period is lost too (:func:`requeue_stale`).
+
+Every trial samples from its own stream, seeded by the study's seed and its
+slot (a retry inherits the slot of the trial it retries): two processes never
+draw the same stream, and a killed-and-resumed run draws exactly what an
+uninterrupted one would have.
 
 Example:
-    >>> # run_worker(study, ctx, max_failures=40, on_trial=progress.update)
+    >>> sampler_seed(0, 3) != sampler_seed(0, 4) != sampler_seed(1, 3)
+    True
 """
 
 from __future__ import annotations
@@ -18,16 +29,67 @@ import contextlib
 import datetime
 import os
 import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from autoprune._io import pid_alive
 from autoprune.search._objective import Objective, TrialFailed
-from autoprune.search._run import worker_id
+
+CLAIM_PREFIX = "claim:"
+UNLABELLED_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class WorkerId:
+    """Who runs a trial: ``label`` (host:pid, shown in reports) and a token unique to this worker."""
+
+    host: str
+    pid: int
+    token: str
+
+    @classmethod
+    def here(cls) -> WorkerId:
+        host, pid = socket.gethostname(), os.getpid()
+        return cls(host, pid, f"{host}:{pid}:{uuid.uuid4().hex[:8]}")
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.pid}"
+
+
+def sampler_seed(seed: int, slot: int) -> int:
+    """The seed of a trial's sampler: one stream per (study seed, slot)."""
+    return (seed * 1_000_003 + 7919 * (slot + 1)) % 2**32
+
+
+def make_sampler(seed: int, slot: int):
+    """Multivariate TPE for the trial in ``slot`` (see :func:`sampler_seed`)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=sampler_seed(seed, slot),
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+            n_startup_trials=8,
+        )
 
 
 def count(study, *states) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
+
+
+def slot_of(trial) -> int:
+    """The sampler stream of a trial: its own number, or that of the lost trial it retries."""
+    return int(trial.user_attrs.get("slot", trial.number))
 
 
 def top_up_slots(study, n_trials: int) -> int:
@@ -38,109 +100,153 @@ def top_up_slots(study, n_trials: int) -> int:
     return max(0, n_trials - have)
 
 
-def progress_index(study) -> int:
-    """Trials that ran to an outcome: completed ones and genuine failures, not trials lost with a dead worker.
-
-    Lost trials are retried with the same parameters, so leaving them out keeps a
-    resumed study sampling exactly what an uninterrupted one would.
-    """
-    trials = study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING)
-    )
-    retried = {t.system_attrs.get("failed_trial") for t in trials} - {
-        None
-    }  # lost to a stopped heartbeat
+def genuine_failures(study) -> int:
+    """Failed trials that ran to a failure (not trials lost with their worker)."""
+    retried = {t.user_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
     return sum(
         1
-        for t in trials
-        if t.state != TrialState.WAITING
-        and not t.user_attrs.get("lost")
-        and t.number not in retried
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if not t.user_attrs.get("lost") and t.number not in retried
     )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def requeue(study, trial, **attrs) -> None:
+    """Queue the retry of a lost trial, first in line and in the lost trial's sampler stream.
+
+    A trial lost after its parameters were all drawn (it recorded its policy) is
+    retried with them; one lost while they were being drawn is retried with only
+    what its slot was queued with, and draws the rest again from the same stream.
+    """
+    params = (
+        dict(trial.params)
+        if "policy" in trial.user_attrs
+        else dict(trial.system_attrs.get("fixed_params", {}))
+    )
+    keep = {k: trial.user_attrs[k] for k in ("seed",) if trial.user_attrs.get(k)}
+    study.enqueue_trial(
+        params,
+        user_attrs={**keep, "retry_of": trial.number, "slot": slot_of(trial), **attrs},
+        skip_if_exists=False,
+    )
 
 
-def fail_dead_trials(study, *, min_age_seconds: float = 60.0) -> list[int]:
-    """Mark RUNNING trials of dead local processes as failed and re-queue their parameters."""
-    host = socket.gethostname()
-    now = datetime.datetime.now()
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = trial.user_attrs.get("worker", "")
-        owner_host, _, pid = owner.rpartition(":")
-        if owner:
-            dead = owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
-        else:  # claimed but never labelled: dead if it has been like that for a while
-            started = trial.datetime_start or now
-            dead = (now - started).total_seconds() > min_age_seconds
-        if not dead:
+def requeue_stale(study, trial) -> None:
+    """Heartbeat callback of a database storage: a trial silent for too long is retried."""
+    requeue(study, trial, lost_reason="its worker stopped sending heartbeats")
+
+
+def _owner_gone(token: str, me: WorkerId) -> bool:
+    """True when the worker with ``token`` cannot be running a trial now (this idle worker, or dead here)."""
+    if token == me.token:
+        return True  # this worker is idle: whatever it labelled is not running any more
+    host, _, rest = token.partition(":")
+    pid = rest.partition(":")[0]
+    if host != me.host or not pid.isdigit():
+        return False  # another machine: its heartbeats tell
+    return not pid_alive(int(pid))
+
+
+def is_lost(trial, me: WorkerId, *, unlabelled_after: float = UNLABELLED_SECONDS) -> bool:
+    """A RUNNING trial whose worker is gone: the claimant that won it, or every one that tried.
+
+    A trial some other program started (no claim written, only a ``worker``
+    label or none at all) is judged by its label, or lost once it is
+    ``unlabelled_after`` seconds old.
+    """
+    owner = trial.user_attrs.get("claim")
+    if owner:
+        return _owner_gone(owner, me)
+    claimants = [k[len(CLAIM_PREFIX) :] for k in trial.user_attrs if k.startswith(CLAIM_PREFIX)]
+    if not claimants and trial.user_attrs.get("worker"):
+        claimants = [trial.user_attrs["worker"]]  # host:pid, as other writers label
+    if claimants:
+        return all(_owner_gone(c, me) for c in claimants)
+    started = trial.datetime_start or datetime.datetime.now()
+    return (datetime.datetime.now() - started).total_seconds() > unlabelled_after
+
+
+def fail_lost_trials(study, store, me: WorkerId) -> list[int]:
+    """Mark lost RUNNING trials failed and queue their retries; returns their numbers.
+
+    Two workers may find the same lost trial: only the one whose state change
+    succeeds queues the retry.
+    """
+    storage, failed = store.storage, []
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_lost(trial, me):
             continue
-        storage = study._storage
-        storage.set_trial_user_attr(
-            trial._trial_id, "fail_reason", f"worker {owner or '?'} died while running it"
-        )
-        storage.set_trial_user_attr(trial._trial_id, "lost", True)
-        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        study.enqueue_trial(
-            dict(trial.params), user_attrs=_retry_attrs(trial), skip_if_exists=False
-        )
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        owner = trial.user_attrs.get("worker", "?")
+        try:
+            storage.set_trial_user_attr(
+                trial_id, "fail_reason", f"worker {owner} died while running it"
+            )
+            storage.set_trial_user_attr(trial_id, "lost", True)
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue  # another worker failed it first, and queues its retry
+        requeue(study, trial)
         failed.append(trial.number)
     return failed
 
 
-def _retry_attrs(trial) -> dict:
-    attrs = {"retry_of": trial.number}
-    if trial.user_attrs.get("seed"):
-        attrs["seed"] = trial.user_attrs["seed"]
-    return attrs
-
-
-def _is_retry(trial) -> bool:
-    """A re-queued lost trial: ours (``retry_of``) or Optuna's heartbeat retry (``failed_trial``)."""
-    return "retry_of" in trial.user_attrs or "failed_trial" in trial.system_attrs
-
-
-def _claim(study):
-    """Atomically take a WAITING trial: retries of lost trials first, then by number."""
-    study._thread_local.cached_all_trials = None
-    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    waiting.sort(key=lambda t: (not _is_retry(t), t.number))
-    for trial in waiting:
+def claim(study, store, me: WorkerId):
+    """Take a queued trial (retries of lost trials first); returns (trial_id, FrozenTrial) or None."""
+    storage = store.storage
+    study_id = storage.get_study_id_from_name(study.study_name)
+    waiting = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+    waiting.sort(key=lambda t: ("retry_of" not in t.user_attrs, t.number))
+    for frozen in waiting:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         try:
-            if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
-                return optuna.Trial(study, trial._trial_id)
-        except optuna.exceptions.UpdateFinishedTrialError:
+            storage.set_trial_user_attr(trial_id, CLAIM_PREFIX + me.token, True)
+            if (
+                store.heartbeat
+            ):  # a first heartbeat before the claim: a worker that dies next is seen
+                storage.record_heartbeat(trial_id)
+            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                storage.set_trial_user_attr(trial_id, "claim", me.token)
+                storage.set_trial_user_attr(trial_id, "worker", me.label)
+                return trial_id, frozen
+        except UpdateFinishedTrialError:
             continue
     return None
 
 
-def _heartbeat(study, trial):
-    from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+@contextlib.contextmanager
+def heartbeat(store, trial_id: int):
+    """Send the running trial's heartbeats while the block runs (database storages only)."""
+    if not store.heartbeat:
+        yield
+        return
+    storage, stop = store.storage, threading.Event()
+    interval = storage.get_heartbeat_interval()
 
-    if is_heartbeat_enabled(study._storage):
-        return get_heartbeat_thread(trial._trial_id, study._storage)
-    return contextlib.nullcontext()
+    def beat() -> None:
+        while True:
+            storage.record_heartbeat(trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
-def _settle(study, poll: float) -> bool:
+def _settle(study, store, me: WorkerId, poll: float) -> bool:
     """No slot to claim: recover lost trials; True while other workers' trials may still need us."""
-    import time
+    if store.heartbeat:
+        import warnings
 
-    from optuna.storages._heartbeat import fail_stale_trials, is_heartbeat_enabled
-
-    if is_heartbeat_enabled(study._storage):
-        fail_stale_trials(study)  # dead workers' trials fail and come back as retries
-    else:
-        fail_dead_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    fail_lost_trials(study, store, me)
     if count(study, TrialState.WAITING):
         return True
     if count(study, TrialState.RUNNING):
@@ -150,52 +256,43 @@ def _settle(study, poll: float) -> bool:
 
 
 def run_worker(
-    study, ctx, *, max_failures: int, on_trial=None, sampler_for=None, poll: float = 1.0
+    study, store, ctx, *, seed: int, max_failures: int, on_trial=None, poll: float = 1.0
 ) -> int:
-    """Run claimed trials until no slot is left; returns the number this worker finished.
-
-    ``sampler_for(progress)`` gives the sampler of the next trial: seeding it by the
-    study's progress (:func:`progress_index`, not by the process) makes a resumed
-    run sample what an uninterrupted one would have.
-    """
-    from optuna.storages._heartbeat import fail_stale_trials, is_heartbeat_enabled
-
+    """Run claimed trials until no slot is left; returns the number this worker finished."""
+    me = WorkerId.here()
     objective = Objective(ctx)
     finished = 0
     while True:
-        if is_heartbeat_enabled(study._storage):
-            fail_stale_trials(study)
-        if sampler_for is not None:
-            study.sampler = sampler_for(progress_index(study))
-        trial = _claim(study)
-        if trial is None:
-            if _settle(study, poll):
+        claimed = claim(study, store, me)
+        if claimed is None:
+            if _settle(study, store, me, poll):
                 continue  # another worker's trial is still running: it may be lost and come back
             return finished
-        trial.set_user_attr("worker", worker_id())
-        try:
-            with _heartbeat(study, trial):
-                values = objective(trial)
-        except (KeyboardInterrupt, SystemExit):
-            trial.set_user_attr("fail_reason", "interrupted")
-            trial.set_user_attr("lost", True)
-            study.tell(trial, state=TrialState.FAIL)
-            study.enqueue_trial(
-                dict(trial.params), user_attrs=_retry_attrs(trial), skip_if_exists=False
-            )
-            raise
-        except (
-            Exception
-        ) as exc:  # user code, NaN losses, a model that stops running: record, replace, go on
-            reason = (
-                f"{type(exc).__name__}: {exc}" if not isinstance(exc, TrialFailed) else str(exc)
-            )
-            trial.set_user_attr("fail_reason", reason.splitlines()[0][:500])
-            study.tell(trial, state=TrialState.FAIL)
-            if count(study, TrialState.FAIL) <= max_failures:
-                study.enqueue_trial({}, user_attrs={"replaces": trial.number}, skip_if_exists=False)
-        else:
-            study.tell(trial, values)
-            finished += 1
+        trial_id, frozen = claimed
+        study.sampler = make_sampler(seed, slot_of(frozen))
+        trial = optuna.Trial(study, trial_id)
+        finished += _run_one(study, store, trial, trial_id, objective, max_failures)
         if on_trial is not None:
             on_trial(study)
+
+
+def _run_one(study, store, trial, trial_id: int, objective, max_failures: int) -> int:
+    """Run one claimed trial and tell the study; returns 1 if it completed."""
+    try:
+        with heartbeat(store, trial_id):
+            values = objective(trial)
+    except (KeyboardInterrupt, SystemExit):
+        trial.set_user_attr("fail_reason", "interrupted")
+        trial.set_user_attr("lost", True)
+        study.tell(trial, state=TrialState.FAIL)
+        requeue(study, study.get_trials(deepcopy=False)[trial.number])
+        raise
+    except Exception as exc:  # user code, NaN losses, a model that stops running: record, replace
+        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, TrialFailed) else str(exc)
+        trial.set_user_attr("fail_reason", reason.splitlines()[0][:500])
+        study.tell(trial, state=TrialState.FAIL)
+        if genuine_failures(study) <= max_failures:
+            study.enqueue_trial({}, user_attrs={"replaces": trial.number}, skip_if_exists=False)
+        return 0
+    study.tell(trial, values)
+    return 1

@@ -1,0 +1,253 @@
+"""``search()`` from top to bottom, ``worker_main()`` for the processes that join it, ``open_run()``.
+
+1. check the arguments and the run directory (nothing is written for bad input);
+2. open (or create) the study and prepare it once: dense model, sensitivity,
+   latency samples (:func:`~autoprune.search._study.ensure_prepared`);
+3. build the shared context, check that the budget can be met;
+4. re-queue lost trials, queue the seeds and the slots
+   (:func:`~autoprune.search._study.fill_queue`);
+5. run the trials here, or in ``n_jobs`` worker processes;
+6. record the search time, return the trials and the front.
+
+Example:
+    >>> # result = search("digits-mlp", "params=0.3", space="quick", n_trials=4, out="/tmp/run")
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from autoprune._io import remove_stale_temporaries
+from autoprune._validation import check_positive_int
+from autoprune.budgets import parse_budgets
+from autoprune.errors import RunError, TaskError
+from autoprune.search._context import SearchContext
+from autoprune.search._feasible import check_feasible
+from autoprune.search._prepare import prepare_study
+from autoprune.search._progress import SearchProgress
+from autoprune.search._results import SearchResult, front_of, trials_frame
+from autoprune.search._rundir import (
+    check_run_dir,
+    default_run_dir,
+    read_run,
+    record_run_time,
+    write_run_json,
+)
+from autoprune.search._seeds import seed_trials
+from autoprune.search._setup import SearchSetup
+from autoprune.search._space import SearchSpace, load_space
+from autoprune.search._storage import open_storage, storage_errors
+from autoprune.search._study import (
+    ensure_prepared,
+    fill_queue,
+    open_study,
+    stored_preparation,
+    stored_setup,
+)
+from autoprune.search._worker import run_worker
+from autoprune.tasks import Task, get_task
+
+
+@storage_errors
+def search(
+    task: str | Task,
+    budget,
+    *,
+    space: str | Path | SearchSpace | dict = "default",
+    n_trials: int = 40,
+    out: str | Path | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+    sensitivity: bool = True,
+    latency_batch_size: int = 64,
+    latency_threads: int = 1,
+    max_failures: int | None = None,
+    task_options: dict | None = None,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> SearchResult:
+    """Search pruning policies for ``task`` under ``budget``; resumes a run directory that exists.
+
+    ``budget`` is ``"params=0.1"``, a list of such strings, or Budget objects.
+    ``n_jobs`` worker processes run on ``backend``: ``"loky"`` (this machine) or
+    ``"dask"`` (the cluster at ``scheduler``; the storage must be reachable from
+    it). ``device`` is where models train and where latency is measured.
+    Returns a :class:`SearchResult`; everything is also in the run directory.
+    """
+    from autoprune._device import resolve_device
+
+    start = time.perf_counter()
+    device = str(resolve_device(device))
+    task_obj = task if isinstance(task, Task) else get_task(task, **(task_options or {}))
+    setup = _setup(task_obj, budget, space, n_trials, seed, sensitivity, device, max_failures,
+                   latency_batch_size, latency_threads)  # fmt: skip
+    check_positive_int("n_jobs", n_jobs, error=RunError)
+    if n_jobs > 1 and not task_obj.spec:
+        raise TaskError(
+            "n_jobs > 1 runs workers in new processes, which find the task by name or file: "
+            "pass the task as a name or 'file.py:function'."
+        )
+    run_dir = Path(out) if out is not None else default_run_dir(task_obj.name, setup.budgets)
+    study_name = study_name or run_dir.name
+    check_run_dir(run_dir, setup, study_name, storage)
+    if run_dir.is_dir():
+        remove_stale_temporaries(run_dir)  # what a killed earlier session left half-written
+    store = open_storage(run_dir, storage, create=True)
+    study = open_study(store, study_name, create=True)
+    prepared = ensure_prepared(
+        study,
+        store,
+        setup,
+        lambda: prepare_study(
+            setup, run_dir, task_obj, progress=progress, backend=backend, scheduler=scheduler
+        ),
+        quiet=not progress,
+    )
+    write_run_json(run_dir, setup, prepared, study_name, storage)
+    ctx = SearchContext(setup, prepared, task=task_obj, device=device)
+    check_feasible(ctx)
+    fill_queue(study, store, lambda: seed_trials(ctx), n_trials, quiet=not progress)
+    try:
+        bar = SearchProgress(study, n_trials, progress)
+        try:
+            if n_jobs == 1 and backend == "loky":
+                run_worker(
+                    study, store, ctx, seed=seed, max_failures=setup.failure_allowance,
+                    on_trial=bar.update,
+                )  # fmt: skip
+            else:
+                _run_pool(
+                    run_dir, storage, study_name, n_jobs, backend, scheduler, device, bar, study
+                )
+        finally:
+            bar.update(study)
+            bar.close()
+    finally:
+        seconds = record_run_time(run_dir, ctx.limits, time.perf_counter() - start)
+    trials = trials_frame(study)
+    return SearchResult(run_dir, study, trials, front_of(trials), ctx, seconds)
+
+
+def _setup(task, budget, space, n_trials, seed, sensitivity, device, max_failures, batch, threads):
+    """The plain-data setup of a search, every argument checked."""
+    check_positive_int("n_trials", n_trials, error=RunError)
+    check_positive_int("latency_batch_size", batch, error=RunError)
+    check_positive_int("latency_threads", threads, error=RunError)
+    return SearchSetup(
+        task=task.spec or task.name,
+        budgets=[_budget_text(b) for b in parse_budgets(budget)],
+        space=load_space(space).to_dict(),
+        n_trials=n_trials,
+        task_options=dict(task.spec_options or {}),
+        seed=seed,
+        sensitivity=sensitivity,
+        latency_batch_size=batch,
+        latency_threads=threads,
+        max_failures=max_failures,
+        device=device,
+    )
+
+
+def _budget_text(budget) -> str:
+    kind, value = budget.kind, budget.value
+    if budget.relative:
+        return f"{kind}={value:g}"
+    unit = {"params": "", "macs": "", "size": "B", "latency": "ms"}[kind]
+    return f"{kind}={value:.10g}{unit}"
+
+
+def _run_pool(run_dir, storage, study_name, n_jobs, backend, scheduler, device, bar, study):
+    """Run ``n_jobs`` worker processes (local or on a Dask cluster), updating the bar meanwhile."""
+    import threading
+
+    import joblib
+
+    from autoprune._parallel import joblib_backend
+
+    threads = max(1, (os.cpu_count() or 1) // n_jobs) if backend == "loky" else None
+    jobs = [
+        joblib.delayed(worker_main)(
+            str(Path(run_dir).resolve()), storage, study_name, threads, device
+        )
+        for _ in range(n_jobs)
+    ]
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with joblib_backend(backend, scheduler):
+                joblib.Parallel(n_jobs=n_jobs)(jobs)
+        except BaseException as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(timeout=1.0)
+        bar.update(study)
+    if errors:
+        raise RunError(
+            f"A worker failed ({type(errors[0]).__name__}: {errors[0]}); "
+            "the study keeps the trials that finished."
+        ) from errors[0]
+
+
+@storage_errors
+def worker_main(
+    run_dir: str,
+    storage: str | None,
+    study_name: str,
+    threads: int | None = None,
+    device: str | None = None,
+) -> int:
+    """Join a prepared study and run trials until no slot is left (also ``autoprune worker``)."""
+    import torch
+
+    from autoprune.introspect import torch_threads
+
+    quiet = "AUTOPRUNE_NO_PROGRESS" not in os.environ
+    if quiet:
+        os.environ["AUTOPRUNE_NO_PROGRESS"] = "1"  # a worker in a pool has no terminal of its own
+    try:
+        with torch_threads(threads or torch.get_num_threads()):
+            store = open_storage(Path(run_dir), storage, create=False)
+            study = open_study(store, study_name, create=False)
+            setup, prepared = stored_setup(study), stored_preparation(study)
+            if setup is None or prepared is None:
+                raise RunError(
+                    f"Study {study_name[:200]!r} has not been set up by 'autoprune search' yet."
+                )
+            ctx = SearchContext(setup, prepared, device=device)
+            return run_worker(
+                study, store, ctx, seed=setup.seed, max_failures=setup.failure_allowance
+            )
+    finally:
+        if quiet:
+            os.environ.pop("AUTOPRUNE_NO_PROGRESS", None)
+
+
+@storage_errors
+def open_run(run_dir: str | Path, *, task: Task | None = None) -> SearchResult:
+    """The SearchResult of an existing run directory (its study, trials, front and context)."""
+    run_dir = Path(run_dir)
+    run = read_run(run_dir)
+    url = run.get("storage")
+    url = None if not url or url.startswith("journal:") else url
+    store = open_storage(run_dir, url, create=False)
+    study = open_study(store, run["study_name"], create=False)
+    prepared = stored_preparation(study)
+    if prepared is None:
+        raise RunError(
+            f"The study of {run_dir} was never set up (its preparation did not finish); run the search again."
+        )
+    ctx = SearchContext(SearchSetup.from_dict(run["setup"]), prepared, task=task)
+    trials = trials_frame(study)
+    return SearchResult(
+        run_dir, study, trials, front_of(trials), ctx, float(run.get("search_seconds", 0.0))
+    )

@@ -1,0 +1,114 @@
+"""Run the ``autoprune`` command and stop it at an exact point, for the recovery tests.
+
+    python tests/interrupt_at.py MOMENT TRIAL -- search --task ...
+
+MOMENT is where the process kills itself (SIGKILL), the first time trial number TRIAL gets there:
+
+- ``after-claim``: right after its state changed to RUNNING, before anything else is written;
+- ``mid-sampling``: at its second drawn parameter (the first is already stored);
+- ``mid-trial``: when its pruning starts (every parameter drawn, nothing measured).
+
+A marker file (``$AUTOPRUNE_KILL_MARKER``) is written just before the kill, so the
+same command run again is not killed a second time.
+
+``pause-after-save`` (TRIAL unused) pauses a finalize right after it saved its final
+model to its staging directory: it writes ``$AUTOPRUNE_KILL_MARKER`` and waits until
+the file ``$AUTOPRUNE_RESUME_MARKER`` exists.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+def _die() -> None:
+    Path(os.environ["AUTOPRUNE_KILL_MARKER"]).write_text("killed")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _armed() -> bool:
+    return not Path(os.environ["AUTOPRUNE_KILL_MARKER"]).exists()
+
+
+def install(moment: str, number: int) -> None:
+    from optuna.storages import JournalStorage
+    from optuna.trial import TrialState
+
+    import autoprune.search._objective as objective
+
+    if moment == "after-claim":
+        original = JournalStorage.set_trial_state_values
+
+        def set_state(self, trial_id, state, values=None):
+            changed = original(self, trial_id, state, values)
+            if changed and state == TrialState.RUNNING and _armed():
+                if self.get_trial(trial_id).number == number:
+                    _die()
+            return changed
+
+        JournalStorage.set_trial_state_values = set_state
+    elif moment == "mid-sampling":
+        suggest = objective.suggest
+
+        def suggest_then_die(trial, ctx):
+            if trial.number != number or not _armed():
+                return suggest(trial, ctx)
+            drawn = []
+            for name in ("suggest_float", "suggest_categorical"):
+                real = getattr(trial, name)
+
+                def counted(*args, _real=real, **kwargs):
+                    drawn.append(args[0])
+                    if len(drawn) == 2:
+                        _die()
+                    return _real(*args, **kwargs)
+
+                setattr(trial, name, counted)
+            return suggest(trial, ctx)
+
+        objective.suggest = suggest_then_die
+    elif moment == "mid-trial":
+        prune = objective.prune_and_finetune
+        current = {}
+        call = objective.Objective.__call__
+
+        def remember(self, trial):
+            current["number"] = trial.number
+            return call(self, trial)
+
+        def prune_then_die(*args, **kwargs):
+            if current.get("number") == number and _armed():
+                _die()
+            return prune(*args, **kwargs)
+
+        objective.Objective.__call__ = remember
+        objective.prune_and_finetune = prune_then_die
+    elif moment == "pause-after-save":
+        import time
+
+        import autoprune.report._finalize as finalize
+
+        save = finalize.save_pruned
+
+        def save_then_pause(*args, **kwargs):
+            out = save(*args, **kwargs)
+            Path(os.environ["AUTOPRUNE_KILL_MARKER"]).write_text("paused")
+            while not Path(os.environ["AUTOPRUNE_RESUME_MARKER"]).exists():
+                time.sleep(0.05)
+            return out
+
+        finalize.save_pruned = save_then_pause
+    else:
+        raise SystemExit(f"unknown moment {moment!r}")
+
+
+if __name__ == "__main__":
+    moment, number, separator, *argv = sys.argv[1:]
+    assert separator == "--", "usage: kill_at.py MOMENT TRIAL -- COMMAND ARGS"
+    install(moment, int(number))
+    from autoprune.cli import main
+
+    raise SystemExit(main(argv))
