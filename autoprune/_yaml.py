@@ -9,7 +9,7 @@
 * Text longer than :data:`MAX_BYTES` is refused before it is parsed.
 
 Errors are :class:`yaml.YAMLError` (with the line and column) or ``ValueError``
-(JSON); :class:`Refused` marks the refusals above.
+(JSON); :class:`~autoprune.errors.Refused` marks the refusals above.
 
 Example:
     >>> load_yaml("lr: 1e-3")
@@ -31,15 +31,17 @@ from yaml.composer import ComposerError
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode
 
+from autoprune.errors import Refused
+
 MAX_BYTES = 4 * 2**20  # the largest file or text parsed: a policy of 10,000 layers is about 1 MB
 
 
-class Refused(ValueError):
-    """Input refused on purpose (an alias, a repeated key, too large), not malformed."""
-
-
 class RefusedYAML(ComposerError, Refused):
-    """A refusal at a known line and column of a YAML text."""
+    """A refusal at a known line and column of a YAML text.
+
+    The one error class outside :mod:`autoprune.errors`: it is also PyYAML's own
+    ``ComposerError`` (line and column included), and ``errors`` imports no YAML.
+    """
 
     def __str__(self) -> str:
         mark = self.problem_mark
@@ -134,7 +136,7 @@ def load_json(text: str) -> Any:
         >>> load_json('{"a": 1, "a": 2}')
         Traceback (most recent call last):
         ...
-        autoprune._yaml.Refused: the key 'a' is given twice in one object; give each key once
+        autoprune.errors.Refused: the key 'a' is given twice in one object; give each key once
     """
     _check_size(text)
     return json.loads(text, object_pairs_hook=_unique_pairs)

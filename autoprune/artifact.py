@@ -4,8 +4,9 @@ A floating-point tensor with enough zeros is stored as a packed bitmask (one
 bit per element, ``NAME.__mask__``, uint8) plus its non-zero values in order
 (``NAME.__values__``); its shape goes in the file's metadata. Any other tensor
 is stored as is. The encoding is chosen per tensor, only where it is smaller.
-:func:`artifact_bytes` is the exact size of that file, so a size budget is a
-promise about the bytes on disk. Needs only torch, numpy and safetensors.
+The structured-pruning history goes in the metadata too, as JSON (see
+:class:`~autoprune.prune.units.HistoryEntry`). :func:`artifact_bytes` is the
+exact size of that file, so a size budget is a promise about the bytes on disk.
 
 Example:
     >>> import torch
@@ -21,11 +22,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from autoprune._echo import shorten
 from autoprune.errors import AutopruneError
+from autoprune.prune.units import HistoryEntry, history_to_json
 
 FORMAT = "autoprune-sparse-v1"
 MASK, VALUES = ".__mask__", ".__values__"
@@ -79,7 +83,7 @@ def decode_state_dict(
     ]
     if stray:
         raise AutopruneError(
-            f"{source}: tensor '{_shown(stray[0])}' has no entry in the 'sparse' metadata (edited or damaged?)."
+            f"{source}: tensor '{shorten(stray[0], text=True)}' has no entry in the 'sparse' metadata (edited or damaged?)."
         )
     for name, shape in sparse.items():
         mask, values = _sparse_parts(tensors, name, shape, expected, source)
@@ -87,20 +91,13 @@ def decode_state_dict(
         keep = np.unpackbits(mask.numpy(), count=numel).astype(bool)
         if int(keep.sum()) != values.numel():
             raise AutopruneError(
-                f"{source}: sparse tensor '{_shown(name)}' has a mask of {int(keep.sum())} entries "
+                f"{source}: sparse tensor '{shorten(name, text=True)}' has a mask of {int(keep.sum())} entries "
                 f"but {values.numel()} values (edited or damaged?)."
             )
         dense = torch.zeros(numel, dtype=values.dtype)
         dense[torch.from_numpy(keep)] = values
         state[name] = dense.view(shape)
     return state
-
-
-def _shown(value, limit: int = 200) -> str:
-    """``value`` as printable text of at most ``limit`` characters, for a one-line message."""
-    text = str(value)
-    text = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _base(name: str) -> str:
@@ -113,7 +110,7 @@ def _sparse_entries(metadata: dict[str, str] | None, source: str) -> dict[str, l
         sparse = json.loads((metadata or {}).get("sparse", "{}"))
     except (ValueError, RecursionError) as exc:
         raise AutopruneError(
-            f"{source}: the 'sparse' metadata is not valid JSON (edited or damaged?): {_shown(exc)}"
+            f"{source}: the 'sparse' metadata is not valid JSON (edited or damaged?): {shorten(exc, text=True)}"
         ) from exc
     if not isinstance(sparse, dict):
         raise AutopruneError(
@@ -127,15 +124,15 @@ def _sparse_entries(metadata: dict[str, str] | None, source: str) -> dict[str, l
             and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
         ):
             raise AutopruneError(
-                f"{source}: sparse tensor '{_shown(name)}' must have a shape that is a list of "
-                f"at most {MAX_DIMS} non-negative integers. Got {_shown(shape)} instead."
+                f"{source}: sparse tensor '{shorten(name, text=True)}' must have a shape that is a list of "
+                f"at most {MAX_DIMS} non-negative integers. Got {shorten(shape, text=True)} instead."
             )
     return sparse
 
 
 def _sparse_parts(tensors, name, shape, expected, source) -> tuple[torch.Tensor, torch.Tensor]:
     """The bitmask and values of sparse tensor ``name``, checked against ``shape`` and ``expected``."""
-    where = f"{source}: sparse tensor '{_shown(name)}'"
+    where = f"{source}: sparse tensor '{shorten(name, text=True)}'"
     if expected is not None:
         if name not in expected:
             raise AutopruneError(
@@ -143,7 +140,7 @@ def _sparse_parts(tensors, name, shape, expected, source) -> tuple[torch.Tensor,
             )
         if list(expected[name]) != shape:
             raise AutopruneError(
-                f"{where} has shape {_shown(shape)}, but the rebuilt model's has "
+                f"{where} has shape {shorten(shape, text=True)}, but the rebuilt model's has "
                 f"{list(expected[name])} (edited or damaged?)."
             )
     mask, values = tensors.get(name + MASK), tensors.get(name + VALUES)
@@ -157,7 +154,7 @@ def _sparse_parts(tensors, name, shape, expected, source) -> tuple[torch.Tensor,
     numel = math.prod(shape)
     if mask.numel() != math.ceil(numel / 8) or values.numel() > numel:
         raise AutopruneError(
-            f"{where} has shape {_shown(shape)} ({numel} elements), which its mask of "
+            f"{where} has shape {shorten(shape, text=True)} ({numel} elements), which its mask of "
             f"{mask.numel()} bytes and {values.numel()} values cannot hold (edited or damaged?)."
         )
     return mask, values
@@ -165,7 +162,7 @@ def _sparse_parts(tensors, name, shape, expected, source) -> tuple[torch.Tensor,
 
 def read_history(
     metadata: dict[str, str] | None, model, *, source: str = "the weights file"
-) -> list:
+) -> list[HistoryEntry]:
     """The structured-pruning history in ``metadata``, checked against ``model`` before any replay.
 
     ``model`` is the freshly built (dense) model the history is to be replayed on: there
@@ -179,7 +176,7 @@ def read_history(
         history = json.loads((metadata or {}).get(HISTORY_KEY, "[]"))
     except (ValueError, RecursionError) as exc:
         raise AutopruneError(
-            f"{source}: the structured-pruning history is not valid JSON (edited or damaged?): {_shown(exc)}"
+            f"{source}: the structured-pruning history is not valid JSON (edited or damaged?): {shorten(exc, text=True)}"
         ) from exc
     modules = dict(model.named_modules())
     if not isinstance(history, list):
@@ -193,23 +190,23 @@ def read_history(
         )
     for i, entry in enumerate(history):
         _check_history_entry(entry, modules, f"{source}: structured-pruning history entry {i}")
-    return history
+    return [HistoryEntry.from_json(entry) for entry in history]
 
 
 def _check_history_entry(entry, modules: dict, where: str) -> None:
     if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)):
         raise AutopruneError(
-            f"{where} must be [module name, kind, removed units]. Got {_shown(entry)} instead."
+            f"{where} must be [module name, kind, removed units]. Got {shorten(entry, text=True)} instead."
         )
     name, kind, removed = entry
     if name not in modules:
         raise AutopruneError(
-            f"{where} names module '{_shown(name)}', which the model does not have."
+            f"{where} names module '{shorten(name, text=True)}', which the model does not have."
         )
     if not (isinstance(kind, bool) or kind in ("heads", "neurons")):
         raise AutopruneError(
-            f"{where} ('{_shown(name)}') must have a kind of true, false, 'heads' or 'neurons'. "
-            f"Got {_shown(kind)} instead."
+            f"{where} ('{shorten(name, text=True)}') must have a kind of true, false, 'heads' or 'neurons'. "
+            f"Got {shorten(kind, text=True)} instead."
         )
     units = max((max(p.shape, default=0) for p in modules[name].parameters()), default=0)
     if isinstance(removed, str):
@@ -227,19 +224,26 @@ def _check_history_entry(entry, modules: dict, where: str) -> None:
         )
     if not ok:
         raise AutopruneError(
-            f"{where} ('{_shown(name)}') must list removed units as a hex bitmask or a list of "
-            f"indices below {units} (the module's size). Got {_shown(removed, 60)} instead."
+            f"{where} ('{shorten(name, text=True)}') must list removed units as a hex bitmask or a list of "
+            f"indices below {units} (the module's size). Got {shorten(removed, 60, text=True)} instead."
         )
 
 
-def serialize_state_dict(state: dict[str, torch.Tensor], *, history: list | None = None) -> bytes:
-    """The exact bytes of the weights file for ``state`` and its structured-pruning ``history``."""
+def serialize_state_dict(
+    state: dict[str, torch.Tensor], *, history: Sequence[HistoryEntry | list] | None = None
+) -> bytes:
+    """The exact bytes of the weights file for ``state`` and its structured-pruning ``history``.
+
+    ``history`` holds :class:`HistoryEntry` items (lists in their JSON form are accepted).
+    """
     from safetensors.torch import save
 
     tensors, meta = encode_state_dict(state)
-    return save(tensors, metadata={**meta, HISTORY_KEY: json.dumps(history or [])})
+    return save(tensors, metadata={**meta, HISTORY_KEY: history_to_json(history)})
 
 
-def artifact_bytes(state: dict[str, torch.Tensor], *, history: list | None = None) -> int:
+def artifact_bytes(
+    state: dict[str, torch.Tensor], *, history: Sequence[HistoryEntry | list] | None = None
+) -> int:
     """Size in bytes of the weights file autoprune writes for ``state`` (and ``history``)."""
     return len(serialize_state_dict(state, history=history))

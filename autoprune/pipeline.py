@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from torch import nn
 
 from autoprune.policy import LayerPolicy, Policy
-from autoprune.prune import Pruner
+from autoprune.prune import Calibration, HistoryEntry, Pruner
 from autoprune.schedules import make_schedule
 from autoprune.tasks import Task
 from autoprune.training import recalibrate_batchnorm, train_model
@@ -36,7 +36,7 @@ class PruneOutcome:
 
     model: nn.Module
     layers: list[dict]
-    history: list
+    history: list[HistoryEntry]
     finetune_steps: int
     seconds: float
 
@@ -69,7 +69,7 @@ def prune_and_finetune(
         recipe = policy.finetune
     total = finetune_steps(policy, task)
     schedule = make_schedule(policy.schedule)
-    pruner = Pruner(model, policy, task, stats_batches=stats_batches)
+    pruner = Pruner(model, policy, calibration=Calibration.from_task(task, batches=stats_batches))
     done = 0
 
     def train_until(step: int, segment: int) -> None:

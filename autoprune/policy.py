@@ -29,12 +29,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from autoprune._validation import (
-    check_choice,
-    check_fraction,
-    check_number,
+    BOOL,
+    MAX_SEED,
+    Interval,
+    Options,
     check_plain_data,
-    check_positive_int,
     shorten,
+    validate,
+    validate_fields,
 )
 from autoprune.errors import PolicyError
 
@@ -43,7 +45,8 @@ SCOPES = ("local", "global")
 SCHEDULES = ("one-shot", "iterative", "gradual")
 CRITERIA = ("l1", "l2", "random", "taylor", "obd", "activation", "lamp")
 CRITERION_ALIASES = {"magnitude": "l1", "hessian": "obd", "gradient": "taylor"}
-MAX_SEED = 2**63  # torch generators take seeds in [-2**63, 2**64); the schedules add small offsets
+# The LayerPolicy field that holds a layer's amount, per granularity.
+AMOUNT_FIELD = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}
 # Upper bounds of the settings that cost time or memory in proportion (a policy asking for more is a
 # mistake; ``rounds: 100000`` would prune for many minutes before any fine-tuning).
 MAX_ROUNDS = 100  # iterative pruning rounds
@@ -53,13 +56,32 @@ MAX_ROUND_TO = 4096  # channel counts rounded to a multiple of this
 MAX_BATCH_SIZE = 65_536  # fine-tuning batch size
 MAX_EPOCHS = 1000  # fine-tuning epochs
 
-
-def _number(name: str, value: Any) -> float:
-    return check_number(name, value, error=PolicyError)
-
-
-def _fraction(name: str, value: Any, *, include_high: bool = False) -> float:
-    return check_fraction(name, value, include_high=include_high, error=PolicyError)
+# The declared constraints of every policy setting (None: not given).
+FRACTION = Interval(float, 0, 1, closed="left")  # a sparsity or channel ratio: [0, 1)
+LAYER_FIELDS = {
+    "granularity": Options(GRANULARITIES),
+    "criterion": Options(CRITERIA),
+    "sparsity": [None, FRACTION],
+    "channel_ratio": [None, FRACTION],
+    "max_sparsity": [None, FRACTION],
+}
+SCHEDULE_FIELDS = {
+    "rounds": Interval(int, 1, MAX_ROUNDS),
+    "every": Interval(int, 1, MAX_EVERY),
+    "end": Interval(float, 0, 1),
+}
+FINETUNE_FIELDS = {
+    "epochs": Interval(float, 0, MAX_EPOCHS),
+    "lr": Interval(float, 0, 1, closed="neither"),
+    "batch_size": [None, Interval(int, 1, MAX_BATCH_SIZE)],
+    "recalibrate_bn": BOOL,
+}
+POLICY_FIELDS = {
+    "scope": Options(SCOPES),
+    "min_kept": Interval(int, 1, MAX_MIN_KEPT),
+    "round_to": [None, Interval(int, 1, MAX_ROUND_TO)],
+    "seed": Interval(int, -MAX_SEED, MAX_SEED, closed="left"),  # torch takes [-2**63, 2**64)
+}
 
 
 def printable(name: Any) -> str:
@@ -99,21 +121,10 @@ class LayerPolicy:
     max_sparsity: float | None = None
 
     def __post_init__(self) -> None:
-        check_choice("granularity", self.granularity, GRANULARITIES, error=PolicyError)
-        criterion = (
-            CRITERION_ALIASES.get(self.criterion, self.criterion)
-            if isinstance(self.criterion, str)
-            else self.criterion
-        )
-        object.__setattr__(
-            self, "criterion", check_choice("criterion", criterion, CRITERIA, error=PolicyError)
-        )
-        if self.sparsity is not None:
-            _fraction("sparsity", self.sparsity)
-        if self.channel_ratio is not None:
-            _fraction("channel_ratio", self.channel_ratio)
-        if self.max_sparsity is not None:
-            _fraction("max_sparsity", self.max_sparsity)
+        if isinstance(self.criterion, str):
+            criterion = CRITERION_ALIASES.get(self.criterion, self.criterion)
+            object.__setattr__(self, "criterion", criterion)
+        validate_fields(self, LAYER_FIELDS, error=PolicyError)
         if self.nm is not None:
             parse_nm(self.nm)
 
@@ -123,7 +134,7 @@ class LayerPolicy:
         if self.granularity == "nm":
             n, m = parse_nm(self.nm or "")
             return 1.0 - n / m
-        value = self.sparsity if self.granularity == "unstructured" else self.channel_ratio
+        value = getattr(self, AMOUNT_FIELD[self.granularity])
         return 0.0 if value is None else value
 
 
@@ -137,10 +148,8 @@ class ScheduleSpec:
     end: float = 0.75
 
     def __post_init__(self) -> None:
-        check_choice("schedule", self.name, SCHEDULES, error=PolicyError)
-        check_positive_int("rounds", self.rounds, maximum=MAX_ROUNDS, error=PolicyError)
-        check_positive_int("every", self.every, maximum=MAX_EVERY, error=PolicyError)
-        _fraction("end", self.end, include_high=True)
+        validate("schedule", self.name, Options(SCHEDULES), error=PolicyError)
+        validate_fields(self, SCHEDULE_FIELDS, error=PolicyError)
 
 
 @dataclass(frozen=True)
@@ -153,22 +162,7 @@ class FinetuneRecipe:
     recalibrate_bn: bool = True
 
     def __post_init__(self) -> None:
-        if not 0 <= _number("epochs", self.epochs) <= MAX_EPOCHS:
-            raise PolicyError(
-                f"The 'epochs' parameter must be in [0, {MAX_EPOCHS}]. Got {shorten(self.epochs)} instead."
-            )
-        if not 0 < _number("lr", self.lr) < 1:
-            raise PolicyError(
-                f"The 'lr' parameter must be in (0, 1). Got {shorten(self.lr)} instead."
-            )
-        if self.batch_size is not None:
-            check_positive_int(
-                "batch_size", self.batch_size, maximum=MAX_BATCH_SIZE, error=PolicyError
-            )
-        if not isinstance(self.recalibrate_bn, bool):
-            raise PolicyError(
-                f"The 'recalibrate_bn' parameter must be true or false. Got {shorten(self.recalibrate_bn)} instead."
-            )
+        validate_fields(self, FINETUNE_FIELDS, error=PolicyError)
 
 
 @dataclass(frozen=True)
@@ -189,18 +183,7 @@ class Policy:
             raise PolicyError(
                 f"The 'layers' field must be a mapping of layer name to settings. Got {type(self.layers).__name__} instead."
             )
-        check_choice("scope", self.scope, SCOPES, error=PolicyError)
-        check_positive_int("min_kept", self.min_kept, maximum=MAX_MIN_KEPT, error=PolicyError)
-        if self.round_to is not None:
-            check_positive_int("round_to", self.round_to, maximum=MAX_ROUND_TO, error=PolicyError)
-        if (
-            isinstance(self.seed, bool)
-            or not isinstance(self.seed, int)
-            or not -MAX_SEED <= self.seed < MAX_SEED
-        ):
-            raise PolicyError(
-                f"The 'seed' parameter must be an integer in [-2**63, 2**63). Got {shorten(self.seed)} instead."
-            )
+        validate_fields(self, POLICY_FIELDS, error=PolicyError)
         for name, layer in self.layers.items():
             if not isinstance(layer, LayerPolicy):
                 raise PolicyError(
@@ -213,9 +196,7 @@ class Policy:
     def _check_layer(self, name: str, layer: LayerPolicy) -> None:
         if self.scope == "global":
             return
-        needed = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}[
-            layer.granularity
-        ]
+        needed = AMOUNT_FIELD[layer.granularity]
         if getattr(layer, needed) is None:
             raise PolicyError(
                 f"Layer '{printable(name)}' is {layer.granularity} and needs '{needed}'."
@@ -224,7 +205,7 @@ class Policy:
     def _check_global(self) -> None:
         if self.global_sparsity is None:
             raise PolicyError("A global-scope policy needs 'global_sparsity'.")
-        _fraction("global_sparsity", self.global_sparsity)
+        validate("global_sparsity", self.global_sparsity, FRACTION, error=PolicyError)
         kinds = {(layer.granularity, layer.criterion) for layer in self.layers.values()}
         if len(kinds) > 1:
             raise PolicyError(
@@ -257,20 +238,12 @@ class Policy:
         **settings: Any,
     ) -> Policy:
         """The same amount on every layer in ``layer_names`` (local scope)."""
-        key = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}.get(
-            granularity
-        )
-        value = nm if granularity == "nm" else amount
-        layers = (
-            {
-                n: LayerPolicy(granularity=granularity, criterion=criterion, **{key: value})
-                for n in layer_names
-            }
-            if key
-            else {}
-        )
-        if key is None:
-            check_choice("granularity", granularity, GRANULARITIES, error=PolicyError)
+        validate("granularity", granularity, Options(GRANULARITIES), error=PolicyError)
+        key, value = AMOUNT_FIELD[granularity], nm if granularity == "nm" else amount
+        layers = {
+            n: LayerPolicy(granularity=granularity, criterion=criterion, **{key: value})
+            for n in layer_names
+        }
         return cls(layers=layers, **settings)
 
     @classmethod
@@ -320,7 +293,7 @@ class Policy:
         for name in layers:
             if not str(
                 name
-            ).isprintable():  # no module is named so, and every message naming it would break
+            ).isprintable():  # no module is named so; a message naming it would break
                 raise PolicyError(
                     f"Layer name {shorten(str(name))} must be printable text (no newline or other control character)."
                 )

@@ -24,16 +24,12 @@ import torch
 from torch import nn
 
 from autoprune._device import model_device
-from autoprune._validation import check_number, check_positive_int, check_seed, shorten
-from autoprune.errors import AutopruneError
+from autoprune._validation import Interval, check_positive_int, check_seed, validate
+from autoprune.errors import TrainingDiverged
 from autoprune.tasks import Task, get_metric, iterate_batches
 from autoprune.tasks._data import take
 
 StepCallback = Callable[[nn.Module, int], None]
-
-
-class TrainingDiverged(AutopruneError, RuntimeError):
-    """The loss became NaN or infinite (the command line says so in one line)."""
 
 
 @dataclass(frozen=True)
@@ -140,8 +136,7 @@ def train_model(
     epochs = task.epochs if epochs is None else epochs
     lr = task.lr if lr is None else lr
     batch_size = task.batch_size if batch_size is None else batch_size
-    if check_number("epochs", epochs) < 0:
-        raise AutopruneError(f"The 'epochs' parameter must be >= 0. Got {shorten(epochs)} instead.")
+    validate("epochs", epochs, Interval(float, 0, None))
     check_positive_int("batch_size", batch_size)
     check_seed("seed", seed, low=-(2**63), high=2**64)  # what torch generators take
     weight_decay = task.weight_decay if weight_decay is None else weight_decay

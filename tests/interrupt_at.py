@@ -89,7 +89,7 @@ def install(moment: str, number: int) -> None:
     elif moment == "pause-after-save":
         import time
 
-        import autoprune.report._finalize as finalize
+        import autoprune.final._publish as finalize
 
         save = finalize.save_pruned
 

@@ -24,14 +24,14 @@ def structured_cnn_dir(tmp_path):
     """A structurally pruned FashionCNN saved with its builder and input shape."""
     torch.manual_seed(0)
     policy = Policy.uniform(["conv1", "conv2", "fc1"], 0.5, granularity="structured")
-    model = apply_policy(FashionCNN(), policy, example_input=IMAGE)
+    pruned = apply_policy(FashionCNN(), policy, example_input=IMAGE)
     document = PolicyDocument(
         policy,
         fingerprint=fingerprint(FashionCNN()),
         provenance={"builder": "autoprune.tasks.models:FashionCNN", "input_shape": [1, 1, 28, 28]},
     )
-    save_pruned(model, tmp_path / "pruned", document)
-    return tmp_path / "pruned", model
+    save_pruned(pruned.model, tmp_path / "pruned", document, history=pruned.history)
+    return tmp_path / "pruned", pruned.model
 
 
 def test_production_loading_needs_neither_optuna_nor_pandas_nor_sklearn(structured_cnn_dir):

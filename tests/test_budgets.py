@@ -25,7 +25,7 @@ from autoprune.budgets import (
 )
 from autoprune.errors import BudgetError
 from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy
-from autoprune.prune import Pruner
+from autoprune.prune import Calibration, Pruner
 from autoprune.tasks.models import FashionCNN, FashionResNet
 
 
@@ -124,7 +124,7 @@ def test_cost_model_equals_real_pruning(model_class, structured, digits_task):
         policy = _random_policy(cm, rng, structured)
         estimate = cm.estimate(policy)
         pruned = copy.deepcopy(model)
-        Pruner(pruned, policy, task).step()
+        Pruner(pruned, policy, calibration=Calibration.from_task(task)).step()
         real = measure_costs(pruned, example)
         assert estimate.params == real.params
         assert estimate.macs == real.macs

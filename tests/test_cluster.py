@@ -166,7 +166,7 @@ def test_dask_backend_gives_the_same_sensitivity_table_as_local_processes(
 def test_a_search_fans_its_workers_out_over_a_dask_cluster(tmp_path):
     from distributed import LocalCluster
 
-    from autoprune.search import search
+    from autoprune.search import SearchOptions, search
 
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -177,10 +177,8 @@ def test_a_search_fans_its_workers_out_over_a_dask_cluster(tmp_path):
             space="quick",
             n_trials=6,
             out=tmp_path / "run",
-            n_jobs=2,
-            backend="dask",
-            scheduler=cluster.scheduler_address,
             progress=False,
+            options=SearchOptions(n_jobs=2, backend="dask", scheduler=cluster.scheduler_address),
         )
     assert (result.trials.state == "COMPLETE").sum() == 6
     assert len(open_run(tmp_path / "run").trials) == 6

@@ -821,7 +821,7 @@ def test_apply_policy_all_or_nothing(policy):
         expect_clean_error(exc, AutopruneError)
         outcome = "rejected"
     else:
-        assert pruned(torch.zeros(2, 64)).shape == (2, 10)
+        assert pruned.model(torch.zeros(2, 64)).shape == (2, 10)
         outcome = "accepted"
     after = model.state_dict()  # whatever happened, the caller's model is exactly as it was
     assert after.keys() == before.keys()

@@ -154,11 +154,15 @@ def test_a_pickle_where_weights_belong_is_refused(tmp_path, conv_task, conv_dens
 
     from autoprune.apply import builder_path
 
-    model = apply_policy(
+    pruned = apply_policy(
         copy.deepcopy(conv_dense.model), POLICY, example_input=conv_task.example_input
     )
     save_pruned(
-        model, tmp_path / "out", PolicyDocument(POLICY), builder=builder_path(conv_task.build_model)
+        pruned.model,
+        tmp_path / "out",
+        PolicyDocument(POLICY),
+        history=pruned.history,
+        builder=builder_path(conv_task.build_model),
     )
     (tmp_path / "out" / "model.safetensors").write_bytes(
         pickle.dumps({"fc1.weight": "not a tensor"})

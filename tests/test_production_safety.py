@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 from autoprune.apply import (
     BUILTIN_BUILDERS,
+    PrunedModel,
     apply_policy,
     builder_path,
     import_builder,
@@ -35,9 +36,13 @@ UNSTRUCTURED = Policy.uniform(["fc1", "fc2"], 0.9)
 STRUCTURED = Policy.uniform(["fc1", "fc2"], 0.5, granularity="structured")
 
 
-def _pruned(policy: Policy = UNSTRUCTURED, seed: int = 0) -> torch.nn.Module:
+def _applied(policy: Policy = UNSTRUCTURED, seed: int = 0) -> PrunedModel:
     torch.manual_seed(seed)
     return apply_policy(DigitsMLP(), policy, example_input=EXAMPLE)
+
+
+def _pruned(policy: Policy = UNSTRUCTURED, seed: int = 0) -> torch.nn.Module:
+    return _applied(policy, seed).model
 
 
 def _document(policy: Policy = UNSTRUCTURED, **provenance) -> PolicyDocument:
@@ -150,10 +155,11 @@ def test_overwrite_replaces_only_the_files_autoprune_writes(tmp_path):
 def test_a_previous_output_is_replaced_whole(tmp_path):
     out = tmp_path / "pruned"
     save_pruned(_pruned(seed=0), out, _document())
-    second = _pruned(STRUCTURED, seed=1)
-    save_pruned(second, out, _document(STRUCTURED))  # its own earlier output: no overwrite needed
+    second = _applied(STRUCTURED, seed=1)
+    # its own earlier output: no overwrite needed
+    save_pruned(second.model, out, _document(STRUCTURED), history=second.history)
     assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "policy.yaml"]
-    assert load_pruned(out).fc1.weight.shape == second.fc1.weight.shape == (64, 64)
+    assert load_pruned(out).fc1.weight.shape == second.model.fc1.weight.shape == (64, 64)
 
 
 def test_the_staging_directory_is_reused_only_when_it_is_autoprunes(tmp_path):
@@ -172,12 +178,12 @@ def test_the_staging_directory_is_reused_only_when_it_is_autoprunes(tmp_path):
 
 def test_report_staging_call_still_works(tmp_path):
     """How the report writes its final model: into a fresh ``final.partial``, with a history."""
-    model = _pruned(STRUCTURED)
+    pruned = _applied(STRUCTURED)
     out = save_pruned(
-        model, tmp_path / "final.partial", _document(STRUCTURED), history=model._autoprune_history
+        pruned.model, tmp_path / "final.partial", _document(STRUCTURED), history=pruned.history
     )
     assert out == tmp_path / "final.partial"
-    assert torch.equal(load_pruned(out).fc2.weight, model.fc2.weight)
+    assert torch.equal(load_pruned(out).fc2.weight, pruned.model.fc2.weight)
 
 
 def test_cli_apply_refuses_a_foreign_out_and_writes_with_overwrite(
@@ -464,8 +470,8 @@ def test_a_sparse_entry_its_mask_cannot_hold_is_refused(sparse_dir):
 @pytest.fixture
 def structured_dir(tmp_path):
     directory = tmp_path / "pruned"
-    model = _pruned(STRUCTURED)
-    save_pruned(model, directory, _document(STRUCTURED))
+    pruned = _applied(STRUCTURED)
+    save_pruned(pruned.model, directory, _document(STRUCTURED), history=pruned.history)
     return directory
 
 

@@ -12,7 +12,7 @@ import autoprune
 from autoprune.errors import PolicyError, PruningError
 from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import CRITERIA, FinetuneRecipe, LayerPolicy, Policy, ScheduleSpec
-from autoprune.prune import Pruner, lamp_normalise, nm_mask
+from autoprune.prune import Calibration, Pruner, lamp_normalise, nm_mask
 
 NO_FINETUNE = FinetuneRecipe(epochs=0, recalibrate_bn=False)
 CONV_MASK_LAYERS = ["conv2", "conv3", "fc1"]  # conv1 has one input: N:M cannot group it
@@ -153,7 +153,7 @@ def test_global_scope_spares_a_fragile_looking_layer_from_being_emptied(digits_t
 def test_masks_survive_fine_tuning(digits_task, digits_dense):
     model = copy.deepcopy(digits_dense.model)
     policy = Policy.uniform(["fc1", "fc2"], 0.8, finetune=FinetuneRecipe(epochs=1, lr=1e-3))
-    pruner = Pruner(model, policy, digits_task)
+    pruner = Pruner(model, policy, calibration=Calibration.from_task(digits_task))
     pruner.step()
     zero_before = {n: (dict(model.named_modules())[n].weight == 0).clone() for n in ("fc1", "fc2")}
     violations = []
@@ -192,7 +192,11 @@ def test_the_three_schedules_reach_the_same_final_sparsity(granularity, conv_tas
 @pytest.mark.parametrize("criterion", ["random", "taylor"])
 def test_iterative_pruning_is_monotone(criterion, conv_task, conv_dense):
     model = copy.deepcopy(conv_dense.model)
-    pruner = Pruner(model, Policy.uniform(["conv2", "fc1"], 0.6, criterion=criterion), conv_task)
+    pruner = Pruner(
+        model,
+        Policy.uniform(["conv2", "fc1"], 0.6, criterion=criterion),
+        calibration=Calibration.from_task(conv_task),
+    )
     pruner.step(lambda final: final / 2)
     zeros_first = (model.fc1.weight == 0).clone()
     pruner.step()
@@ -280,7 +284,11 @@ def test_coupled_layers_must_agree(conv_task, conv_dense):
         "conv2": LayerPolicy(granularity="structured", channel_ratio=0.25),
     }
     with pytest.raises(PruningError, match="'conv1' and 'conv2' are coupled"):
-        Pruner(copy.deepcopy(conv_dense.model), Policy(layers=layers), conv_task)
+        Pruner(
+            copy.deepcopy(conv_dense.model),
+            Policy(layers=layers),
+            calibration=Calibration.from_task(conv_task),
+        )
 
 
 @pytest.mark.parametrize(
@@ -321,7 +329,9 @@ def test_bad_policies_are_refused(make_policy, error, pattern):
 
 def test_bad_requests_for_the_model_are_refused(conv_task, conv_dense):
     def pruner(policy):
-        p = Pruner(copy.deepcopy(conv_dense.model), policy, conv_task)
+        p = Pruner(
+            copy.deepcopy(conv_dense.model), policy, calibration=Calibration.from_task(conv_task)
+        )
         p.step()
 
     with pytest.raises(
@@ -351,7 +361,11 @@ def test_untraceable_model_gets_a_clear_error(digits_task):
     with pytest.raises(
         PruningError, match="'fc1' cannot be pruned structurally: the model cannot be traced"
     ):
-        Pruner(_Untraceable(), Policy.uniform(["fc1"], 0.5, granularity="structured"), digits_task)
+        Pruner(
+            _Untraceable(),
+            Policy.uniform(["fc1"], 0.5, granularity="structured"),
+            calibration=Calibration.from_task(digits_task),
+        )
 
 
 def test_nm_mask_unit():

@@ -20,7 +20,7 @@ import pytest
 from cli_args import digits_search
 
 from autoprune.errors import RunError
-from autoprune.search import open_run, search, trials_frame
+from autoprune.search import SearchOptions, open_run, search, trials_frame
 from autoprune.search._lock import FileLock, MarkerLock
 from autoprune.search._storage import repair_journal
 
@@ -284,8 +284,8 @@ def test_another_study_name_on_an_existing_run_directory_is_refused(tmp_path):
             space=QUICK,
             n_trials=1,
             out=out,
-            study_name="other",
             progress=False,
+            options=SearchOptions(study_name="other"),
         )
     assert (out / "run.json").read_text() == before
 
@@ -330,8 +330,7 @@ def test_a_read_only_database_is_one_line(tmp_path):
     from autoprune.cli import main
 
     db = tmp_path / "s.db"
-    search("digits-mlp", "params=0.3", space=QUICK, n_trials=1, out=tmp_path / "a",
-           storage=f"sqlite:///{db}", study_name="s", progress=False)  # fmt: skip
+    search("digits-mlp", "params=0.3", space=QUICK, n_trials=1, out=tmp_path / "a", progress=False, options=SearchOptions(storage=f"sqlite:///{db}", study_name="s"))  # fmt: skip
     url = f"sqlite:///file:{db}?mode=ro&uri=true"
     args = digits_search(2, "--quiet", "--no-finalize", "--storage", url, "--study", "s")
     with pytest.raises(RunError, match="attempt to write a readonly database"):
@@ -342,8 +341,7 @@ def test_a_trial_of_a_silent_remote_worker_is_retried_after_the_grace_period(tmp
     monkeypatch.setenv("AUTOPRUNE_GRACE_PERIOD", "1")
     monkeypatch.setenv("AUTOPRUNE_HEARTBEAT_INTERVAL", "1")
     url = f"sqlite:///{tmp_path / 's.db'}"
-    first = search("digits-mlp", "params=0.3", space=QUICK, n_trials=2, out=tmp_path / "run",
-                   storage=url, study_name="s", progress=False)  # fmt: skip
+    first = search("digits-mlp", "params=0.3", space=QUICK, n_trials=2, out=tmp_path / "run", progress=False, options=SearchOptions(storage=url, study_name="s"))  # fmt: skip
     study = first.study
     study.enqueue_trial({}, skip_if_exists=False)
     storage = study._storage  # noqa: SLF001 - the test plays a remote worker that claims and dies
@@ -351,8 +349,7 @@ def test_a_trial_of_a_silent_remote_worker_is_retried_after_the_grace_period(tmp
     storage.set_trial_user_attr(waiting._trial_id, "claim", "elsewhere:1:dead")
     storage.record_heartbeat(waiting._trial_id)
     storage.set_trial_state_values(waiting._trial_id, state=optuna.trial.TrialState.RUNNING)
-    result = search("digits-mlp", "params=0.3", space=QUICK, n_trials=3, out=tmp_path / "run",
-                    storage=url, study_name="s", progress=False)  # fmt: skip
+    result = search("digits-mlp", "params=0.3", space=QUICK, n_trials=3, out=tmp_path / "run", progress=False, options=SearchOptions(storage=url, study_name="s"))  # fmt: skip
     trials = result.trials
     assert (trials.state == "COMPLETE").sum() == 3
     lost = trials[trials.number == waiting.number]

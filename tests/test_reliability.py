@@ -18,7 +18,7 @@ import torch
 from cli_args import digits_search
 
 from autoprune.apply import load_pruned
-from autoprune.search import open_run, search
+from autoprune.search import SearchOptions, open_run, search
 from autoprune.tasks.models import DigitsMLP
 
 N_TRIALS = 12
@@ -157,8 +157,8 @@ def test_two_worker_processes_finish_exactly_n_trials(tmp_path):
         space="quick",
         n_trials=10,
         out=tmp_path / "run",
-        n_jobs=2,
         progress=False,
+        options=SearchOptions(n_jobs=2),
     )
     trials = result.trials
     assert (trials.state == "COMPLETE").sum() == 10 and len(trials) == 10
@@ -212,7 +212,8 @@ class Troubled(DigitsMLP):
 
 
 def test_every_kind_of_failing_trial_is_recorded_and_reported(digits_task, tmp_path):
-    from autoprune.report import build_report, finalize
+    from autoprune.final import finalize
+    from autoprune.report import build_report
 
     task = dataclasses.replace(digits_task, name="digits-troubled", build_model=Troubled)
     space = {
@@ -229,9 +230,8 @@ def test_every_kind_of_failing_trial_is_recorded_and_reported(digits_task, tmp_p
         space=space,
         n_trials=6,
         out=tmp_path / "run",
-        sensitivity=False,
-        max_failures=80,
         progress=False,
+        options=SearchOptions(sensitivity=False, max_failures=80),
     )
     reasons = " | ".join(result.trials.fail_reason)
     assert "diverged" in reasons or "non-finite" in reasons

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from autoprune._pareto import pareto_mask
 from autoprune.errors import RunError
-from autoprune.report import build_report, choose, classify, finalize, shortlist
-from autoprune.search import search
+from autoprune.final import FinalSummary, choose, finalize, read_final, shortlist
+from autoprune.report import build_report, classify, collect_report_data
+from autoprune.search import SearchOptions, search
 
 
 def _brute_force_front(metric, cost):
@@ -98,13 +99,13 @@ def test_final_model_files_and_budget_checked_from_them(finished_run):
     final = result.run_dir / "final"
     for name in ("policy.yaml", "model.safetensors", "final.json"):
         assert (final / name).is_file()
-    assert summary["budget_checks"][0]["met"]
-    assert summary["final"]["bytes"] == (final / "model.safetensors").stat().st_size
-    assert summary["chosen_trial"] in {c["number"] for c in summary["candidates"]}
-    assert len(summary["candidates"]) == 2
-    chosen = max(summary["candidates"], key=lambda c: c["val_metric"])
+    assert summary.budget_checks[0].met
+    assert summary.final.bytes == (final / "model.safetensors").stat().st_size
+    assert summary.chosen_trial in {c.number for c in summary.candidates}
+    assert len(summary.candidates) == 2
+    chosen = max(summary.candidates, key=lambda c: c.val_metric)
     assert (
-        summary["chosen_trial"] == chosen["number"]
+        summary.chosen_trial == chosen.number
     )  # rule 'best': highest validation after the full fine-tune
 
 
@@ -117,16 +118,154 @@ def test_report_numbers_equal_the_files(finished_run):
             f"| {int(row.number)} | {row.val_metric:.4f} | {row.cost:.4f} | {int(row.params):,} |"
             in md
         )
-    assert (
-        f"| test accuracy | {summary['dense']['test_metric']:.4f} | {summary['test_metric']:.4f} |"
-        in md
-    )
-    assert (
-        f"| parameters (non-zero) | {summary['dense']['params']:,} | {summary['final']['params']:,} |"
-        in md
-    )
+    assert f"| test accuracy | {summary.dense.test_metric:.4f} | {summary.test_metric:.4f} |" in md
+    assert f"| parameters (non-zero) | {summary.dense.params:,} | {summary.final.params:,} |" in md
     trials = pd.read_csv(result.run_dir / "trials.csv")
     assert f"{(trials.state == 'COMPLETE').sum()} trials complete" in md
+
+
+def test_report_data_numbers_equal_the_files_without_drawing(finished_run, tmp_path):
+    import json
+    import shutil
+
+    result, summary, _ = finished_run
+    run_dir = tmp_path / "copy"
+    shutil.copytree(result.run_dir, run_dir, ignore=shutil.ignore_patterns("figures", "report.*"))
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    data = collect_report_data(run_dir)
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before  # nothing written
+    run = json.loads((run_dir / "run.json").read_text())
+    trials = pd.read_csv(run_dir / "trials.csv")
+    assert data.missing == []
+    assert (
+        data.n_complete
+        == (trials.state == "COMPLETE").sum()
+        == sum(data.pareto.category_counts.values())
+    )
+    assert data.n_failed == (trials.state == "FAIL").sum() == len(data.failed)
+    assert data.final.to_dict() == summary.to_dict()
+    rows = {r.quantity: r for r in data.comparison}
+    assert rows["test_metric"].difference == pytest.approx(
+        summary.test_metric - summary.dense.test_metric
+    )
+    assert rows["params"].ratio == summary.final.params / summary.dense.params
+    assert rows["bytes"].final == (run_dir / "final" / "model.safetensors").stat().st_size
+    assert rows["latency_ms"].dense == summary.dense.latency.median_ms
+    front = pd.read_csv(run_dir / "front.csv")
+    chosen_cost = float(front[front.number == summary.chosen_trial].cost.iloc[0])
+    assert data.pareto.final_point == (chosen_cost, summary.val_metric)
+    assert data.pareto.dense_cost == run["dense_costs"]["params"] / run["limits"]["params"]
+    assert data.pareto.category_counts["front"] == len(front)
+    assert data.run.dense_test_metric == run["dense"]["test_metric"]
+    assert [s.granularity for s in data.sensitivity] == ["unstructured"]
+
+
+def test_final_json_is_the_summary_serialised_and_reads_back(finished_run, tmp_path):
+    import json
+
+    result, summary, _ = finished_run
+    on_disk = json.loads((result.run_dir / "final" / "final.json").read_text())
+    assert FinalSummary.from_dict(on_disk).to_dict() == on_disk
+    assert read_final(result.run_dir).to_dict() == on_disk
+    assert list(on_disk) == [
+        "chosen_trial",
+        "front_latency",
+        "rule",
+        "tolerance",
+        "final_epochs",
+        "candidates",
+        "val_metric",
+        "test_metric",
+        "test_loss",
+        "dense",
+        "final",
+        "budget_checks",
+        "finalize_seconds",
+        "previous_final",
+        "metric",
+    ]
+    for candidate in on_disk["candidates"]:  # written before candidates were pinned
+        del candidate["pinned"]
+    older = FinalSummary.from_dict(on_disk)
+    assert [c.pinned for c in older.candidates] == [None] * len(on_disk["candidates"])
+    assert older.to_dict() == on_disk
+    del on_disk["dense"]["latency"]["rounds"]
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "final.json").write_text(json.dumps(on_disk))
+    with pytest.raises(RunError, match="'dense.latency' entry has no 'rounds' field"):
+        read_final(tmp_path)
+
+
+def _tiny_run(run_dir, trials: list[dict]) -> None:
+    import json
+
+    run_dir.mkdir()
+    setup = {
+        "task": "t",
+        "budgets": ["params=0.1"],
+        "space": {"name": "q"},
+        "n_trials": 4,
+        "seed": 3,
+    }
+    run = {
+        "setup": setup,
+        "limits": {"params": 100.0},
+        "dense_costs": {"params": 1000},
+        "dense": {"metric": "accuracy", "val_metric": 0.9, "test_metric": 0.89},
+        "search_seconds": 12.0,
+    }
+    (run_dir / "run.json").write_text(json.dumps(run))
+    pd.DataFrame(trials).to_csv(run_dir / "trials.csv", index=False)
+
+
+def test_report_data_of_a_run_without_front_or_final_model(tmp_path):
+    from autoprune.report._data import MISSING_FINAL, MISSING_FRONT
+
+    row = {"feasible": True, "fidelity": "screened", "seed": "", "fail_reason": ""}
+    _tiny_run(
+        tmp_path / "run",
+        [
+            {**row, "number": 0, "state": "COMPLETE", "val_metric": 0.8, "cost": 0.5},
+            {
+                **row,
+                "number": 1,
+                "state": "COMPLETE",
+                "val_metric": 0.7,
+                "cost": 2.0,
+                "feasible": False,
+            },
+            {
+                **row,
+                "number": 2,
+                "state": "FAIL",
+                "val_metric": None,
+                "cost": None,
+                "fail_reason": "boom",
+            },
+            {
+                **row,
+                "number": 3,
+                "state": "COMPLETE",
+                "val_metric": 0.6,
+                "cost": 0.9,
+                "seed": "uniform:unstructured",
+            },
+        ],
+    )
+    data = collect_report_data(tmp_path / "run")
+    assert data.missing == [MISSING_FINAL, MISSING_FRONT]
+    assert (data.n_complete, data.n_failed) == (3, 1)
+    assert [(f.number, f.reason) for f in data.failed] == [(2, "boom")]
+    assert data.pareto.category_counts == {"screened": 2, "infeasible": 1}
+    assert data.pareto.dense_cost == 10.0 and data.pareto.final_point is None
+    assert list(data.pareto.seeds.number) == [3]
+    assert data.final is None and data.comparison == [] and data.sensitivity == []
+    assert (data.run.search_seconds, data.run.sensitivity_seconds, data.run.cost_kind) == (
+        12.0,
+        None,
+        "params",
+    )
+    assert not (tmp_path / "run" / "figures").exists()
 
 
 def test_html_report_is_self_contained_with_every_image(finished_run):
@@ -143,8 +282,7 @@ def test_a_second_finalize_keeps_the_previous_final_model(finished_run):
     result, _, _ = finished_run
     summary = finalize(result, top=1, epochs=0.1, progress=False)
     assert (
-        summary["previous_final"]
-        and (result.run_dir / summary["previous_final"].split("/")[-1]).is_dir()
+        summary.previous_final and (result.run_dir / summary.previous_final.split("/")[-1]).is_dir()
     )
 
 
@@ -170,25 +308,25 @@ def test_finalize_keeps_a_global_structured_pick_in_the_shape_the_budget_saw(tmp
         space=space,
         n_trials=3,
         out=out,
-        sensitivity=False,
         progress=False,
+        options=SearchOptions(sensitivity=False),
     )
     summary = finalize(result, top=1, progress=False)
     trials = pd.read_csv(out / "trials.csv")
     assert set(trials.scope) == {"global"}  # the table says what the policies say
-    chosen = trials[trials.number == summary["chosen_trial"]].iloc[0]
+    chosen = trials[trials.number == summary.chosen_trial].iloc[0]
     searched = Policy.from_dict(json.loads(chosen.policy))
     shape = prune_and_finetune(
         result.context.fresh_dense(), searched, result.context.task, epochs=0
     )
-    assert [c["pinned"] for c in summary["candidates"]] == [True]
+    assert [c.pinned for c in summary.candidates] == [True]
     final_policy = load_policy(out / "final" / "policy.yaml").policy
     assert final_policy.scope == "local" and final_policy.finetune.epochs == 2.0
-    channels = {r["layer"]: r["channels_after"] for r in summary["final"]["layers"]}
+    channels = {r["layer"]: r["channels_after"] for r in summary.final.layers}
     assert channels == {r["layer"]: r["channels_after"] for r in shape.layers}
-    assert summary["budget_checks"][0]["met"]
+    assert summary.budget_checks[0].met
     md = build_report(out)["markdown"].read_text()
-    assert f"Trial(s) {summary['chosen_trial']} ranked channels globally" in md
+    assert f"Trial(s) {summary.chosen_trial} ranked channels globally" in md
 
 
 def test_report_of_an_incomplete_run_says_what_is_missing(tmp_path):

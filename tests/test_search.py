@@ -15,7 +15,7 @@ from autoprune.budgets import measure_costs
 from autoprune.errors import BudgetError, RunError
 from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import Policy
-from autoprune.search import open_run, search
+from autoprune.search import SearchOptions, open_run, search
 from autoprune.tasks.models import DigitsMLP
 
 QUICK = "quick"
@@ -185,9 +185,8 @@ def test_failing_trials_are_recorded_with_their_reason_and_the_study_goes_on(dig
         space=QUICK,
         n_trials=6,
         out=tmp_path / "run",
-        sensitivity=False,
-        max_failures=40,
         progress=False,
+        options=SearchOptions(sensitivity=False, max_failures=40),
     )
     trials = result.trials
     failed = trials[trials.state == "FAIL"]
@@ -320,7 +319,7 @@ def test_latency_search_on_a_small_convnet(conv_task, tmp_path):
         n_trials=4,
         out=tmp_path / "run",
         progress=False,
-        latency_batch_size=512,
+        options=SearchOptions(latency_batch_size=512),
     )
     assert (result.run_dir / "latency_samples.csv").is_file()
     ctx = result.context

@@ -34,7 +34,7 @@ from autoprune.errors import PruningError
 from autoprune.introspect import profile_model, prunable_layers, side_by_side_latency
 from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import FinetuneRecipe, Policy
-from autoprune.prune import Pruner, structured_units
+from autoprune.prune import Calibration, Pruner, structured_units
 from autoprune.tasks import Task
 from autoprune.training import evaluate, train_model
 
@@ -108,7 +108,7 @@ class BenchTask:
     def prune_only(self, policy: Policy) -> nn.Module:
         """A dense copy pruned as ``policy`` says, not fine-tuned (a bisection probe)."""
         model = self.fresh_dense()
-        Pruner(model, policy, self.task).step()
+        Pruner(model, policy, calibration=Calibration.from_task(self.task)).step()
         return model.eval()
 
     def finetune_policy(self, policy: Policy, seed: int) -> nn.Module:

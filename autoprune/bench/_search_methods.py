@@ -5,7 +5,7 @@
 what the pre-ranking buys. Both start from the benchmark's dense checkpoint
 (the task is pinned to it, whatever the seed), run ``trials`` trials in a run
 directory under ``runs/`` (an interrupted search resumes there), then
-:func:`autoprune.report.finalize` picks the best feasible candidate (``top=1``)
+:func:`autoprune.final.finalize` picks the best feasible candidate (``top=1``)
 and fine-tunes it for the benchmark's epochs; the row measures the saved final
 model reloaded with :func:`autoprune.apply.load_pruned`.
 
@@ -46,8 +46,8 @@ class AutopruneSearch(Method):
 
     def run(self, ctx, budget, seed):
         from autoprune.apply import load_pruned
-        from autoprune.report import finalize
-        from autoprune.search import search
+        from autoprune.final import finalize
+        from autoprune.search import SearchOptions, search
 
         s = ctx.settings
         run_dir = self.run_dir(ctx, budget, seed)
@@ -59,10 +59,12 @@ class AutopruneSearch(Method):
             n_trials=s.trials,
             out=run_dir,
             seed=seed,
-            sensitivity=self.sensitivity,
-            latency_batch_size=s.latency_batch_size,
-            latency_threads=s.latency_threads,
             progress=False,
+            options=SearchOptions(
+                sensitivity=self.sensitivity,
+                latency_batch_size=s.latency_batch_size,
+                latency_threads=s.latency_threads,
+            ),
         )
         start = time.perf_counter()
         try:
@@ -79,7 +81,7 @@ class AutopruneSearch(Method):
             ctx.prune_only(load_policy(run_dir / "final" / "policy.yaml").policy)
         )
         trials = result.trials
-        chosen = trials[trials.number == summary["chosen_trial"]].iloc[0]
+        chosen = trials[trials.number == summary.chosen_trial].iloc[0]
         run = read_json(run_dir / "run.json")
         search_seconds = float(run.get("search_seconds", result.seconds))
         return Outcome(
@@ -87,7 +89,7 @@ class AutopruneSearch(Method):
             {
                 "trials": int((trials.state == "COMPLETE").sum()),
                 "finetuned_trials": int((trials.fidelity == "finetuned").sum()),
-                "chosen_trial": int(summary["chosen_trial"]),
+                "chosen_trial": int(summary.chosen_trial),
                 "choice": f"{chosen.granularity}, {chosen.scope}, {chosen.criterion}, {chosen.schedule}",
                 "search_seconds": round(search_seconds, 1),
                 "sensitivity_seconds": run.get("sensitivity_seconds", {}),

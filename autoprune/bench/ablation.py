@@ -53,7 +53,7 @@ def run(
 ) -> Path:
     """Run the two searches per seed (resumable) and write the comparison; returns the markdown path."""
     from autoprune._plotting import figure, save
-    from autoprune.search import search
+    from autoprune.search import SearchOptions, search
 
     out = Path(out)
     rows, curves = [], {}
@@ -67,8 +67,8 @@ def run(
                 n_trials=trials,
                 out=run_dir,
                 seed=seed,
-                sensitivity=sensitivity,
                 progress=progress,
+                options=SearchOptions(sensitivity=sensitivity),
             )
             curves[(label, seed)] = best_so_far(result[label].trials)
         with_curve, without_curve = (

@@ -28,7 +28,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from autoprune._validation import shorten
+from autoprune._validation import BOOL, Interval, Options, shorten, validate, validate_fields
 from autoprune.errors import BudgetError
 
 KINDS = ("params", "macs", "size", "latency")
@@ -39,6 +39,9 @@ UNITS = {
     "latency": {"ms": 1.0, "s": 1000.0, "us": 1e-3},
 }
 UNIT_NAMES = {"params": "parameters", "macs": "MACs", "size": "bytes", "latency": "ms"}
+POSITIVE = Interval(float, 0, None, closed="neither")
+FRACTION_OF_DENSE = Interval(float, 0, 1, closed="neither")
+BUDGET_FIELDS = {"kind": Options(KINDS), "value": POSITIVE, "relative": BOOL}
 _VALUE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z%]*)\s*$", re.IGNORECASE)
 
 
@@ -49,6 +52,11 @@ class Budget:
     kind: str
     value: float
     relative: bool
+
+    def __post_init__(self) -> None:
+        validate_fields(self, BUDGET_FIELDS, error=BudgetError)
+        if self.relative:
+            validate("value", self.value, FRACTION_OF_DENSE, error=BudgetError)
 
     def limit(self, dense_value: float) -> float:
         """The absolute limit, given the dense model's value of this kind."""

@@ -22,13 +22,16 @@ from __future__ import annotations
 import copy
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from autoprune.introspect import measure_latency, profile_model
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: importing budgets stays light
+    import pandas as pd
 
 
 class LatencyModel:
@@ -78,6 +81,8 @@ def sample_latencies(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Measure ``n_samples`` random structured variants of ``model`` (the dense model first)."""
+    import pandas as pd
+
     from autoprune.prune import structured_units
 
     rng = random.Random(seed)
@@ -108,6 +113,8 @@ def load_or_sample(
     path: Path, model: nn.Module, example_input: torch.Tensor, **kwargs
 ) -> pd.DataFrame:
     """Samples from ``path`` when present (a resumed run), else measured now and saved there."""
+    import pandas as pd
+
     from autoprune._io import write_text
 
     if path.is_file():

@@ -11,47 +11,36 @@ Example:
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from pathlib import Path
 
-from autoprune._validation import shorten
-from autoprune.errors import AutopruneError
+from autoprune._validation import Interval, shorten, validate
+from autoprune.errors import AutopruneError, ParameterError
 
 MAX_SEED = 2**32  # seeds on the command line: [0, 2**32), what every library's generator takes
-# (attribute, smallest, largest) of the integer options; None: no upper bound.
-INT_LIMITS = {
-    "trials": (1, 100_000),
-    "top": (1, 1000),
-    "n_jobs": (1, 1024),
-    "val_items": (1, 10_000_000),
-    "batch_size": (1, 65_536),
-    "threads": (1, 1024),
-    "repeats": (1, 100_000),
-    "warmup": (0, 100_000),
-    "latency_batch_size": (1, 65_536),
-    "latency_threads": (1, 1024),
-    "seed": (0, MAX_SEED - 1),
-}
 MAX_TRAIN_EPOCHS = 10_000
+# The declared constraints of the numeric flags, by their argparse attribute.
+FLAGS = {
+    "trials": Interval(int, 1, 100_000),
+    "top": Interval(int, 1, 1000),
+    "n_jobs": Interval(int, 1, 1024),
+    "val_items": Interval(int, 1, 10_000_000),
+    "batch_size": Interval(int, 1, 65_536),
+    "threads": Interval(int, 1, 1024),
+    "repeats": Interval(int, 1, 100_000),
+    "warmup": Interval(int, 0, 100_000),
+    "latency_batch_size": Interval(int, 1, 65_536),
+    "latency_threads": Interval(int, 1, 1024),
+    "seed": Interval(int, 0, MAX_SEED - 1),
+    "tolerance": Interval(float, 0, 1, noun="a number"),
+}
+TRAIN_EPOCHS = Interval(int, 1, MAX_TRAIN_EPOCHS)  # --epochs of the commands that train
+BENCH_EPOCHS = Interval(float, 0, 1000, noun="a number")  # --epochs of bench: fine-tuning epochs
 
 
-def _flag(attribute: str) -> str:
-    return "--" + attribute.replace("_", "-")
-
-
-def _check_int(attribute: str, value, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise AutopruneError(
-            f"{_flag(attribute)} must be an integer in [{low}, {high:,}]. Got {shorten(value)} instead."
-        )
-
-
-def _check_float(flag: str, value, low: float, high: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
-        raise AutopruneError(
-            f"{flag} must be a number in [{low:g}, {high:g}]. Got {shorten(value)} instead."
-        )
+def check_flag(attribute: str, value, constraint) -> None:
+    """``value`` of the flag stored as ``attribute``, checked: ParameterError naming ``--flag``."""
+    validate(attribute, value, constraint, error=ParameterError, kind="flag")
 
 
 def check_out_dir(path) -> None:
@@ -88,20 +77,14 @@ def check_out_dir(path) -> None:
 def check_args(args: argparse.Namespace) -> None:
     """Check the numbers and the output directory of any command, before it starts working."""
     command = getattr(args, "command", None)
-    for attribute, (low, high) in INT_LIMITS.items():
+    for attribute, constraint in FLAGS.items():
         value = getattr(args, attribute, None)
         every_core = attribute == "n_jobs" and command == "sensitivity" and value == -1
         if value is not None and not every_core:
-            _check_int(attribute, value, low, high)
+            check_flag(attribute, value, constraint)
     epochs = getattr(args, "epochs", None)
     if epochs is not None:
-        if command == "bench":
-            _check_float("--epochs", epochs, 0.0, 1000.0)
-        else:
-            _check_int("epochs", epochs, 1, MAX_TRAIN_EPOCHS)
-    tolerance = getattr(args, "tolerance", None)
-    if tolerance is not None:
-        _check_float("--tolerance", tolerance, 0.0, 1.0)
+        check_flag("epochs", epochs, BENCH_EPOCHS if command == "bench" else TRAIN_EPOCHS)
     out = getattr(args, "out", None)
     if out:
         check_out_dir(out)
@@ -117,13 +100,13 @@ def parse_option(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     key = key.strip().replace("-", "_")
     if not sep or not key.isidentifier():
-        raise AutopruneError(
+        raise ParameterError(
             f"--task-option must look like KEY=VALUE (e.g. train_size=2000). Got {shorten(text)} instead."
         )
     try:
         return key, load_yaml(value)
     except (yaml.YAMLError, *PARSE_ERRORS) as exc:
-        raise AutopruneError(
+        raise ParameterError(
             f"--task-option {key}: the value {shorten(value)} cannot be read: {describe_parse_error(exc)}."
         ) from exc
 
@@ -134,7 +117,7 @@ def task_from_args(args):
     options = dict(parse_option(o) for o in args.task_option or [])
     task = get_task(args.task, **options)
     if getattr(args, "epochs", None) is not None:
-        _check_int("epochs", args.epochs, 1, MAX_TRAIN_EPOCHS)
+        check_flag("epochs", args.epochs, TRAIN_EPOCHS)
         task.epochs = args.epochs
     return task
 
@@ -210,6 +193,6 @@ def parse_grid(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise AutopruneError(
+        raise ParameterError(
             f"--grid must be comma-separated numbers in (0, 1), e.g. 0.1,0.3,0.5. Got {shorten(text)} instead."
         ) from None

@@ -58,28 +58,31 @@ def _print_search_result(result) -> None:
 
 def cmd_search(args) -> int:
     from autoprune.budgets import parse_budgets
-    from autoprune.search import load_space, search
+    from autoprune.search import SearchOptions, load_space, search
 
     parse_budgets(args.budget)  # a wrong budget or space stops here, before any work
     load_space(args.space)
+    options = SearchOptions(
+        storage=args.storage,
+        study_name=args.study,
+        n_jobs=args.n_jobs,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        device=args.device,
+        sensitivity=not args.no_sensitivity,
+        latency_batch_size=args.latency_batch_size,
+        latency_threads=args.latency_threads,
+        task_options=dict(parse_option(o) for o in args.task_option or []),
+    )
     result = search(
         args.task,
         args.budget,
         space=args.space,
         n_trials=args.trials,
         out=args.out,
-        storage=args.storage,
-        study_name=args.study,
         seed=args.seed,
-        n_jobs=args.n_jobs,
-        sensitivity=not args.no_sensitivity,
-        latency_batch_size=args.latency_batch_size,
-        latency_threads=args.latency_threads,
-        task_options=dict(parse_option(o) for o in args.task_option or []),
+        options=options,
         progress=not args.quiet,
-        backend=args.backend,
-        scheduler=args.scheduler,
-        device=args.device,
     )
     _print_search_result(result)
     if args.no_finalize:
@@ -89,7 +92,8 @@ def cmd_search(args) -> int:
 
 def _finalize_and_report(result_or_dir, args) -> int:
     from autoprune.errors import RunError
-    from autoprune.report import build_report, finalize
+    from autoprune.final import finalize
+    from autoprune.report import build_report
 
     try:
         summary = finalize(
@@ -105,17 +109,17 @@ def _finalize_and_report(result_or_dir, args) -> int:
     run_dir = result_or_dir if not hasattr(result_or_dir, "run_dir") else result_or_dir.run_dir
     paths = build_report(run_dir)
     if summary is not None:
-        metric = summary["metric"]
+        metric, dense, final = summary.metric, summary.dense, summary.final
         print(
-            f"\nFinal model (trial {summary['chosen_trial']}, rule {summary['rule']}): test {metric} "
-            f"{summary['test_metric']:.4f} (dense {summary['dense']['test_metric']:.4f}); "
-            f"{summary['final']['params']:,} non-zero params (dense {summary['dense']['params']:,}), "
-            f"{summary['final']['bytes']:,} bytes on disk"
+            f"\nFinal model (trial {summary.chosen_trial}, rule {summary.rule}): test {metric} "
+            f"{summary.test_metric:.4f} (dense {dense.test_metric:.4f}); "
+            f"{final.params:,} non-zero params (dense {dense.params:,}), "
+            f"{final.bytes:,} bytes on disk"
         )
-        for check in summary["budget_checks"]:
+        for check in summary.budget_checks:
             print(
-                f"  {check['budget']}: measured {check['value']:,.6g} from the saved files, limit {check['limit']:,.6g}: "
-                + ("met" if check["met"] else "NOT MET")
+                f"  {check.budget}: measured {check.value:,.6g} from the saved files, limit {check.limit:,.6g}: "
+                + ("met" if check.met else "NOT MET")
             )
     print(f"Report: {paths['html']} (and {paths['markdown'].name})")
     return 0
@@ -124,7 +128,8 @@ def _finalize_and_report(result_or_dir, args) -> int:
 def cmd_report(args) -> int:
     from pathlib import Path
 
-    from autoprune.report import build_report, export_tables
+    from autoprune.final import export_tables
+    from autoprune.report import build_report
     from autoprune.search import open_run
 
     run_dir = Path(args.run_dir)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from autoprune._device import model_device, synchronize
+from autoprune._validation import Interval, validate_params
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_THREADS = 1
@@ -69,6 +70,14 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
+@validate_params(
+    {
+        "batch_size": Interval(int, 1, None),
+        "threads": Interval(int, 1, None),
+        "repeats": Interval(int, 1, None),
+        "warmup": Interval(int, 0, None),
+    }
+)
 @torch.inference_mode()
 def measure_latency(
     model: nn.Module,
@@ -80,12 +89,6 @@ def measure_latency(
     repeats: int = 50,
 ) -> LatencyStats:
     """Median and spread of the forward time of ``model`` on a batch of ``batch_size``."""
-    from autoprune._validation import check_positive_int
-
-    check_positive_int("batch_size", batch_size)
-    check_positive_int("threads", threads)
-    check_positive_int("repeats", repeats)
-    check_positive_int("warmup", warmup, minimum=0)
     device = model_device(model)
     batch = example_input[:1].expand(batch_size, *example_input.shape[1:]).contiguous().to(device)
     was_training = model.training

@@ -1,4 +1,4 @@
-"""The pruning engine: criteria, scopes, granularities and the Pruner.
+"""The pruning engine: criteria, scopes, granularities, structured units and the Pruner.
 
 Example:
     >>> from autoprune.prune import available_criteria
@@ -8,19 +8,25 @@ Example:
 
 from autoprune.policy import CRITERIA, GRANULARITIES, SCOPES
 from autoprune.prune._allocate import cap_count, channels_to_remove, global_counts, local_count
+from autoprune.prune._calibration import Calibration
 from autoprune.prune._criteria import Criterion, get_criterion, lamp_normalise
 from autoprune.prune._engine import Pruner
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
 from autoprune.prune._statistics import collect_statistics
-from autoprune.prune._structured import (
-    ChannelPruner,
+from autoprune.prune.units import (
+    AttentionLayout,
+    ChannelUnits,
+    FeedForwardLayout,
+    HistoryEntry,
     StructuredGroup,
+    StructuredUnits,
+    TransformerUnits,
     decode_removed,
     encode_removed,
+    find_layouts,
     replay_history,
     structured_units,
 )
-from autoprune.prune._transformer import TransformerUnits, find_blocks
 
 
 def available_criteria() -> tuple[str, ...]:
@@ -31,11 +37,16 @@ def available_criteria() -> tuple[str, ...]:
 __all__ = [
     "GRANULARITIES",
     "SCOPES",
-    "ChannelPruner",
+    "AttentionLayout",
+    "Calibration",
+    "ChannelUnits",
     "Criterion",
+    "FeedForwardLayout",
+    "HistoryEntry",
     "MaskSet",
     "Pruner",
     "StructuredGroup",
+    "StructuredUnits",
     "TransformerUnits",
     "available_criteria",
     "cap_count",
@@ -43,7 +54,7 @@ __all__ = [
     "collect_statistics",
     "decode_removed",
     "encode_removed",
-    "find_blocks",
+    "find_layouts",
     "get_criterion",
     "global_counts",
     "lamp_normalise",

@@ -3,7 +3,7 @@
 A criterion is a small object with one job, :meth:`Criterion.weight_scores`:
 a score per weight element, the shape of the layer's weight. Channel scores for
 structured pruning are derived from these by summing over a dependency group
-(see ``_structured``), so every criterion works at every granularity.
+(see :mod:`autoprune.prune.units`), so every criterion works at every granularity.
 Each criterion is addressed by a short name (the ones policies use).
 
 =============  ======================================================

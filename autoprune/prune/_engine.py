@@ -8,10 +8,12 @@ iterative and gradual schedules only ever add to it. Between steps, the
 :attr:`masks` keep pruned weights at exactly zero during fine-tuning.
 
 Example:
-    >>> from autoprune.tasks import get_task
+    >>> import torch
     >>> from autoprune.policy import Policy
-    >>> task = get_task("digits-mlp"); model = task.new_model()
-    >>> pruner = Pruner(model, Policy.uniform(["fc1", "fc2"], 0.5), task)
+    >>> from autoprune.tasks.models import DigitsMLP
+    >>> model = DigitsMLP()
+    >>> calibration = Calibration(torch.zeros(1, 64))  # magnitude criteria need no data
+    >>> pruner = Pruner(model, Policy.uniform(["fc1", "fc2"], 0.5), calibration=calibration)
     >>> pruner.step()
     >>> [round(r["sparsity"], 3) for r in pruner.report()[:2]]
     [0.5, 0.5]
@@ -29,11 +31,12 @@ from autoprune.errors import PruningError
 from autoprune.introspect import prunable_layers
 from autoprune.policy import LayerPolicy, Policy, parse_nm
 from autoprune.prune._allocate import cap_count, channels_to_remove, global_counts, local_count
+from autoprune.prune._calibration import Calibration
 from autoprune.prune._criteria import Criterion, get_criterion
+from autoprune.prune._layer_report import LayerSize, layer_row
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
 from autoprune.prune._statistics import collect_statistics
-from autoprune.prune._structured import ChannelPruner, structured_units
-from autoprune.tasks import Task
+from autoprune.prune.units import HistoryEntry, StructuredUnits, structured_units
 
 
 def _identity(final: float) -> float:
@@ -49,15 +52,16 @@ class Plan:
 
 
 class Pruner:
-    """Applies ``policy`` to ``model`` (in place); ``task`` supplies data for data-driven criteria."""
+    """Applies ``policy`` to ``model`` (in place).
 
-    def __init__(
-        self, model: nn.Module, policy: Policy, task: Task, *, stats_batches: int = 8
-    ) -> None:
+    ``calibration`` gives the example input that traces the model for structured
+    pruning and, for data-driven criteria, the batches their statistics come from.
+    """
+
+    def __init__(self, model: nn.Module, policy: Policy, *, calibration: Calibration) -> None:
         self.model = model
         self.policy = policy
-        self.task = task
-        self.stats_batches = stats_batches
+        self.calibration = calibration
         self.masks = MaskSet()
         self.steps_done = 0
         self.layers = prunable_layers(model)
@@ -67,30 +71,23 @@ class Pruner:
                     f"The policy names layer '{name}', which the model does not have. "
                     f"Prunable layers: {', '.join(self.layers)}."
                 )
-        self._original = {
-            name: (layer.weight.numel(), layer.weight.shape[0], self._params(layer))
-            for name, layer in self.layers.items()
-        }
+        self._original = {name: LayerSize.of(layer) for name, layer in self.layers.items()}
         self._criteria: dict[str, Criterion] = {}
         self._scores_cache: dict[str, dict[str, torch.Tensor]] = {}
-        self.channel_pruner: ChannelPruner | None = None
+        self.units: StructuredUnits | None = None
         self.group_policy: dict[str, LayerPolicy] = {}
         structured = {n: lp for n, lp in policy.layers.items() if lp.granularity == "structured"}
         if structured:
-            self.channel_pruner = structured_units(model, task.example_input)
+            self.units = structured_units(model, calibration.example_input)
             self.group_policy = self._groups_of(structured)
 
     # ------------------------------------------------------------------ set-up helpers
-
-    @staticmethod
-    def _params(layer: nn.Module) -> int:
-        return layer.weight.numel() + (layer.bias.numel() if layer.bias is not None else 0)
 
     def _groups_of(self, structured: dict[str, LayerPolicy]) -> dict[str, LayerPolicy]:
         """Map structured layer entries to their dependency groups; coupled layers must agree."""
         groups: dict[str, tuple[str, LayerPolicy]] = {}
         for name, lp in structured.items():
-            group = self.channel_pruner.group_of(name)
+            group = self.units.group_of(name)
             if group in groups and groups[group][1] != lp:
                 other = groups[group][0]
                 raise PruningError(
@@ -110,9 +107,8 @@ class Pruner:
         return collect_statistics(
             self.model,
             self.layers,
-            self.task,
+            self.calibration,
             needs=needs,
-            batches=self.stats_batches,
             seed=self.policy.seed + self.steps_done,
         )
 
@@ -124,7 +120,7 @@ class Pruner:
         for group, n in plan.channels.items():
             if n > 0:
                 order = torch.sort(self._channel_scores()[group], stable=True).indices
-                self.channel_pruner.remove(group, order[:n].tolist())
+                self.units.remove(group, order[:n].tolist())
         self._scores_cache.clear()  # structured removal changed the shapes
         if self.mask_layers:
             self._apply_masks(self.plan(scale).weights)
@@ -150,7 +146,7 @@ class Pruner:
     def max_global_amount(self) -> float:
         """The largest ``global_sparsity`` the per-layer caps allow (exactly, in whole units)."""
         if self.group_policy:
-            sizes = dict(self.channel_pruner.original_channels)
+            sizes = dict(self.units.original_channels)
             caps = {g: self.group_policy[g].max_sparsity for g in sizes}
         else:
             sizes = {n: self.layers[n].weight.numel() for n in self.mask_layers}
@@ -163,9 +159,9 @@ class Pruner:
     def amounts(self, scale: Callable[[float], float] = _identity) -> dict[str, float]:
         """Per-unit amounts the plan reaches: channel ratio per group, sparsity per mask layer."""
         plan = self.plan(scale)
-        cp = self.channel_pruner
+        units = self.units
         out = {
-            g: (cp.original_channels[g] - cp.channels(g) + n) / cp.original_channels[g]
+            g: (units.original_channels[g] - units.channels(g) + n) / units.original_channels[g]
             for g, n in plan.channels.items()
         }
         for name, n in plan.weights.items():
@@ -177,7 +173,7 @@ class Pruner:
             stats = self._statistics({lp.criterion for lp in self.group_policy.values()})
             scores = {}
             for group, lp in self.group_policy.items():
-                s = self.channel_pruner.channel_scores(group, self.criterion(lp.criterion), stats)
+                s = self.units.channel_scores(group, self.criterion(lp.criterion), stats)
                 if (
                     self.policy.scope == "global"
                     and self.criterion(lp.criterion).normalise_channels
@@ -197,14 +193,14 @@ class Pruner:
         return self._scores_cache["weights"]
 
     def _plan_channels(self, scale) -> dict[str, int]:
-        cp = self.channel_pruner
-        already = {g: cp.original_channels[g] - cp.channels(g) for g in self.group_policy}
+        units = self.units
+        already = {g: units.original_channels[g] - units.channels(g) for g in self.group_policy}
         if self.policy.scope == "global":
-            original_total = sum(cp.original_channels[g] for g in self.group_policy)
+            original_total = sum(units.original_channels[g] for g in self.group_policy)
             target = round(scale(self.policy.global_sparsity) * original_total)
             caps = {
                 g: cap_count(
-                    cp.original_channels[g], lp.max_sparsity, min_kept=self.policy.min_kept
+                    units.original_channels[g], lp.max_sparsity, min_kept=self.policy.min_kept
                 )
                 - already[g]
                 for g, lp in self.group_policy.items()
@@ -215,7 +211,7 @@ class Pruner:
         extra = {}
         for g, lp in self.group_policy.items():
             wanted = channels_to_remove(
-                cp.original_channels[g],
+                units.original_channels[g],
                 scale(lp.channel_ratio),
                 min_kept=self.policy.min_kept,
                 round_to=self.policy.round_to,
@@ -277,35 +273,12 @@ class Pruner:
         ``sparsity`` is the fraction of the layer's original weight elements that are
         gone (removed or zero); ``channel_ratio`` the fraction of output channels removed.
         """
-        rows = []
-        for name, layer in self.layers.items():
-            numel0, channels0, params0 = self._original[name]
-            lp = self.policy.layers.get(name)
-            nonzero = int(torch.count_nonzero(layer.weight.detach()))
-            params_now = self._params(layer)
-            params_nonzero = nonzero + (
-                int(torch.count_nonzero(layer.bias.detach())) if layer.bias is not None else 0
-            )
-            rows.append(
-                {
-                    "layer": name,
-                    "granularity": lp.granularity if lp else "none",
-                    "criterion": lp.criterion if lp else "",
-                    "requested": (lp.nm if lp.granularity == "nm" else lp.amount)
-                    if lp and self.policy.scope == "local"
-                    else None,
-                    "sparsity": 1.0 - nonzero / numel0,
-                    "channels_before": channels0,
-                    "channels_after": int(layer.weight.shape[0]),
-                    "channel_ratio": 1.0 - layer.weight.shape[0] / channels0,
-                    "params_before": params0,
-                    "params_after": params_now,
-                    "nonzero_params": params_nonzero,
-                }
-            )
-        return rows
+        return [
+            layer_row(name, layer, self._original[name], self.policy)
+            for name, layer in self.layers.items()
+        ]
 
     @property
-    def history(self) -> list:
+    def history(self) -> list[HistoryEntry]:
         """Structured pruning history (empty when nothing was removed physically)."""
-        return self.channel_pruner.history if self.channel_pruner else []
+        return self.units.history if self.units else []

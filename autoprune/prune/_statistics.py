@@ -5,14 +5,14 @@
 * ``act_in``: mean ``|x|`` of each input feature or channel of a layer;
 * ``act_out``: mean ``|y|`` of each output neuron or channel.
 
-Batches are drawn, seeded, from the training split; the model runs in eval
-mode, so BatchNorm statistics and dropout are untouched.
+Batches are drawn, seeded, from the calibration data (the training split);
+the model runs in eval mode, so BatchNorm statistics and dropout are untouched.
 
 Example:
-    >>> import torch
     >>> from autoprune.tasks import get_task
     >>> task = get_task("digits-mlp"); model = task.new_model()
-    >>> stats = collect_statistics(model, {"fc1": model.fc1}, task, needs={"act_in"}, batches=2)
+    >>> calibration = Calibration.from_task(task, batches=2)
+    >>> stats = collect_statistics(model, {"fc1": model.fc1}, calibration, needs={"act_in"})
     >>> stats["fc1"]["act_in"].shape
     torch.Size([64])
 """
@@ -23,8 +23,12 @@ import torch
 from torch import nn
 
 from autoprune._device import model_device
-from autoprune.tasks import Task, iterate_batches
-from autoprune.tasks._data import take
+from autoprune.errors import PruningError
+from autoprune.prune._calibration import Calibration
+from autoprune.tasks import iterate_batches, take
+
+#: Per-layer data statistics: layer name -> statistic name -> tensor.
+Stats = dict[str, dict[str, torch.Tensor]]
 
 
 def _channel_mean_abs(t: torch.Tensor, *, last: bool) -> torch.Tensor:
@@ -36,69 +40,93 @@ def _channel_mean_abs(t: torch.Tensor, *, last: bool) -> torch.Tensor:
     return t.transpose(0, 1).reshape(t.shape[1], -1).mean(1)
 
 
-def collect_statistics(
-    model: nn.Module,
-    layers: dict[str, nn.Module],
-    task: Task,
-    *,
-    needs: set[str],
-    batches: int = 8,
-    batch_size: int = 64,
-    seed: int = 0,
-) -> dict[str, dict[str, torch.Tensor]]:
-    """Statistics ``needs`` (subset of taylor, fisher, act_in, act_out) for each layer."""
-    stats: dict[str, dict[str, torch.Tensor]] = {name: {} for name in layers}
-    if not needs:
-        return stats
-    data = take(task.train_data, batches * batch_size, seed=seed)
-    hooks = []
-    seen = {name: 0 for name in layers}
+class _Sums:
+    """Running sums of the statistics per layer, and how many times each was added."""
 
-    def add(name: str, key: str, value: torch.Tensor) -> None:
-        stats[name][key] = stats[name].get(key, 0) + value
+    def __init__(self, layers: dict[str, nn.Module], needs: set[str]) -> None:
+        self.layers, self.needs = layers, needs
+        self.stats: Stats = {name: {} for name in layers}
+        self.seen = {name: 0 for name in layers}
+        self.batches = 0
 
-    for name, module in layers.items():
-        if needs & {"act_in", "act_out"}:
+    def add(self, name: str, key: str, value: torch.Tensor) -> None:
+        self.stats[name][key] = self.stats[name].get(key, 0) + value
+
+    def hook_activations(self) -> list:
+        """Forward hooks adding mean ``|x|`` / ``|y|`` per feature (none when not needed)."""
+        if not self.needs & {"act_in", "act_out"}:
+            return []
+        hooks = []
+        for name, module in self.layers.items():
 
             def hook(mod, inputs, output, name=name):
                 last = isinstance(mod, nn.Linear)
-                if "act_in" in needs:
-                    add(name, "act_in", _channel_mean_abs(inputs[0], last=last))
-                if "act_out" in needs:
-                    add(name, "act_out", _channel_mean_abs(output, last=last))
-                seen[name] += 1
+                if "act_in" in self.needs:
+                    self.add(name, "act_in", _channel_mean_abs(inputs[0], last=last))
+                if "act_out" in self.needs:
+                    self.add(name, "act_out", _channel_mean_abs(output, last=last))
+                self.seen[name] += 1
 
             hooks.append(module.register_forward_hook(hook))
+        return hooks
+
+    def add_gradients(self) -> None:
+        for name, module in self.layers.items():
+            grad = module.weight.grad
+            if grad is None:
+                grad = torch.zeros_like(module.weight)
+            if "taylor" in self.needs:
+                self.add(name, "taylor", (module.weight.detach() * grad).abs())
+            if "fisher" in self.needs:
+                self.add(name, "fisher", grad.pow(2))
+
+    def means(self) -> Stats:
+        """Activations averaged over forward passes, the Fisher over batches; Taylor stays a sum."""
+        for name, stats in self.stats.items():
+            for key in ("act_in", "act_out"):
+                if key in stats:
+                    stats[key] = stats[key] / max(self.seen[name], 1)
+            if "fisher" in stats:
+                stats["fisher"] = stats["fisher"] / max(self.batches, 1)
+        return self.stats
+
+
+def collect_statistics(
+    model: nn.Module,
+    layers: dict[str, nn.Module],
+    calibration: Calibration,
+    *,
+    needs: set[str],
+    seed: int = 0,
+) -> Stats:
+    """Statistics ``needs`` (subset of taylor, fisher, act_in, act_out) for each layer."""
+    sums = _Sums(layers, needs)
+    if not needs:
+        return sums.stats
+    if not calibration.has_data:
+        raise PruningError(
+            "A data-driven criterion (taylor, obd, activation) needs calibration data and a loss; "
+            "pass Calibration(example_input, data, loss) or Calibration.from_task(task)."
+        )
+    data = take(calibration.data, calibration.batches * calibration.batch_size, seed=seed)
+    gradients = bool(needs & {"taylor", "fisher"})
+    hooks = sums.hook_activations()
     was_training = model.training
     model.eval()
-    n_batches = 0
     device = model_device(model)
     try:
-        for inputs, targets in iterate_batches(data, batch_size=batch_size):
+        for inputs, targets in iterate_batches(data, batch_size=calibration.batch_size):
             inputs, targets = inputs.to(device), targets.to(device)
-            n_batches += 1
+            sums.batches += 1
             model.zero_grad(set_to_none=True)
-            with torch.set_grad_enabled(bool(needs & {"taylor", "fisher"})):
-                loss = task.loss(model(inputs), targets)
-            if needs & {"taylor", "fisher"}:
+            with torch.set_grad_enabled(gradients):
+                loss = calibration.loss(model(inputs), targets)
+            if gradients:
                 loss.backward()
-                for name, module in layers.items():
-                    grad = module.weight.grad
-                    if grad is None:
-                        grad = torch.zeros_like(module.weight)
-                    if "taylor" in needs:
-                        add(name, "taylor", (module.weight.detach() * grad).abs())
-                    if "fisher" in needs:
-                        add(name, "fisher", grad.pow(2))
+                sums.add_gradients()
     finally:
         for h in hooks:
             h.remove()
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    for name in layers:
-        for key in ("act_in", "act_out"):
-            if key in stats[name]:
-                stats[name][key] = stats[name][key] / max(seen[name], 1)
-        if "fisher" in stats[name]:
-            stats[name]["fisher"] = stats[name]["fisher"] / max(n_batches, 1)
-    return stats
+    return sums.means()

@@ -1,11 +1,14 @@
 """The report's figures as PNG files: Pareto front, per-layer sparsity, optimisation history.
 
-Each function takes plain data (tables the report already holds) and a path;
-tests check the data, the figures only draw it.
+Each function takes data the report already computed (:mod:`autoprune.report._data`)
+and a path; tests check the data, the figures only draw it.
 
 Example:
-    >>> # pareto_plot(classify(trials), dense_metric=0.91, dense_cost=10.0, seeds=seed_rows(trials),
-    >>> #             path="pareto.png", cost_label="params / limit", metric_label="validation accuracy")
+    >>> import tempfile, pathlib
+    >>> layers = [{"layer": "fc1", "sparsity": 0.5, "channel_ratio": 0.0},
+    ...           {"layer": "fc2", "sparsity": 0.2, "channel_ratio": 0.1}]
+    >>> sparsity_plot(layers, pathlib.Path(tempfile.mkdtemp()) / "sparsity.png").name
+    'sparsity.png'
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from autoprune._plotting import figure, save
+from autoprune.report._data import ParetoData
 
 STYLE = {
     "front": dict(color="tab:red", marker="o", s=42, zorder=4, label="Pareto front"),
@@ -33,19 +37,57 @@ STYLE = {
 }
 
 
-def pareto_plot(
-    classified: pd.DataFrame,
-    *,
-    dense_metric: float,
-    dense_cost: float,
-    seeds: pd.DataFrame,
-    path: str | Path,
-    cost_label: str,
-    metric_label: str,
-    final: tuple[float, float] | None = None,
-) -> Path:
-    """Validation metric against cost / limit: front, dominated, screened, infeasible, dense, seeds, final."""
-    plt, fig, ax = figure()
+def _draw_dense(ax, pareto: ParetoData, shown: pd.Series) -> None:
+    """The dense model: a point, or a reference line when it lies far right of the trials."""
+    dense_cost, dense_metric = pareto.dense_cost, pareto.dense_metric
+    if len(shown) and dense_cost > 1.5 * max(1.0, float(shown.max())):
+        ax.axhline(
+            dense_metric,
+            color="goldenrod",
+            ls="--",
+            lw=1.2,
+            label=f"dense model (cost {dense_cost:.1f} x limit)",
+        )
+        return
+    ax.scatter(
+        [dense_cost],
+        [dense_metric],
+        marker="*",
+        s=160,
+        color="gold",
+        edgecolor="black",
+        zorder=5,
+        label="dense model",
+    )
+
+
+def _draw_seeds(ax, seeds: pd.DataFrame) -> None:
+    """The seed policies, each marked with its initials (U uniform, S sensitivity, G global)."""
+    ax.scatter(
+        seeds["cost"],
+        seeds["val_metric"],
+        marker="s",
+        s=60,
+        facecolor="none",
+        edgecolor="tab:purple",
+        lw=1.3,
+        zorder=5,
+        label="seed policies (U uniform, S sensitivity, G global)",
+    )
+    for row in seeds.itertuples():
+        name, _, granularity = str(row.seed).partition(":")
+        ax.annotate(
+            f"{name[0].upper()}{granularity[:1]}",
+            (row.cost, row.val_metric),
+            fontsize=7,
+            color="tab:purple",
+            xytext=(5, 3),
+            textcoords="offset points",
+        )
+
+
+def _draw_trials(ax, classified: pd.DataFrame) -> None:
+    """Every category of trial, the front as a step line, the budget as a vertical line."""
     for category, style in STYLE.items():
         part = classified[classified["category"] == category]
         if not part.empty:
@@ -54,53 +96,22 @@ def pareto_plot(
     if len(front) > 1:
         ax.step(front["cost"], front["val_metric"], where="post", color="tab:red", lw=1, alpha=0.7)
     ax.axvline(1.0, color="tab:red", ls=":", lw=1, label="budget")
-    shown = classified["cost"][classified["category"] != "infeasible"]
-    far = len(shown) and dense_cost > 1.5 * max(1.0, float(shown.max()))
-    if far:  # keep the front readable: the dense model becomes a reference line
-        ax.axhline(
-            dense_metric,
-            color="goldenrod",
-            ls="--",
-            lw=1.2,
-            label=f"dense model (cost {dense_cost:.1f} x limit)",
-        )
-    else:
+
+
+def pareto_plot(
+    pareto: ParetoData, path: str | Path, *, cost_label: str, metric_label: str
+) -> Path:
+    """Validation metric against cost / limit: front, dominated, screened, infeasible, dense, seeds, final."""
+    plt, fig, ax = figure()
+    classified = pareto.classified
+    _draw_trials(ax, classified)
+    _draw_dense(ax, pareto, classified["cost"][classified["category"] != "infeasible"])
+    if not pareto.seeds.empty:
+        _draw_seeds(ax, pareto.seeds)
+    if pareto.final_point is not None:
         ax.scatter(
-            [dense_cost],
-            [dense_metric],
-            marker="*",
-            s=160,
-            color="gold",
-            edgecolor="black",
-            zorder=5,
-            label="dense model",
-        )
-    if not seeds.empty:
-        ax.scatter(
-            seeds["cost"],
-            seeds["val_metric"],
-            marker="s",
-            s=60,
-            facecolor="none",
-            edgecolor="tab:purple",
-            lw=1.3,
-            zorder=5,
-            label="seed policies (U uniform, S sensitivity, G global)",
-        )
-        for row in seeds.itertuples():
-            name, _, granularity = str(row.seed).partition(":")
-            ax.annotate(
-                f"{name[0].upper()}{granularity[:1]}",
-                (row.cost, row.val_metric),
-                fontsize=7,
-                color="tab:purple",
-                xytext=(5, 3),
-                textcoords="offset points",
-            )
-    if final is not None:
-        ax.scatter(
-            [final[0]],
-            [final[1]],
+            [pareto.final_point[0]],
+            [pareto.final_point[1]],
             marker="D",
             s=70,
             facecolor="none",
@@ -113,8 +124,9 @@ def pareto_plot(
     ax.set_ylabel(metric_label)
     finite = classified["val_metric"][classified["category"] != "infeasible"]
     if len(finite):
-        low = min(finite.quantile(0.1), dense_metric) - 0.02
-        ax.set_ylim(bottom=max(0.0, low), top=min(1.005, max(finite.max(), dense_metric) + 0.01))
+        low = min(finite.quantile(0.1), pareto.dense_metric) - 0.02
+        top = max(finite.max(), pareto.dense_metric) + 0.01
+        ax.set_ylim(bottom=max(0.0, low), top=min(1.005, top))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Validation metric against cost")

@@ -9,16 +9,16 @@ lost-trial recovery), :mod:`._storage` (journal and database storages),
 :mod:`._space` (search-space files), :mod:`._results` (tables and the front).
 
 Example:
-    >>> import autoprune
-    >>> result = autoprune.search("digits-mlp", budget="params=0.3", space="quick", n_trials=4,
-    ...                           out="/tmp/ap-doc-run", progress=False)      # doctest: +SKIP
-    >>> result.front[["val_metric", "cost"]]                                   # doctest: +SKIP
+    >>> from autoprune.search import SearchOptions, available_spaces
+    >>> "quick" in available_spaces(), SearchOptions().n_jobs
+    (True, 1)
 """
 
 from __future__ import annotations
 
 from autoprune.search._context import SearchContext
 from autoprune.search._driver import open_run, search, worker_main
+from autoprune.search._options import SearchOptions
 from autoprune.search._prepare import PreparedStudy
 from autoprune.search._results import SearchResult, front_of, trials_frame
 from autoprune.search._setup import SearchSetup
@@ -27,6 +27,7 @@ from autoprune.search._space import SearchSpace, available_spaces, load_space
 __all__ = [
     "PreparedStudy",
     "SearchContext",
+    "SearchOptions",
     "SearchResult",
     "SearchSetup",
     "SearchSpace",

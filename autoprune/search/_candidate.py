@@ -11,7 +11,13 @@ values keep their proportions; the share decides the cost. A candidate that
 cannot fit even at its caps is flagged and rejected before any fine-tuning.
 
 Example:
-    >>> # cand = suggest(trial, ctx); cand.policy, cand.estimates, cand.repaired
+    >>> import optuna
+    >>> from autoprune.search._context import example_context
+    >>> ctx = example_context()
+    >>> trial = optuna.create_study(directions=["maximize", "minimize"]).ask()
+    >>> candidate = suggest(trial, ctx)
+    >>> candidate.fits and ctx.meets(candidate.estimates)
+    True
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass, field
 
 from autoprune._bisect import first_true, last_true
 from autoprune.policy import Policy
-from autoprune.prune import Pruner
+from autoprune.prune import Calibration, Pruner
 from autoprune.search._context import SearchContext
 
 REPAIR_STEPS = 24
@@ -135,7 +141,7 @@ def _suggest_global(
     pruner = Pruner(
         ctx.fresh_dense(),
         ctx.policy(granularity, {}, scope="global", global_amount=0.0, **common),
-        ctx.task,
+        calibration=Calibration.from_task(ctx.task),
     )
     capacity = pruner.max_global_amount()
     sampled = trial.suggest_float(f"global:{granularity}", 0.0, max(capacity, 1e-6))

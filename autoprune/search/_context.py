@@ -7,7 +7,9 @@ budget is set. :meth:`SearchContext.estimate` gives the costs of a per-unit
 allocation in microseconds; the candidates use it to fit the budget.
 
 Example:
-    >>> # ctx = SearchContext(setup, prepared); ctx.limits["params"]
+    >>> ctx = example_context()  # digits-mlp under params=0.3, the quick space
+    >>> round(ctx.limits["params"] / ctx.dense_costs.params, 2), ctx.granularities
+    (0.3, ('unstructured',))
 """
 
 from __future__ import annotations
@@ -20,14 +22,19 @@ from autoprune.budgets import Budget, CostModel, Costs, LatencyModel, measure_co
 from autoprune.checkpoints import dense_model
 from autoprune.errors import BudgetError, RunError, SearchSpaceError
 from autoprune.introspect import prunable_layers
-from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy, ScheduleSpec, parse_nm
+from autoprune.policy import (
+    AMOUNT_FIELD,
+    FinetuneRecipe,
+    LayerPolicy,
+    Policy,
+    ScheduleSpec,
+    parse_nm,
+)
 from autoprune.search._prepare import PreparedStudy
 from autoprune.search._setup import SearchSetup
 from autoprune.search._space import SearchSpace
 from autoprune.sensitivity import Sensitivity
 from autoprune.tasks import Task, get_task
-
-AMOUNT_FIELD = {"unstructured": "sparsity", "structured": "channel_ratio"}
 
 
 class SearchContext:
@@ -38,30 +45,23 @@ class SearchContext:
         setup: SearchSetup,
         prepared: PreparedStudy,
         *,
-        task: Task | None = None,
+        task: Task,
+        dense: torch.nn.Module,
+        dense_info: dict,
         device: str | None = None,
     ) -> None:
+        """Derive the shared state from its parts (no training, no file): :meth:`load` builds one."""
         from autoprune._device import resolve_device
 
         self.setup = setup
         self.prepared = prepared
         self.device = resolve_device(device or setup.device)
-        self.task = task if task is not None else get_task(setup.task, **setup.task_options)
+        self.task = task
         self.space = SearchSpace.from_dict(setup.space)
         self.budgets: list[Budget] = parse_budgets(setup.budgets)
         self.primary = self.budgets[0]
-        dense = dense_model(self.task, seed=setup.seed, progress=False)
-        if prepared.dense_digest:
-            from autoprune.sensitivity import weights_digest
-
-            if weights_digest(dense.model) != prepared.dense_digest:
-                raise RunError(
-                    f"This worker's dense model of task '{self.task.name}' (seed {setup.seed}) is not the one the "
-                    "study was prepared with (different weights): give the task a checkpoint file, or copy the "
-                    "dense cache (~/.cache/autoprune/dense) from the machine that prepared the study."
-                )
-        self.dense = dense.model.to(self.device)
-        self.dense_info = dense.info
+        self.dense = dense.to(self.device)
+        self.dense_info = dense_info
         self.example_input = self.task.example_input
         self.scope = self.task.cost_modules
         self.cost_model = CostModel(self.dense, self.example_input, scope=self.scope)
@@ -85,6 +85,34 @@ class SearchContext:
         }
         self.units = self._units()
         self.bounds = self._bounds()
+
+    @classmethod
+    def load(
+        cls,
+        setup: SearchSetup,
+        prepared: PreparedStudy,
+        *,
+        task: Task | None = None,
+        device: str | None = None,
+    ) -> SearchContext:
+        """The context of a prepared study: its task, and the very dense model it was prepared with.
+
+        The dense model comes from the cache (trained there once); a worker whose
+        dense model has other weights than the study's is refused.
+        """
+        from autoprune.sensitivity import weights_digest
+
+        task = task if task is not None else get_task(setup.task, **setup.task_options)
+        dense = dense_model(task, seed=setup.seed, progress=False)
+        if prepared.dense_digest and weights_digest(dense.model) != prepared.dense_digest:
+            raise RunError(
+                f"This worker's dense model of task '{task.name}' (seed {setup.seed}) is not the one the "
+                "study was prepared with (different weights): give the task a checkpoint file, or copy the "
+                "dense cache (~/.cache/autoprune/dense) from the machine that prepared the study."
+            )
+        return cls(
+            setup, prepared, task=task, dense=dense.model, dense_info=dense.info, device=device
+        )
 
     # ------------------------------------------------------------------ units and bounds
 
@@ -120,9 +148,7 @@ class SearchContext:
         for granularity, units in self.units.items():
             if granularity == "nm":
                 continue
-            space_range = (
-                self.space.sparsity if granularity == "unstructured" else self.space.channel_ratio
-            )
+            space_range = getattr(self.space, AMOUNT_FIELD[granularity])
             caps = {}
             if granularity in self.sensitivity:
                 caps = self.sensitivity[granularity].caps(
@@ -231,3 +257,19 @@ class SearchContext:
             dense = self.dense_costs.of(b.kind)
             lines.append(f"{b}: limit {self.limits[b.kind]:,.6g} (dense {dense:,.6g})")
         return lines
+
+
+def example_context(budget: str = "params=0.3", space: str = "quick") -> SearchContext:
+    """A small prepared context (task ``digits-mlp``) for examples and tests; seconds on a CPU."""
+    import tempfile
+    from pathlib import Path
+
+    from autoprune.search._prepare import prepare_study
+    from autoprune.search._space import load_space
+
+    setup = SearchSetup(
+        task="digits-mlp", budgets=[budget], space=load_space(space).to_dict(), n_trials=4
+    )
+    task = get_task("digits-mlp")
+    prepared = prepare_study(setup, Path(tempfile.mkdtemp()), task, progress=False)
+    return SearchContext.load(setup, prepared, task=task)

@@ -10,7 +10,11 @@
 6. record the search time, return the trials and the front.
 
 Example:
-    >>> # result = search("digits-mlp", "params=0.3", space="quick", n_trials=4, out="/tmp/run")
+    >>> import tempfile
+    >>> result = search("digits-mlp", "params=0.3", space="quick", n_trials=2,
+    ...                 out=tempfile.mkdtemp(), progress=False)
+    >>> int((result.trials.state == "COMPLETE").sum())
+    2
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import time
 from pathlib import Path
 
 from autoprune._io import remove_stale_temporaries
-from autoprune._validation import check_positive_int
+from autoprune._validation import Interval, validate_params
 from autoprune.budgets import parse_budgets
 from autoprune.errors import RunError, TaskError
 from autoprune.search._context import SearchContext
 from autoprune.search._feasible import check_feasible
+from autoprune.search._options import SearchOptions
 from autoprune.search._prepare import prepare_study
 from autoprune.search._progress import SearchProgress
 from autoprune.search._results import SearchResult, front_of, trials_frame
@@ -51,6 +56,9 @@ from autoprune.tasks import Task, get_task
 
 
 @storage_errors
+@validate_params(
+    {"n_trials": Interval(int, 1, None), "seed": Interval(int, 0, 2**32, closed="left")}
+)
 def search(
     task: str | Task,
     budget,
@@ -58,87 +66,64 @@ def search(
     space: str | Path | SearchSpace | dict = "default",
     n_trials: int = 40,
     out: str | Path | None = None,
-    storage: str | None = None,
-    study_name: str | None = None,
     seed: int = 0,
-    n_jobs: int = 1,
-    sensitivity: bool = True,
-    latency_batch_size: int = 64,
-    latency_threads: int = 1,
-    max_failures: int | None = None,
-    task_options: dict | None = None,
-    backend: str = "loky",
-    scheduler: str | None = None,
-    device: str = "cpu",
+    options: SearchOptions | None = None,
     progress: bool = True,
 ) -> SearchResult:
     """Search pruning policies for ``task`` under ``budget``; resumes a run directory that exists.
 
-    ``budget`` is ``"params=0.1"``, a list of such strings, or Budget objects.
-    ``n_jobs`` worker processes run on ``backend``: ``"loky"`` (this machine) or
-    ``"dask"`` (the cluster at ``scheduler``; the storage must be reachable from
-    it). ``device`` is where models train and where latency is measured.
-    Returns a :class:`SearchResult`; everything is also in the run directory.
+    ``budget`` is ``"params=0.1"``, a list of such strings, or Budget objects;
+    ``options`` says where and how the search runs (storage, workers, device,
+    latency conditions: :class:`SearchOptions`). Returns a :class:`SearchResult`;
+    everything is also in the run directory (``out``, default
+    ``results/runs/<task>-<budget>``).
     """
-    from autoprune._device import resolve_device
-
     start = time.perf_counter()
-    device = str(resolve_device(device))
-    task_obj = task if isinstance(task, Task) else get_task(task, **(task_options or {}))
-    setup = _setup(task_obj, budget, space, n_trials, seed, sensitivity, device, max_failures,
-                   latency_batch_size, latency_threads)  # fmt: skip
-    check_positive_int("n_jobs", n_jobs, error=RunError)
-    if n_jobs > 1 and not task_obj.spec:
+    options = options or SearchOptions()
+    task_obj = task if isinstance(task, Task) else get_task(task, **options.task_options)
+    setup = _setup(task_obj, budget, space, n_trials, seed, options)
+    if options.n_jobs > 1 and not task_obj.spec:
         raise TaskError(
             "n_jobs > 1 runs workers in new processes, which find the task by name or file: "
             "pass the task as a name or 'file.py:function'."
         )
     run_dir = Path(out) if out is not None else default_run_dir(task_obj.name, setup.budgets)
-    study_name = study_name or run_dir.name
-    check_run_dir(run_dir, setup, study_name, storage)
+    study_name = options.study_name or run_dir.name
+    check_run_dir(run_dir, setup, study_name, options.storage)
     if run_dir.is_dir():
         remove_stale_temporaries(run_dir)  # what a killed earlier session left half-written
-    store = open_storage(run_dir, storage, create=True)
+    store = open_storage(run_dir, options.storage, create=True)
     study = open_study(store, study_name, create=True)
     prepared = ensure_prepared(
         study,
         store,
         setup,
         lambda: prepare_study(
-            setup, run_dir, task_obj, progress=progress, backend=backend, scheduler=scheduler
-        ),
+            setup,
+            run_dir,
+            task_obj,
+            progress=progress,
+            backend=options.backend,
+            scheduler=options.scheduler,
+        ),  # fmt: skip
         quiet=not progress,
     )
-    write_run_json(run_dir, setup, prepared, study_name, storage)
-    ctx = SearchContext(setup, prepared, task=task_obj, device=device)
+    write_run_json(run_dir, setup, prepared, study_name, options.storage)
+    ctx = SearchContext.load(setup, prepared, task=task_obj, device=setup.device)
     check_feasible(ctx)
     fill_queue(study, store, lambda: seed_trials(ctx), n_trials, quiet=not progress)
     try:
-        bar = SearchProgress(study, n_trials, progress)
-        try:
-            if n_jobs == 1 and backend == "loky":
-                run_worker(
-                    study, store, ctx, seed=seed, max_failures=setup.failure_allowance,
-                    on_trial=bar.update,
-                )  # fmt: skip
-            else:
-                _run_pool(
-                    run_dir, storage, study_name, n_jobs, backend, scheduler, device, bar, study
-                )
-        finally:
-            bar.update(study)
-            bar.close()
+        _run_trials(study, store, ctx, run_dir, study_name, options, progress)
     finally:
         seconds = record_run_time(run_dir, ctx.limits, time.perf_counter() - start)
     trials = trials_frame(study)
     return SearchResult(run_dir, study, trials, front_of(trials), ctx, seconds)
 
 
-def _setup(task, budget, space, n_trials, seed, sensitivity, device, max_failures, batch, threads):
+def _setup(task: Task, budget, space, n_trials: int, seed: int, options: SearchOptions):
     """The plain-data setup of a search, every argument checked."""
-    check_positive_int("n_trials", n_trials, error=RunError)
-    check_positive_int("latency_batch_size", batch, error=RunError)
-    check_positive_int("latency_threads", threads, error=RunError)
+    from autoprune._device import resolve_device
+
     return SearchSetup(
         task=task.spec or task.name,
         budgets=[_budget_text(b) for b in parse_budgets(budget)],
@@ -146,12 +131,28 @@ def _setup(task, budget, space, n_trials, seed, sensitivity, device, max_failure
         n_trials=n_trials,
         task_options=dict(task.spec_options or {}),
         seed=seed,
-        sensitivity=sensitivity,
-        latency_batch_size=batch,
-        latency_threads=threads,
-        max_failures=max_failures,
-        device=device,
+        sensitivity=options.sensitivity,
+        latency_batch_size=options.latency_batch_size,
+        latency_threads=options.latency_threads,
+        max_failures=options.max_failures,
+        device=str(resolve_device(options.device)),
     )
+
+
+def _run_trials(study, store, ctx, run_dir, study_name, options: SearchOptions, progress) -> None:
+    """Run the trials here, or in ``options.n_jobs`` worker processes; a progress bar meanwhile."""
+    bar = SearchProgress(study, ctx.setup.n_trials, progress)
+    try:
+        if options.n_jobs == 1 and options.backend == "loky":
+            run_worker(
+                study, store, ctx, seed=ctx.setup.seed,
+                max_failures=ctx.setup.failure_allowance, on_trial=bar.update,
+            )  # fmt: skip
+        else:
+            _run_pool(run_dir, study_name, options, bar, study)
+    finally:
+        bar.update(study)
+        bar.close()
 
 
 def _budget_text(budget) -> str:
@@ -162,27 +163,24 @@ def _budget_text(budget) -> str:
     return f"{kind}={value:.10g}{unit}"
 
 
-def _run_pool(run_dir, storage, study_name, n_jobs, backend, scheduler, device, bar, study):
-    """Run ``n_jobs`` worker processes (local or on a Dask cluster), updating the bar meanwhile."""
+def _run_pool(run_dir, study_name: str, options: SearchOptions, bar, study) -> None:
+    """Run ``options.n_jobs`` worker processes (local or on a Dask cluster), updating the bar."""
     import threading
 
     import joblib
 
     from autoprune._parallel import joblib_backend
 
-    threads = max(1, (os.cpu_count() or 1) // n_jobs) if backend == "loky" else None
-    jobs = [
-        joblib.delayed(worker_main)(
-            str(Path(run_dir).resolve()), storage, study_name, threads, device
-        )
-        for _ in range(n_jobs)
-    ]
+    n_jobs, local = options.n_jobs, options.backend == "loky"
+    threads = max(1, (os.cpu_count() or 1) // n_jobs) if local else None
+    job = joblib.delayed(worker_main)
+    args = (str(Path(run_dir).resolve()), options.storage, study_name, threads, options.device)
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            with joblib_backend(backend, scheduler):
-                joblib.Parallel(n_jobs=n_jobs)(jobs)
+            with joblib_backend(options.backend, options.scheduler):
+                joblib.Parallel(n_jobs=n_jobs)(job(*args) for _ in range(n_jobs))
         except BaseException as exc:  # reported below, in the main thread
             errors.append(exc)
 
@@ -223,7 +221,7 @@ def worker_main(
                 raise RunError(
                     f"Study {study_name[:200]!r} has not been set up by 'autoprune search' yet."
                 )
-            ctx = SearchContext(setup, prepared, device=device)
+            ctx = SearchContext.load(setup, prepared, device=device)
             return run_worker(
                 study, store, ctx, seed=setup.seed, max_failures=setup.failure_allowance
             )
@@ -246,7 +244,7 @@ def open_run(run_dir: str | Path, *, task: Task | None = None) -> SearchResult:
         raise RunError(
             f"The study of {run_dir} was never set up (its preparation did not finish); run the search again."
         )
-    ctx = SearchContext(SearchSetup.from_dict(run["setup"]), prepared, task=task)
+    ctx = SearchContext.load(SearchSetup.from_dict(run["setup"]), prepared, task=task)
     trials = trials_frame(study)
     return SearchResult(
         run_dir, study, trials, front_of(trials), ctx, float(run.get("search_seconds", 0.0))

@@ -1,7 +1,8 @@
 """Whether a search can succeed at all: some policy of the space must meet every budget.
 
 Example:
-    >>> # check_feasible(ctx)   # raises BudgetError naming the tightest caps when none can
+    >>> from autoprune.search._context import example_context
+    >>> check_feasible(example_context("params=0.3"))  # a reachable budget: nothing to say
 """
 
 from __future__ import annotations

@@ -17,7 +17,13 @@
    budget's limit) and records everything it measured as user attributes.
 
 Example:
-    >>> # study.tell(trial, Objective(ctx)(trial))
+    >>> import optuna
+    >>> from autoprune.search._context import example_context
+    >>> study = optuna.create_study(directions=["maximize", "minimize"])
+    >>> trial = study.ask()
+    >>> metric, cost = Objective(example_context())(trial)
+    >>> 0 < metric <= 1, trial.user_attrs["fidelity"] in ("finetuned", "screened", "rejected")
+    (True, True)
 """
 
 from __future__ import annotations
@@ -26,16 +32,13 @@ import math
 import time
 
 from autoprune.budgets import measure_costs
+from autoprune.errors import TrialFailed
 from autoprune.pipeline import prune_and_finetune
 from autoprune.search._candidate import Candidate, suggest
 from autoprune.search._context import SearchContext
 from autoprune.training import TrainingDiverged, evaluate
 
 SCREEN_SLACK = 0.01  # screening metrics this close count as "no better"
-
-
-class TrialFailed(Exception):
-    """A trial could not produce a result; the message is recorded as its reason."""
 
 
 class Objective:
@@ -76,7 +79,7 @@ class Objective:
                 )
             screen = evaluate(screened.model, ctx.task.val_data, ctx.task)
         except TrainingDiverged as exc:
-            raise TrialFailed(f"screening diverged: {exc}") from exc
+            raise TrialFailed(f"during screening: {exc}") from exc
         if not math.isfinite(screen.metric) or not math.isfinite(screen.loss):
             raise TrialFailed(f"the pruned model gives a non-finite loss ({screen.loss}) or metric")
         cost = costs.of(ctx.primary.kind) / ctx.limits[ctx.primary.kind]
@@ -99,7 +102,7 @@ class Objective:
         try:
             outcome = prune_and_finetune(ctx.fresh_dense(), candidate.policy, ctx.task)
         except TrainingDiverged as exc:
-            raise TrialFailed(f"fine-tuning diverged: {exc}") from exc
+            raise TrialFailed(f"during fine-tuning: {exc}") from exc
         result = evaluate(outcome.model, ctx.task.val_data, ctx.task)
         if not math.isfinite(result.metric) or not math.isfinite(result.loss):
             raise TrialFailed(f"fine-tuning gave a non-finite loss ({result.loss})")

@@ -1,7 +1,11 @@
 """The search's progress line: trials done, the best feasible fine-tuned metric, failures, time left.
 
 Example:
-    >>> # progress = SearchProgress(study, n_trials=40, enabled=True); progress.update(study)
+    >>> import optuna
+    >>> study = optuna.create_study(directions=["maximize", "minimize"])
+    >>> progress = SearchProgress(study, n_trials=40, enabled=False)
+    >>> progress.bar.n, progress.bar.total
+    (0, 40)
 """
 
 from __future__ import annotations

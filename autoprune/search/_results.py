@@ -1,7 +1,15 @@
 """A finished (or running) study as tables: every trial, and the Pareto front.
 
 Example:
-    >>> # trials = trials_frame(study); front = front_of(trials)
+    >>> import optuna
+    >>> study = optuna.create_study(directions=["maximize", "minimize"])
+    >>> for metric, cost in [(0.9, 1.0), (0.8, 0.5), (0.7, 0.9)]:
+    ...     trial = study.ask()
+    ...     trial.set_user_attr("fidelity", "finetuned")
+    ...     trial.set_constraint("params", cost - 1.0)
+    ...     _ = study.tell(trial, [metric, cost])
+    >>> front_of(trials_frame(study))[["number", "val_metric", "cost"]].values.tolist()
+    [[1.0, 0.8, 0.5], [0.0, 0.9, 1.0]]
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ sparsity. Each becomes the parameters of an enqueued trial, so the sampler
 learns from good points first.
 
 Example:
-    >>> # for params, name in seed_trials(ctx): study.enqueue_trial(params, user_attrs={"seed": name})
+    >>> from autoprune.search._context import example_context
+    >>> [name for _, name in seed_trials(example_context())]  # the quick space: local scope only
+    ['uniform:unstructured', 'sensitivity:unstructured']
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import warnings
 
 from autoprune._bisect import first_true
 from autoprune.errors import BudgetError
-from autoprune.prune import Pruner
+from autoprune.prune import Calibration, Pruner
 from autoprune.search._context import SearchContext
 from autoprune.sensitivity import sensitivity_allocation, uniform_allocation
 
@@ -116,7 +118,7 @@ def seed_trials(ctx: SearchContext) -> list[tuple[dict, str]]:
 def _global_amount(ctx: SearchContext, granularity: str, cost, *, criterion: str) -> float | None:
     """The smallest global amount (ranking by ``criterion``) whose allocation meets the budget."""
     policy = ctx.policy(granularity, {}, scope="global", global_amount=0.0, criterion=criterion)
-    pruner = Pruner(ctx.fresh_dense(), policy, ctx.task)
+    pruner = Pruner(ctx.fresh_dense(), policy, calibration=Calibration.from_task(ctx.task))
     capacity = pruner.max_global_amount()
 
     def allocation_cost(amount: float) -> float:

@@ -19,13 +19,13 @@ Example:
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autoprune._io import read_data_file
-from autoprune._validation import shorten
+from autoprune._validation import BOOL, Interval, Options, Rule, fail, shorten, validate
 from autoprune.errors import SearchSpaceError
 from autoprune.policy import (
     CRITERIA,
@@ -43,79 +43,123 @@ SPACES_DIR_NAME = "search_spaces"
 MAX_TIERS = 100  # sensitivity tiers (one search dimension each)
 MAX_STARTUP = 10_000  # trials always fine-tuned before screening starts
 MAX_VAL_ITEMS = 10_000_000  # validation items of the sensitivity analysis
+MAX_AMOUNT = 0.999  # the largest per-layer amount a space may allow
+
+# A reader checks one field's raw value (from YAML) and returns it parsed; ``where`` names the field.
+Reader = Callable[[str, Any], Any]
+NON_EMPTY_LIST = Rule("a non-empty list", lambda v: isinstance(v, list) and bool(v))
 
 
-def _err(where: str, expected: str, value: Any) -> SearchSpaceError:
-    return SearchSpaceError(f"{where}: must be {expected}. Got {shorten(value)} instead.")
+def _is_nm(pattern: Any) -> bool:
+    try:
+        parse_nm(pattern)
+    except Exception:  # noqa: BLE001 - whatever the value is, it is no N:M pattern
+        return False
+    return True
 
 
-def _number(where: str, value: Any, low: float, high: float, *, include_low: bool = True) -> float:
-    # integers are finite (and math.isfinite overflows on those beyond the float range)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or (isinstance(value, float) and not math.isfinite(value))
-    ):
-        raise _err(where, "a number", value)
-    if not ((low <= value if include_low else low < value) and value <= high):
-        raise _err(where, f"in {'[' if include_low else '('}{low:g}, {high:g}]", value)
-    return float(value)
+NM_PATTERN = Rule("an 'N:M' pattern with 0 < N < M", _is_nm)
 
 
-def _integer(where: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _err(where, f"an integer in [{low}, {high:,}]", value)
-    return value
+def _check(where: str, value: Any, constraint) -> Any:
+    return validate(where, value, constraint, error=SearchSpaceError, kind="field")
 
 
-def _choices(where: str, value: Any, allowed, aliases=None) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
+def _fail(where: str, expected: str, value: Any) -> None:
+    fail(where, expected, value, error=SearchSpaceError, kind="field")
+
+
+def _number(low: float, high: float, *, closed: str = "both") -> Reader:
+    constraint = Interval(float, low, high, closed=closed)
+    return lambda where, value: float(_check(where, value, constraint))
+
+
+def _integer(low: int, high: int) -> Reader:
+    constraint = Interval(int, low, high)
+    return lambda where, value: _check(where, value, constraint)
+
+
+def _rule(description: str, test: Callable[[Any], bool]) -> Reader:
+    constraint = Rule(description, test)
+    return lambda where, value: _check(where, value, constraint)
+
+
+def _choices(allowed, aliases: dict | None = None) -> Reader:
+    """A non-empty list of ``allowed`` names (one name is a list of one); repeats dropped."""
+    options = Options(allowed, quoted=False)
+
+    def read(where: str, value: Any) -> tuple[str, ...]:
+        items = _check(where, [value] if isinstance(value, str) else value, NON_EMPTY_LIST)
+        out: list[str] = []
+        for i, item in enumerate(items):
+            name = (aliases or {}).get(item, item) if isinstance(item, str) else item
+            if _check(f"{where}[{i}]", name, options) not in out:
+                out.append(name)
+        return tuple(out)
+
+    return read
+
+
+def _criterion(where: str, value: Any) -> str:
+    name = _check(where, value, Rule("one criterion name", lambda v: isinstance(v, str)))
+    return _check(where, CRITERION_ALIASES.get(name, name), Options(CRITERIA, quoted=False))
+
+
+def _nm_patterns(where: str, value: Any) -> tuple[str, ...]:
+    patterns = [value] if isinstance(value, str) else value
+    if not isinstance(patterns, list) or not patterns:
+        _fail(where, "a non-empty list of 'N:M' patterns", patterns)
+    for i, pattern in enumerate(patterns):
+        _check(f"{where}[{i}]", pattern, NM_PATTERN)
+    return tuple(dict.fromkeys(str(p) for p in patterns))
+
+
+def _grid(where: str, value: Any) -> tuple[float, ...]:
     if not isinstance(value, list) or not value:
-        raise _err(where, "a non-empty list", value)
-    out = []
-    for i, item in enumerate(value):
-        item = (aliases or {}).get(item, item) if isinstance(item, str) else item
-        if item not in allowed:
-            raise _err(f"{where}[{i}]", "one of " + ", ".join(allowed), value[i])
-        if item not in out:
-            out.append(item)
-    return tuple(out)
+        _fail(where, "a non-empty list of amounts in (0, 1)", value)
+    amount = _number(0.0, MAX_AMOUNT, closed="right")
+    return tuple(sorted({amount(f"{where}[{i}]", v) for i, v in enumerate(value)}))
 
 
-def _range(
-    where: str, value: Any, low: float, high: float, *, below: bool = False
-) -> tuple[float, float]:
+def _pair(low: float, high: float, *, below: bool = False) -> Reader:
     """A number or a [low, high] pair within [low, high] (``below``: strictly below ``high``)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        v = _number(where, value, low, high)
-        if below and v >= high:
-            raise _err(where, f"below {high:g}", value)
-        return (v, v)
-    if not isinstance(value, list) or len(value) != 2:
-        raise _err(where, "a number or a [low, high] pair", value)
-    lo, hi = (
-        _number(f"{where}[0]", value[0], low, high),
-        _number(f"{where}[1]", value[1], low, high),
-    )
-    if lo > hi:
-        raise _err(where, "[low, high] with low <= high", value)
-    if below and hi >= high:
-        raise _err(where, f"[low, high] below {high:g}", value)
-    return (lo, hi)
+    number = _number(low, high)
+
+    def read(where: str, value: Any) -> tuple[float, float]:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            v = number(where, value)
+            if below and v >= high:
+                _fail(where, f"below {high:g}", value)
+            return (v, v)
+        if not isinstance(value, list) or len(value) != 2:
+            _fail(where, "a number or a [low, high] pair", value)
+        lo, hi = number(f"{where}[0]", value[0]), number(f"{where}[1]", value[1])
+        if lo > hi:
+            _fail(where, "[low, high] with low <= high", value)
+        if below and hi >= high:
+            _fail(where, f"[low, high] below {high:g}", value)
+        return (lo, hi)
+
+    return read
 
 
-def _mapping(where: str, value: Any, known: dict[str, Any]) -> dict:
+def _mapping(where: str, value: Any, known) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _err(where, "a mapping", value)
+        _fail(where, "a mapping", value)
     unknown = sorted(set(value) - set(known), key=str)
     if unknown:
         raise SearchSpaceError(
             f"{where}: unknown field {shorten(unknown[0])}; expected some of {', '.join(sorted(known))}."
         )
     return value
+
+
+def _read_fields(cls, readers: dict[str, Reader], where: str, data: Any, prefix: str = ""):
+    """``cls`` built from the mapping ``data``: each given field read, the others left at default."""
+    data = _mapping(where, data, readers)
+    return cls(**{n: read(prefix + n, data[n]) for n, read in readers.items() if n in data})
 
 
 @dataclass(frozen=True)
@@ -132,18 +176,20 @@ class AmountRange:
     @classmethod
     def parse(cls, where: str, data: Any, default: AmountRange) -> AmountRange:
         data = _mapping(where, data, {"low": 0, "high": 0, "layers": 0})
-        low = _number(f"{where}.low", data.get("low", default.low), 0.0, 0.999)
-        high = _number(f"{where}.high", data.get("high", default.high), 0.0, 0.999)
+        low = _number(0.0, MAX_AMOUNT)(f"{where}.low", data.get("low", default.low))
+        high = _number(0.0, MAX_AMOUNT)(f"{where}.high", data.get("high", default.high))
         if low > high:
-            raise _err(where, "low <= high", {"low": low, "high": high})
+            _fail(where, "low <= high", {"low": low, "high": high})
         layers_raw = data.get("layers", {}) or {}
         if not isinstance(layers_raw, dict):
-            raise _err(f"{where}.layers", "a mapping of layer name to [low, high]", layers_raw)
-        layers = {
-            str(k): _range(f"{where}.layers.{printable(k)}", v, 0.0, 0.999)
-            for k, v in layers_raw.items()
-        }
+            _fail(f"{where}.layers", "a mapping of layer name to [low, high]", layers_raw)
+        pair = _pair(0.0, MAX_AMOUNT)
+        layers = {str(k): pair(f"{where}.layers.{printable(k)}", v) for k, v in layers_raw.items()}
         return cls(low, high, layers)
+
+
+def _amounts(default: AmountRange) -> Reader:
+    return lambda where, value: AmountRange.parse(where, value, default)
 
 
 @dataclass(frozen=True)
@@ -172,6 +218,47 @@ class FinetuneSettings:
     gradual_every: int = 20
 
 
+# The declared fields of a space file, section by section: each field's reader checks and parses it.
+SENSITIVITY_FIELDS: dict[str, Reader] = {
+    "enabled": lambda where, value: _check(where, value, BOOL),
+    "criterion": _criterion,
+    "grid": _grid,
+    "structured_grid": _grid,
+    "tolerance": _number(0.0, 1.0),
+    "val_items": _integer(1, MAX_VAL_ITEMS),
+}
+SCREENING_FIELDS: dict[str, Reader] = {
+    "epochs": _number(0.0, 100.0),
+    "margin": _number(0.0, 1.0),
+    "startup": _integer(0, MAX_STARTUP),
+}
+FINETUNE_FIELDS: dict[str, Reader] = {
+    "epochs": _number(0.0, 1000.0),
+    "lr": _pair(1e-8, 1.0, below=True),
+    "final_epochs": _number(0.0, 1000.0),
+    "iterative_rounds": _integer(1, MAX_ROUNDS),
+    "gradual_every": _integer(1, MAX_EVERY),
+}
+SPACE_FIELDS: dict[str, Reader] = {
+    "name": _rule("a non-empty string", lambda v: isinstance(v, str) and bool(v)),
+    "description": _rule("a string", lambda v: isinstance(v, str)),
+    "scopes": _choices(SCOPES),
+    "granularities": _choices(GRANULARITIES),
+    "criteria": _choices(CRITERIA, CRITERION_ALIASES),
+    "schedules": _choices(SCHEDULES),
+    "nm": _nm_patterns,
+    "sparsity": _amounts(AmountRange(0.0, 0.99)),
+    "channel_ratio": _amounts(AmountRange(0.0, 0.9)),
+    "tiers": _integer(0, MAX_TIERS),
+    "budget_use": _pair(0.01, 1.0),
+    "sensitivity": lambda w, v: _read_fields(
+        SensitivitySettings, SENSITIVITY_FIELDS, w, v, w + "."
+    ),
+    "screening": lambda w, v: _read_fields(ScreeningSettings, SCREENING_FIELDS, w, v, w + "."),
+    "finetune": lambda w, v: _read_fields(FinetuneSettings, FINETUNE_FIELDS, w, v, w + "."),
+}
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """What the search may choose, and how it evaluates (see ``search_spaces/default.yaml``)."""
@@ -194,111 +281,7 @@ class SearchSpace:
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "search space") -> SearchSpace:
         """Validate plain data (from YAML); every error names the field."""
-        if data is None:
-            data = {}
-        known = {f.name: f for f in fields(cls)}
-        data = _mapping(source, data, known)
-        d = cls()
-        sens = _mapping(
-            "sensitivity", data.get("sensitivity"), {f.name: 0 for f in fields(SensitivitySettings)}
-        )
-        scr = _mapping(
-            "screening", data.get("screening"), {f.name: 0 for f in fields(ScreeningSettings)}
-        )
-        ft = _mapping(
-            "finetune", data.get("finetune"), {f.name: 0 for f in fields(FinetuneSettings)}
-        )
-        nm = data.get("nm", list(d.nm))
-        if isinstance(nm, str):
-            nm = [nm]
-        if not isinstance(nm, list) or not nm:
-            raise _err("nm", "a non-empty list of 'N:M' patterns", nm)
-        for i, pattern in enumerate(nm):
-            try:
-                parse_nm(pattern)
-            except Exception:
-                raise _err(f"nm[{i}]", "an 'N:M' pattern with 0 < N < M", pattern) from None
-        nm = tuple(dict.fromkeys(str(p) for p in nm))
-        sensitivity = SensitivitySettings(
-            enabled=_bool("sensitivity.enabled", sens.get("enabled", d.sensitivity.enabled)),
-            criterion=_choices(
-                "sensitivity.criterion",
-                _one("sensitivity.criterion", sens.get("criterion", d.sensitivity.criterion)),
-                CRITERIA,
-                CRITERION_ALIASES,
-            )[0],
-            grid=_grid("sensitivity.grid", sens.get("grid", list(d.sensitivity.grid))),
-            structured_grid=_grid(
-                "sensitivity.structured_grid",
-                sens.get("structured_grid", list(d.sensitivity.structured_grid)),
-            ),
-            tolerance=_number(
-                "sensitivity.tolerance", sens.get("tolerance", d.sensitivity.tolerance), 0.0, 1.0
-            ),
-            val_items=_integer(
-                "sensitivity.val_items",
-                sens.get("val_items", d.sensitivity.val_items),
-                1,
-                MAX_VAL_ITEMS,
-            ),
-        )
-        screening = ScreeningSettings(
-            epochs=_number("screening.epochs", scr.get("epochs", d.screening.epochs), 0.0, 100.0),
-            margin=_number("screening.margin", scr.get("margin", d.screening.margin), 0.0, 1.0),
-            startup=_integer(
-                "screening.startup", scr.get("startup", d.screening.startup), 0, MAX_STARTUP
-            ),
-        )
-        finetune = FinetuneSettings(
-            epochs=_number("finetune.epochs", ft.get("epochs", d.finetune.epochs), 0.0, 1000.0),
-            lr=_range("finetune.lr", ft.get("lr", list(d.finetune.lr)), 1e-8, 1.0, below=True),
-            final_epochs=_number(
-                "finetune.final_epochs",
-                ft.get("final_epochs", d.finetune.final_epochs),
-                0.0,
-                1000.0,
-            ),
-            iterative_rounds=_integer(
-                "finetune.iterative_rounds",
-                ft.get("iterative_rounds", d.finetune.iterative_rounds),
-                1,
-                MAX_ROUNDS,
-            ),
-            gradual_every=_integer(
-                "finetune.gradual_every",
-                ft.get("gradual_every", d.finetune.gradual_every),
-                1,
-                MAX_EVERY,
-            ),
-        )
-        name = data.get("name", d.name)
-        if not isinstance(name, str) or not name:
-            raise _err("name", "a non-empty string", name)
-        description = data.get("description", "")
-        if not isinstance(description, str):
-            raise _err("description", "a string", description)
-        space = cls(
-            name=name,
-            description=description,
-            scopes=_choices("scopes", data.get("scopes", list(d.scopes)), SCOPES),
-            granularities=_choices(
-                "granularities", data.get("granularities", list(d.granularities)), GRANULARITIES
-            ),
-            criteria=_choices(
-                "criteria", data.get("criteria", list(d.criteria)), CRITERIA, CRITERION_ALIASES
-            ),
-            schedules=_choices("schedules", data.get("schedules", list(d.schedules)), SCHEDULES),
-            nm=nm,
-            sparsity=AmountRange.parse("sparsity", data.get("sparsity"), d.sparsity),
-            channel_ratio=AmountRange.parse(
-                "channel_ratio", data.get("channel_ratio"), d.channel_ratio
-            ),
-            tiers=_integer("tiers", data.get("tiers", d.tiers), 0, MAX_TIERS),
-            budget_use=_range("budget_use", data.get("budget_use", list(d.budget_use)), 0.01, 1.0),
-            sensitivity=sensitivity,
-            screening=screening,
-            finetune=finetune,
-        )
+        space = _read_fields(cls, SPACE_FIELDS, source, {} if data is None else data)
         if space.tiers and not space.sensitivity.enabled:
             raise SearchSpaceError(
                 "tiers: tiers come from the sensitivity analysis; set sensitivity.enabled: true or tiers: 0."
@@ -316,27 +299,6 @@ class SearchSpace:
             return value
 
         return plain(asdict(self))
-
-
-def _one(where: str, value: Any) -> Any:
-    if not isinstance(value, str):
-        raise _err(where, "one criterion name", value)
-    return value
-
-
-def _bool(where: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _err(where, "true or false", value)
-    return value
-
-
-def _grid(where: str, value: Any) -> tuple[float, ...]:
-    if not isinstance(value, list) or not value:
-        raise _err(where, "a non-empty list of amounts in (0, 1)", value)
-    values = [
-        _number(f"{where}[{i}]", v, 0.0, 0.999, include_low=False) for i, v in enumerate(value)
-    ]
-    return tuple(sorted(set(values)))
 
 
 def spaces_dirs() -> list[Path]:

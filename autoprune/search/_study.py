@@ -12,8 +12,17 @@ moment: the next one to hold the lock finishes the step.
    policies not yet queued, then empty slots up to the trial count.
 
 Example:
-    >>> # study = open_study(store, "cnn-p10", create=True)
-    >>> # prepared = ensure_prepared(study, store, setup, lambda: prepare_study(...))
+    >>> import tempfile, pathlib
+    >>> from autoprune.search._storage import open_storage
+    >>> store = open_storage(pathlib.Path(tempfile.mkdtemp()), None, create=True)
+    >>> study = open_study(store, "demo", create=True)
+    >>> setup = SearchSetup(task="digits-mlp", budgets=["params=0.3"], space={}, n_trials=2)
+    >>> made = PreparedStudy(device="cpu", dense={}, dense_digest="ab", dense_costs={})
+    >>> ensure_prepared(study, store, setup, lambda: made, quiet=True).dense_digest
+    'ab'
+    >>> fill_queue(study, store, lambda: [({}, "uniform")], n_trials=2, quiet=True)
+    >>> [t.user_attrs.get("seed") for t in study.trials]
+    ['uniform', None]
 """
 
 from __future__ import annotations

@@ -13,14 +13,13 @@ data, the criterion, the granularity, the amount and the seed, so a second run i
 instant and a changed model, loss or data set is never served stale results. A
 damaged cache file is a miss: the point is recomputed and the file rewritten.
 
-Example:
+Example (an untrained model, to be quick):
     >>> from autoprune.tasks import get_task
-    >>> from autoprune.checkpoints import dense_model
     >>> task = get_task("digits-mlp")
-    >>> sens = analyse_sensitivity(dense_model(task, progress=False).model, task, grid=(0.5, 0.9),
-    ...                            cache=False, progress=False)   # doctest: +SKIP
-    >>> list(sens.table.columns)[:4]                               # doctest: +SKIP
-    ['layer', 'sparsity', 'criterion', 'granularity']
+    >>> sens = analyse_sensitivity(task.new_model(), task, grid=(0.5, 0.9), val_items=100,
+    ...                            cache=False, progress=False)
+    >>> list(sens.table.columns)[:4], sens.units
+    (['layer', 'sparsity', 'criterion', 'granularity'], ['fc1', 'fc2', 'fc3'])
 """
 
 from __future__ import annotations
@@ -37,10 +36,17 @@ import pandas as pd
 import torch
 from torch import nn
 
-from autoprune._validation import check_choice, check_positive_int
+from autoprune._validation import Interval, Options, validate_params
 from autoprune.errors import AutopruneError
 from autoprune.introspect import prunable_layers
-from autoprune.policy import CRITERIA, CRITERION_ALIASES, FinetuneRecipe, LayerPolicy, Policy
+from autoprune.policy import (
+    AMOUNT_FIELD,
+    CRITERIA,
+    CRITERION_ALIASES,
+    FinetuneRecipe,
+    LayerPolicy,
+    Policy,
+)
 from autoprune.sensitivity._cache import PointCache, normalise_row, point_fields
 from autoprune.sensitivity._result import Sensitivity
 from autoprune.tasks import Task
@@ -123,7 +129,7 @@ def evaluate_point(
     if amount == 0.0:
         ev = evaluate(model, task.val_data, task)
         return {**row, "metric": ev.metric, "loss": ev.loss, "achieved": 0.0, "error": ""}
-    key_name = "sparsity" if granularity == "unstructured" else "channel_ratio"
+    key_name = AMOUNT_FIELD[granularity]
     policy = Policy(
         layers={
             unit: LayerPolicy(granularity=granularity, criterion=criterion, **{key_name: amount})
@@ -143,7 +149,7 @@ def evaluate_point(
             "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
         }
     achieved = next(r for r in outcome.layers if r["layer"] == unit)
-    value = achieved["sparsity"] if granularity == "unstructured" else achieved["channel_ratio"]
+    value = achieved[AMOUNT_FIELD[granularity]]
     return {**row, "metric": ev.metric, "loss": ev.loss, "achieved": value, "error": ""}
 
 
@@ -208,6 +214,14 @@ def _point_cache(cache: bool | str | Path) -> PointCache | None:
     return PointCache(cache_dir() / "sensitivity" if cache is True else Path(cache))
 
 
+@validate_params(
+    {
+        "criterion": Options(CRITERIA + tuple(CRITERION_ALIASES)),
+        "granularity": Options(GRANULARITIES),
+        "val_items": Interval(int, 1, None),
+        "n_jobs": [Options((-1,)), Interval(int, 1, None)],  # -1: every core (or Dask worker)
+    }
+)
 def analyse_sensitivity(
     model: nn.Module,
     task: Task,
@@ -233,12 +247,8 @@ def analyse_sensitivity(
 
     from autoprune._progress import progress_bar
 
-    criterion = check_choice("criterion", CRITERION_ALIASES.get(criterion, criterion), CRITERIA)
-    granularity = check_choice("granularity", granularity, GRANULARITIES)
+    criterion = CRITERION_ALIASES.get(criterion, criterion)
     grid = check_grid(grid)
-    check_positive_int("val_items", val_items)
-    if n_jobs != -1:
-        check_positive_int("n_jobs", n_jobs)  # -1: every core (or every Dask worker)
     start = time.perf_counter()
     light = _light_task(task, val_items=val_items, train_items=2560, seed=seed)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}

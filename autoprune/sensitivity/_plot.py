@@ -1,7 +1,15 @@
 """The sensitivity curves as a PNG: one line per unit, the dense model as a reference.
 
 Example:
-    >>> # plot_sensitivity(sensitivity, "sensitivity.png")
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> from autoprune.sensitivity import Sensitivity
+    >>> t = pd.DataFrame({"layer": ["a", "a", "b", "b"], "sparsity": [0.5, 0.9] * 2,
+    ...                   "metric": [0.9, 0.5, 0.9, 0.89], "loss": [0.0] * 4, "error": [""] * 4})
+    >>> t["drop"] = 0.9 - t["metric"]
+    >>> sens = Sensitivity(t, 0.9, 0.0, "l1", "unstructured", (0.5, 0.9), "accuracy", 0.0)
+    >>> plot_sensitivity(sens, Path(tempfile.mkdtemp()) / "sensitivity.png").stat().st_size > 0
+    True
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ A task is found by name (``"fashion-cnn"``) or by a file spec
 (``"path/to/file.py:function"``, where the function returns a :class:`Task`).
 The same resolution serves the CLI's ``--task`` and :func:`get_task`.
 
+The built-in tasks are listed in :data:`BUILTIN_TASKS` as ``"module:function"``
+and imported when first asked for; their modules know nothing of this registry.
+:func:`register_task` adds a factory of one's own under a name.
+
 Example:
     >>> get_task("digits-mlp").name
     'digits-mlp'
@@ -14,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import math
 import sys
@@ -23,28 +28,56 @@ from pathlib import Path
 from autoprune._validation import shorten
 from autoprune.errors import TaskError
 
-_BUILTINS: dict[str, tuple[Callable[..., object], str]] = {}
+# name -> ("module:function" of its factory, one-line description)
+BUILTIN_TASKS: dict[str, tuple[str, str]] = {
+    "digits-mlp": (
+        "autoprune.tasks.digits:digits_mlp_task",
+        "scikit-learn digits (8x8), an MLP 64-128-64-10: tiny and fast",
+    ),
+    "fashion-cnn": (
+        "autoprune.tasks.fashion:fashion_cnn_task",
+        "Fashion-MNIST, the classic 421,642-parameter CNN (2 conv + 2 fc)",
+    ),
+    "fashion-resnet": (
+        "autoprune.tasks.fashion:fashion_resnet_task",
+        "Fashion-MNIST, a small ResNet with BatchNorm and residual additions",
+    ),
+    "minilm-fidelity": (
+        "autoprune.tasks.minilm:minilm_task",
+        "all-MiniLM-L6-v2 (6-layer BERT) sentence embeddings, fidelity to the dense model "
+        "(needs the transformers extra)",
+    ),
+}
+_REGISTERED: dict[str, tuple[Callable[..., object], str]] = {}  # register_task's, by name
 
 
 def register_task(name: str, description: str = "") -> Callable:
-    """Decorator: register a zero-argument (keyword options allowed) task factory under ``name``."""
+    """Decorator: register a zero-argument (keyword options allowed) task factory under ``name``.
+
+    The name then works wherever a built-in task's does (:func:`get_task`, ``--task``
+    in this process); a built-in task of the same name is shadowed.
+    """
 
     def decorator(factory: Callable[..., object]) -> Callable[..., object]:
-        _BUILTINS[name] = (factory, description)
+        _REGISTERED[name] = (factory, description)
         return factory
 
     return decorator
 
 
-def _load_builtins() -> None:
-    # Imported here, not at module top, because the built-ins import this module.
-    from autoprune.tasks import digits, fashion, minilm  # noqa: F401
-
-
 def available_tasks() -> dict[str, str]:
-    """Names of the built-in tasks and their one-line descriptions."""
-    _load_builtins()
-    return {name: description for name, (_, description) in sorted(_BUILTINS.items())}
+    """Names of the built-in and registered tasks and their one-line descriptions."""
+    described = {name: text for name, (_, text) in BUILTIN_TASKS.items()}
+    described.update({name: text for name, (_, text) in _REGISTERED.items()})
+    return dict(sorted(described.items()))
+
+
+def task_factory(name: str) -> Callable[..., object]:
+    """The factory of a registered or built-in task (its module imported now)."""
+    if name in _REGISTERED:
+        return _REGISTERED[name][0]
+    module, _, function = BUILTIN_TASKS[name][0].partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def get_task(name_or_path, **options):
@@ -69,14 +102,13 @@ def get_task(name_or_path, **options):
 
 
 def _builtin_task(name: str, options: dict):
-    _load_builtins()
-    if name not in _BUILTINS:
-        known = ", ".join(sorted(_BUILTINS))
+    if name not in BUILTIN_TASKS and name not in _REGISTERED:
+        known = ", ".join(available_tasks())
         raise TaskError(
             f"Unknown task {shorten(name)}. Available tasks: {known}; "
             "or give a task file as path/to/file.py:function."
         )
-    factory, _ = _BUILTINS[name]
+    factory = task_factory(name)
     check_task_options(name, factory, options)
     return factory(**options)
 

@@ -30,13 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autoprune._validation import (
-    check_fraction,
-    check_number,
-    check_positive_int,
-    check_seed,
-    shorten,
-)
+from autoprune._validation import MAX_SEED, Interval, shorten, validate_fields
 from autoprune.errors import TaskError
 from autoprune.tasks._data import as_dataset, split_off
 from autoprune.tasks._metrics import get_metric, metric_name
@@ -45,6 +39,15 @@ from autoprune.tasks._metrics import get_metric, metric_name
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 MAX_EPOCHS = 10_000  # dense training epochs
 MAX_BATCH_SIZE = 65_536
+# The declared constraints of a task's training settings.
+TRAINING_FIELDS = {
+    "epochs": Interval(int, 0, MAX_EPOCHS),
+    "batch_size": Interval(int, 1, MAX_BATCH_SIZE),
+    "lr": Interval(float, 0, 1, closed="right"),
+    "weight_decay": Interval(float, 0, None),
+    "split_seed": Interval(int, 0, MAX_SEED, closed="left"),
+    "val_fraction": Interval(float, 0, 1, closed="left"),
+}
 
 
 def check_task_name(name) -> str:
@@ -107,18 +110,7 @@ class Task:
                 "The 'build_model' field must be a callable that returns a fresh nn.Module. "
                 f"Got {type(self.build_model).__name__} instead."
             )
-        check_positive_int("epochs", self.epochs, minimum=0, maximum=MAX_EPOCHS, error=TaskError)
-        check_positive_int("batch_size", self.batch_size, maximum=MAX_BATCH_SIZE, error=TaskError)
-        if not 0 < check_number("lr", self.lr, error=TaskError) <= 1:
-            raise TaskError(
-                f"The 'lr' parameter must be in (0, 1]. Got {shorten(self.lr)} instead."
-            )
-        if check_number("weight_decay", self.weight_decay, error=TaskError) < 0:
-            raise TaskError(
-                f"The 'weight_decay' parameter must be >= 0. Got {shorten(self.weight_decay)} instead."
-            )
-        check_seed("split_seed", self.split_seed, error=TaskError)
-        check_fraction("val_fraction", self.val_fraction, low=0.0, high=1.0, error=TaskError)
+        validate_fields(self, TRAINING_FIELDS, error=TaskError)
         get_metric(self.metric)  # validates the metric spec
         self.train_data = as_dataset(self.train_data, "train_data")
         self.test_data = as_dataset(self.test_data, "test_data")

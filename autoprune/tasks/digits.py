@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 
 from autoprune.tasks._data import as_dataset, split_off
-from autoprune.tasks._registry import register_task
 from autoprune.tasks._task import Task
 from autoprune.tasks.models import DigitsMLP
 
@@ -25,7 +24,6 @@ def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.tensor(bunch.target, dtype=torch.long)
 
 
-@register_task("digits-mlp", "scikit-learn digits (8x8), an MLP 64-128-64-10: tiny and fast")
 def digits_mlp_task(*, split_seed: int = 0) -> Task:
     """Digits with :class:`DigitsMLP`: 1,077 train / 360 validation / 360 test, seeded."""
     full = as_dataset(load_digits_tensors(), "digits")

@@ -4,10 +4,15 @@ The files come from the Debian package ``dataset-fashion-mnist`` (installed by
 ``make install``) or from a directory named by ``AUTOPRUNE_FASHION_MNIST``.
 Nothing is downloaded.
 
-Example:
-    >>> task = fashion_cnn_task(train_size=1000)     # doctest: +SKIP
-    >>> len(task.train_data), len(task.val_data), len(task.test_data)   # doctest: +SKIP
-    (1000, 5000, 10000)
+``fashion_cnn_task(train_size=1000)`` gives 1,000 training, 5,000 validation and
+10,000 test images.
+
+Example (reading a tiny IDX file):
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "tiny-labels-idx1-ubyte.gz"
+    >>> _ = path.write_bytes(gzip.compress(struct.pack(">HBBI", 0, 8, 1, 3) + bytes([7, 8, 9])))
+    >>> read_idx(path).tolist()
+    [7, 8, 9]
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import torch
 
 from autoprune.errors import DataError
 from autoprune.tasks._data import as_dataset, split_off, take
-from autoprune.tasks._registry import register_task
 from autoprune.tasks._task import Task
 from autoprune.tasks.models import FashionCNN, FashionResNet
 
@@ -117,7 +121,6 @@ def _fashion_task(
     )
 
 
-@register_task("fashion-cnn", "Fashion-MNIST, the classic 421,642-parameter CNN (2 conv + 2 fc)")
 def fashion_cnn_task(
     *, train_size: int | None = None, test_size: int | None = None, split_seed: int = 0
 ) -> Task:
@@ -132,9 +135,6 @@ def fashion_cnn_task(
     )
 
 
-@register_task(
-    "fashion-resnet", "Fashion-MNIST, a small ResNet with BatchNorm and residual additions"
-)
 def fashion_resnet_task(
     *, train_size: int | None = None, test_size: int | None = None, split_seed: int = 0
 ) -> Task:

@@ -1,30 +1,28 @@
-"""Structured pruning: remove whole output channels and neurons, physically.
+"""Channels as structured units: torch-pruning's dependency groups, removed physically.
 
 Channels are removed through torch-pruning's dependency graph, so every layer
 tied to a channel (BatchNorm, the next layer's inputs, residual additions, a
-flatten into a linear layer) shrinks with it. The unit is the *dependency
+flatten into a linear layer) shrinks with it. The group is the *dependency
 group*: layers coupled by a residual addition lose the same channels. A group
 is named after its first output layer in definition order; the model's output
 layer is never a group (its outputs are the predictions).
 
-The graph records a pruning history (layer name, in/out, indices) that replays
-the same removal on a fresh model; that is how a pruned model is rebuilt
-without pickle.
-
 Example:
     >>> import torch
     >>> from autoprune.tasks.models import FashionCNN
-    >>> cp = ChannelPruner(FashionCNN(), torch.zeros(1, 1, 28, 28))
-    >>> sorted(cp.groups)
+    >>> units = ChannelUnits(FashionCNN(), torch.zeros(1, 1, 28, 28))
+    >>> sorted(units.groups)
     ['conv1', 'conv2', 'fc1']
-    >>> cp.remove("conv1", [0, 1]); cp.channels("conv1")
+    >>> units.remove("conv1", [0, 1]); units.channels("conv1")
     30
+    >>> units.history[0].to_json()
+    ['conv1', True, '00000003']
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -32,31 +30,20 @@ from torch import nn
 from autoprune._device import model_device
 from autoprune.errors import PruningError
 from autoprune.introspect import PRUNABLE_TYPES
+from autoprune.prune._criteria import Criterion
+from autoprune.prune.units._history import HistoryEntry
+from autoprune.prune.units._protocol import Stats, StructuredGroup
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    import torch_pruning as tp
-
-
-@dataclass(frozen=True)
-class StructuredGroup:
-    """Layers that lose the same channels.
-
-    ``out_layers`` lose ``unit_size`` outputs per unit (1 for a channel, the head
-    size for an attention head); ``in_layers`` lose inputs, ``in_factors[i]`` inputs
-    per unit (49 for a flatten of 7x7 maps into a linear layer); ``norm_layers``
-    (BatchNorm, LayerNorm, ...) lose their per-channel parameters and statistics.
-    """
-
-    name: str
-    out_layers: tuple[str, ...]
-    in_layers: tuple[str, ...]
-    in_factors: tuple[int, ...] = ()
-    norm_layers: tuple[str, ...] = ()
-    unit_size: int = 1
+#: the history kinds channels are recorded as (output channels; input channels in older files)
+CHANNEL_KINDS = ("channels", "in_channels")
 
 
-def _trace(model: nn.Module, example_input: torch.Tensor):
+def trace(model: nn.Module, example_input: torch.Tensor):
+    """torch-pruning's dependency graph of ``model`` (a forward pass in eval mode)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import torch_pruning as tp  # only structured pruning needs it
+
     was_training = model.training
     model.eval()  # tracing runs a forward pass: never update BatchNorm statistics
     try:
@@ -75,40 +62,35 @@ def _trace(model: nn.Module, example_input: torch.Tensor):
         model.train(was_training)
 
 
-class ChannelPruner:
+class ChannelUnits:
     """Dependency groups of a model, their channel scores, and physical removal."""
 
     def __init__(self, model: nn.Module, example_input: torch.Tensor) -> None:
         self.model = model
-        self.graph = _trace(model, example_input)
-        order = {module: i for i, (_, module) in enumerate(model.named_modules())}
+        self.graph = trace(model, example_input)
         self._name = {module: name for name, module in model.named_modules()}
         self._module = {name: module for module, name in self._name.items()}
+        self._order = {name: i for i, name in enumerate(self._module)}
         self.groups: dict[str, StructuredGroup] = {}
         self._layer_group: dict[str, str] = {}
         self._output_layers: set[str] = set()
         for group in self.graph.get_all_groups(root_module_types=PRUNABLE_TYPES):
-            outs, ins, factors, norms = self._members(group)
-            if not ins:
-                self._output_layers.update(
-                    outs
-                )  # nothing consumes these channels: the model's output
-                continue
-            name = min(outs, key=lambda n: order[self._module[n]])
-            self.groups[name] = StructuredGroup(
-                name,
-                tuple(sorted(outs, key=lambda n: order[self._module[n]])),
-                tuple(ins),
-                tuple(factors),
-                tuple(norms),
-            )
-            for layer in outs:
-                self._layer_group[layer] = name
-        self.groups = dict(
-            sorted(self.groups.items(), key=lambda item: order[self._module[item[0]]])
-        )
+            self._add(group)
+        self.groups = dict(sorted(self.groups.items(), key=lambda item: self._order[item[0]]))
         self.original_channels = {name: self.channels(name) for name in self.groups}
         self._kept = {name: list(range(n)) for name, n in self.original_channels.items()}
+
+    def _add(self, group) -> None:
+        """Record one torch-pruning group (unless nothing consumes its channels: the model's output)."""
+        outs, ins, factors, norms = self._members(group)
+        if not ins:
+            self._output_layers.update(outs)
+            return
+        outs = sorted(outs, key=self._order.__getitem__)
+        self.groups[outs[0]] = StructuredGroup(
+            outs[0], tuple(outs), tuple(ins), tuple(factors), tuple(norms)
+        )
+        self._layer_group.update({layer: outs[0] for layer in outs})
 
     def _members(self, group) -> tuple[list[str], list[str], list[int], list[str]]:
         outs, ins, factors, norms = [], [], [], []
@@ -157,35 +139,36 @@ class ChannelPruner:
             module, pruner.prune_out_channels, list(range(self.channels(group)))
         )
 
-    def channel_scores(
-        self, group: str, criterion, stats: dict[str, dict[str, torch.Tensor]]
-    ) -> torch.Tensor:
+    def channel_scores(self, group: str, criterion: Criterion, stats: Stats) -> torch.Tensor:
         """One score per current channel: the criterion summed over every coupled weight."""
-        n = self.channels(group)
         direct = [
             criterion.channel_scores_from_output(stats.get(layer, {}))
             for layer in self.groups[group].out_layers
         ]
         if direct and all(d is not None for d in direct):
             return torch.stack([d.double().cpu() for d in direct]).sum(0)
-        total = torch.zeros(n, dtype=torch.float64)
+        total = torch.zeros(self.channels(group), dtype=torch.float64)
         for item in self._full_group(group):
-            module, handler = item.dep.target.module, item.dep.handler
-            if not isinstance(module, PRUNABLE_TYPES) or None in item.root_idxs:
-                continue
-            scores = criterion.weight_scores(module, stats.get(self._name[module], {})).double()
-            if self.graph.is_out_channel_pruning_fn(handler):
-                per_unit = scores.flatten(1).sum(1)
-            elif self.graph.is_in_channel_pruning_fn(handler) and getattr(module, "groups", 1) == 1:
-                per_unit = scores.transpose(0, 1).flatten(1).sum(1)
-            else:
-                continue
-            total.scatter_add_(
-                0, torch.as_tensor(item.root_idxs), per_unit.cpu()[torch.as_tensor(item.idxs)]
-            )
+            per_unit = self._coupled_scores(item, criterion, stats)
+            if per_unit is not None:
+                total.scatter_add_(
+                    0, torch.as_tensor(item.root_idxs), per_unit[torch.as_tensor(item.idxs)]
+                )
         return total
 
-    def remove(self, group: str, indices) -> None:
+    def _coupled_scores(self, item, criterion: Criterion, stats: Stats) -> torch.Tensor | None:
+        """Scores per channel of one coupled layer (summed over its other dimensions), or None."""
+        module, handler = item.dep.target.module, item.dep.handler
+        if not isinstance(module, PRUNABLE_TYPES) or None in item.root_idxs:
+            return None
+        scores = criterion.weight_scores(module, stats.get(self._name[module], {})).double()
+        if self.graph.is_out_channel_pruning_fn(handler):
+            return scores.flatten(1).sum(1).cpu()
+        if self.graph.is_in_channel_pruning_fn(handler) and getattr(module, "groups", 1) == 1:
+            return scores.transpose(0, 1).flatten(1).sum(1).cpu()
+        return None
+
+    def remove(self, group: str, indices: Iterable[int]) -> None:
         """Physically remove output channels ``indices`` of ``group`` and everything tied to them."""
         indices = sorted(int(i) for i in indices)
         if not indices:
@@ -196,76 +179,39 @@ class ChannelPruner:
             )
         module = self._module[group]
         pruner = self.graph.get_pruner_of_module(module)
-        pruning_group = self.graph.get_pruning_group(module, pruner.prune_out_channels, indices)
-        pruning_group.prune()
+        self.graph.get_pruning_group(module, pruner.prune_out_channels, indices).prune()
         gone = set(indices)
         self._kept[group] = [k for i, k in enumerate(self._kept[group]) if i not in gone]
 
     @property
-    def history(self) -> list:
-        """What was removed, canonically: ``[group, True, bitmask]`` for every group (see :func:`encode_removed`).
+    def history(self) -> list[HistoryEntry]:
+        """What was removed, canonically: one ``channels`` entry with a bitmask for every group.
 
         Groups are independent, so replaying one entry per group on a fresh model gives
         the same architecture however many steps the removal took; and as every group is
         listed with a fixed-width mask, the history's size depends on the model only.
         """
         return [
-            [group, True, encode_removed(set(range(n)) - set(self._kept[group]), n)]
+            HistoryEntry.of(group, "channels", set(range(n)) - set(self._kept[group]), units=n)
             for group, n in self.original_channels.items()
         ]
 
 
-def encode_removed(removed, n: int) -> str:
-    """Removed original indices of ``n`` units as a fixed-width hex bitmask (bit i: unit i removed).
-
-    Example:
-        >>> encode_removed({0, 3}, 12), decode_removed("009")
-        ('009', [0, 3])
-    """
-    value = sum(1 << int(i) for i in removed)
-    return format(value, "x").zfill((n + 3) // 4)
-
-
-def decode_removed(mask) -> list[int]:
-    """Indices of a bitmask from :func:`encode_removed` (a list of indices passes through)."""
-    if isinstance(mask, list):
-        return [int(i) for i in mask]
-    value = int(mask, 16)
-    return [i for i in range(value.bit_length()) if value >> i & 1]
-
-
-def structured_units(model: nn.Module, example_input: torch.Tensor):
-    """The structured units of a model: heads and neurons of transformer blocks, else dependency groups."""
-    from autoprune.prune._transformer import TransformerUnits, has_transformer_blocks
-
-    if has_transformer_blocks(model):
-        return TransformerUnits(model, example_input)
-    return ChannelPruner(model, example_input)
-
-
-def replay_history(model: nn.Module, example_input: torch.Tensor, history: list) -> nn.Module:
-    """Apply a recorded pruning history to a fresh model of the same architecture, in place."""
-    if history and isinstance(
-        history[0][1], str
-    ):  # transformer units: [unit, "heads" | "neurons", indices]
-        from autoprune.prune._transformer import TransformerUnits
-
-        TransformerUnits(model).replay(history)
-        return model
-    graph = _trace(model, example_input)
+def replay_channels(
+    model: nn.Module, example_input: torch.Tensor, history: Iterable[HistoryEntry]
+) -> None:
+    """Remove, in order, the channels ``history`` records from a fresh ``model``, in place."""
+    steps = [
+        (entry.unit, entry.kind == "channels", list(entry.removed))
+        for entry in history
+        if entry.removed
+    ]
+    graph = trace(model, example_input)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            history = [
-                [name, out, decode_removed(idxs)]
-                for name, out, idxs in history
-                if decode_removed(idxs)
-            ]
-            graph.load_pruning_history(
-                [(name, bool(out), list(idxs)) for name, out, idxs in history]
-            )
+            graph.load_pruning_history(steps)
     except (AttributeError, IndexError, RuntimeError, ValueError) as exc:
         raise PruningError(
             f"The structured pruning history does not fit this model: {type(exc).__name__}: {exc}"
         ) from exc
-    return model

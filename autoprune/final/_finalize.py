@@ -1,0 +1,88 @@
+"""The final model of a search, step by step (see :mod:`autoprune.final`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from autoprune._constraints import Interval, Options
+from autoprune._validation import validate_params
+from autoprune.final._choose import (
+    front_of_run,
+    front_policies,
+    latency_budget,
+    measure_front_latency,
+    meeting_latency,
+)
+from autoprune.final._finetune import Shapes, choose_tuned, finetune_candidates
+from autoprune.final._publish import publish, save_final, staging_dir
+from autoprune.final._rules import RULES, shortlist
+from autoprune.final._summary import FinalSummary
+from autoprune.final._verify import budget_checks, measure_saved
+from autoprune.training import evaluate
+
+
+def _open(result_or_run_dir):
+    from autoprune.search import SearchResult, open_run
+
+    if isinstance(result_or_run_dir, SearchResult):
+        return result_or_run_dir
+    return open_run(result_or_run_dir)
+
+
+@validate_params(
+    {"rule": Options(RULES), "top": Interval(int, 1, None), "tolerance": Interval(float, 0, 1)}
+)
+def finalize(
+    result_or_run_dir,
+    *,
+    rule: str = "best",
+    top: int = 3,
+    tolerance: float = 0.005,
+    epochs: float | None = None,
+    progress: bool = True,
+) -> FinalSummary:
+    """Pick, fine-tune fully, test once, save and re-measure the final model of a search.
+
+    ``result_or_run_dir`` is a :class:`~autoprune.search.SearchResult` or its run
+    directory; ``epochs`` defaults to the search space's ``final_epochs``. The
+    summary is also written to ``final/final.json``.
+    """
+    result = _open(result_or_run_dir)
+    run_dir, ctx = Path(result.run_dir), result.context
+    front = front_of_run(run_dir, result.study)
+    epochs = ctx.space.finetune.final_epochs if epochs is None else epochs
+    shapes = Shapes(ctx, front_policies(front))
+    front_latency, budget = None, latency_budget(ctx.setup.budgets)
+    if budget is not None:
+        # the search only estimated latency: measure the front now and pick among what really meets it
+        models = {number: shapes(number).model for number in shapes.policies}
+        front_latency = measure_front_latency(ctx, front, models, budget)
+    candidates = shortlist(
+        meeting_latency(front, front_latency), rule, top=top, tolerance=tolerance
+    )
+    start = time.perf_counter()
+    tuned = finetune_candidates(ctx, candidates, shapes, epochs=epochs, progress=progress)
+    chosen = choose_tuned(tuned, rule, tolerance=tolerance)
+    test = evaluate(chosen.outcome.model, ctx.task.test_data, ctx.task)  # the one look at test
+    staging = staging_dir(run_dir)
+    save_final(ctx, staging, chosen, rule=rule, test_metric=test.metric)
+    measured = measure_saved(ctx, staging, chosen.outcome.layers)
+    summary = FinalSummary(
+        chosen_trial=chosen.candidate.number,
+        front_latency=front_latency,
+        rule=rule,
+        tolerance=tolerance,
+        final_epochs=epochs,
+        candidates=[t.candidate for t in tuned],
+        val_metric=chosen.candidate.val_metric,
+        test_metric=test.metric,
+        test_loss=test.loss,
+        dense=measured.dense,
+        final=measured.final,
+        budget_checks=budget_checks(ctx, measured),
+        finalize_seconds=round(time.perf_counter() - start, 1),
+        previous_final=None,
+        metric=ctx.task.metric_name,
+    )
+    return publish(run_dir, staging, summary)

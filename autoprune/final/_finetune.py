@@ -1,0 +1,91 @@
+"""Step 2 of the final model: fine-tune each shortlisted candidate fully, choose on validation.
+
+A global structured ranking is first pinned to the channel ratios it reaches
+on the dense model (:func:`~autoprune.pipeline.pin_structure`): the shape whose
+costs were checked is the shape that gets fine-tuned and shipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from autoprune.final._rules import choose
+from autoprune.final._summary import Candidate
+from autoprune.pipeline import PruneOutcome, pin_structure, prune_and_finetune
+from autoprune.policy import Policy
+from autoprune.training import evaluate
+
+
+class Shapes:
+    """Front candidates pruned from the dense model without fine-tuning: the shapes the budgets saw.
+
+    Each is pruned once, on first use.
+    """
+
+    def __init__(self, ctx, policies: dict[int, Policy]) -> None:
+        self.ctx, self.policies = ctx, policies
+        self._outcomes: dict[int, PruneOutcome] = {}
+
+    def __call__(self, number: int) -> PruneOutcome:
+        if number not in self._outcomes:
+            self._outcomes[number] = prune_and_finetune(
+                self.ctx.fresh_dense(), self.policies[number], self.ctx.task, epochs=0
+            )
+        return self._outcomes[number]
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """A shortlisted candidate after its full fine-tune: its row, the policy it ran, the model."""
+
+    candidate: Candidate
+    policy: Policy
+    outcome: PruneOutcome
+
+
+def final_policy(policy: Policy, shapes: Shapes, number: int, epochs: float) -> Policy:
+    """The policy the final fine-tune runs: pinned when it ranks channels globally, ``epochs`` long."""
+    if policy.ranks_channels_globally:
+        # fine-tuning longer must not move a global ranking to a shape the budgets never saw
+        policy = pin_structure(policy, shapes(number).layers)
+    return replace(policy, finetune=replace(policy.finetune, epochs=epochs))
+
+
+def finetune_candidates(
+    ctx, candidates: pd.DataFrame, shapes: Shapes, *, epochs: float, progress: bool
+) -> list[Tuned]:
+    """Each shortlisted front row pruned from the dense model, fine-tuned for ``epochs``, validated."""
+    tuned = []
+    for row in candidates.itertuples():
+        number = int(row.number)
+        searched = shapes.policies[number]
+        policy = final_policy(searched, shapes, number, epochs)
+        outcome = prune_and_finetune(ctx.fresh_dense(), policy, ctx.task, progress=progress)
+        val = evaluate(outcome.model, ctx.task.val_data, ctx.task).metric
+        candidate = Candidate(
+            number=number,
+            val_metric=val,
+            search_val_metric=float(row.val_metric),
+            cost=float(row.cost),
+            pinned=searched.ranks_channels_globally,
+        )
+        tuned.append(Tuned(candidate, policy, outcome))
+    return tuned
+
+
+def choose_tuned(tuned: list[Tuned], rule: str, *, tolerance: float) -> Tuned:
+    """The candidate the rule picks on its fully fine-tuned validation metric."""
+    frame = pd.DataFrame(
+        [
+            {
+                "number": t.candidate.number,
+                "val_metric": t.candidate.val_metric,
+                "cost": t.candidate.cost,
+            }
+            for t in tuned
+        ]
+    )
+    chosen = choose(frame, rule, tolerance=tolerance)
+    return next(t for t in tuned if t.candidate.number == chosen)

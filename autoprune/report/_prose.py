@@ -1,0 +1,174 @@
+"""The report's first blocks, from its data: the title, the run, the final model against the dense one.
+
+The words come from here and from :mod:`autoprune.report._prose_search` (the
+search's sections); the numbers come from a
+:class:`~autoprune.report._data.ReportData`, the renderers in
+:mod:`autoprune.report._render` turn the blocks into markdown and HTML.
+
+Example:
+    >>> from autoprune.report._data import Comparison
+    >>> comparison_table([Comparison("params", 1000, 250, ratio=0.25)], "accuracy").rows[0]["final / dense"]
+    '25.0%'
+"""
+
+from __future__ import annotations
+
+from autoprune.final import FinalSummary, LatencyStats
+from autoprune.report._data import (
+    MISSING_FINAL,
+    MISSING_FRONT,
+    MISSING_TRIALS,
+    Comparison,
+    ReportData,
+)
+from autoprune.report._render import Heading, Table, Text
+
+FRONT_COLUMNS = [
+    "number",
+    "val_metric",
+    "cost",
+    "params",
+    "macs",
+    "bytes",
+    "granularity",
+    "scope",
+    "criterion",
+    "schedule",
+    "seed",
+]
+MISSING_TEXT = {
+    MISSING_TRIALS: "trials.csv (no trial has been exported yet: resume the search, or run "
+    "'autoprune report --finalize')",
+    MISSING_FINAL: "final/final.json (no final model yet: run 'autoprune report RUN_DIR --finalize')",
+    MISSING_FRONT: "a feasible fine-tuned trial (the front is empty)",
+}
+QUANTITY_NAMES = {
+    "params": "parameters (non-zero)",
+    "macs": "MACs (non-zero)",
+    "bytes": "bytes on disk",
+    "latency_ms": "latency, median ms",
+}
+
+
+def missing_text(data: ReportData) -> list[str]:
+    """What the run lacks, in words."""
+    return [MISSING_TEXT[item] for item in data.missing]
+
+
+def _latency_text(stats: LatencyStats) -> str:
+    threads = f"{stats.threads} thread{'s' if stats.threads != 1 else ''}"
+    return (
+        f"{stats.median_ms:.3f} ms (range over {stats.rounds} rounds {stats.min_ms:.3f}-{stats.max_ms:.3f}; "
+        f"batch {stats.batch_size}, {threads})"
+    )
+
+
+def title(data: ReportData) -> str:
+    return f"autoprune report: {data.run.task} under {', '.join(data.run.budgets)}"
+
+
+def header_blocks(data: ReportData) -> list:
+    """The title, what the run was asked to do, and how far it went."""
+    run = data.run
+    limits = ", ".join(f"{k} {v:,.6g}" for k, v in run.limits.items())
+    request = (
+        f"Task `{run.task}`; budget {', '.join(run.budgets)} (limits: {limits}); search space "
+        f"`{run.space_name}`; {run.n_trials} trials requested; seed {run.seed}."
+    )
+    progress = f"{data.n_complete} trials complete, {data.n_failed} failed"
+    if run.search_seconds is not None:
+        progress += f"; search wall time {run.search_seconds:,.0f} s"
+    if run.sensitivity_seconds is not None:
+        progress += f"; sensitivity analysis {run.sensitivity_seconds:.0f} s"
+    progress += (
+        f". Dense model: validation {run.metric} {run.dense_val_metric:.4f}, test {run.metric} "
+        f"{run.dense_test_metric:.4f}."
+    )
+    return [Heading(title(data), 1), Text(request), Text(progress)]
+
+
+def comparison_table(rows: list[Comparison], metric: str) -> Table:
+    """Final against dense, one row per quantity: a difference for metrics, a ratio for costs."""
+    names = {"test_metric": f"test {metric}", "val_metric": f"validation {metric}"}
+    out = []
+    for row in rows:
+        if row.quantity in names:
+            changed, ratio = f"{row.difference:+.4f}", ""
+        else:
+            changed, ratio = "", "n/a" if row.ratio is None else f"{row.ratio:.1%}"
+        name = names.get(row.quantity) or QUANTITY_NAMES[row.quantity]
+        out.append(
+            {
+                "": name,
+                "dense": row.dense,
+                "final": row.final,
+                "final - dense": changed,
+                "final / dense": ratio,
+            }
+        )
+    return Table(out)
+
+
+def _budget_table(final: FinalSummary) -> Table:
+    return Table(
+        [
+            {
+                "budget": c.budget,
+                "measured from the saved files": c.value,
+                "limit": c.limit,
+                "met": "yes" if c.met else "NO",
+            }
+            for c in final.budget_checks
+        ]
+    )
+
+
+def _candidate_table(final: FinalSummary, metric: str) -> Table:
+    return Table(
+        [
+            {
+                "trial": c.number,
+                f"search val {metric}": c.search_val_metric,
+                f"final val {metric}": c.val_metric,
+                "cost / limit": c.cost,
+            }
+            for c in final.candidates
+        ]
+    )
+
+
+def final_blocks(data: ReportData) -> list:
+    """The final model against the dense model, its budgets, and how it was chosen."""
+    blocks: list = [Heading("Final model against the dense model")]
+    final = data.final
+    if final is None:
+        text = (
+            "No final model yet: the front's candidates have not been fine-tuned fully and tested."
+        )
+        return [*blocks, Text(text)]
+    blocks.append(comparison_table(data.comparison, data.run.metric))
+    blocks.append(
+        Text(
+            f"Latency, dense: {_latency_text(final.dense.latency)}; final: "
+            f"{_latency_text(final.final.latency)}, measured side by side. The test split was "
+            "evaluated once, for the final model only."
+        )
+    )
+    blocks.append(_budget_table(final))
+    blocks.append(
+        Text(
+            f"Chosen by rule `{final.rule}` among {len(final.candidates)} candidates fine-tuned for "
+            f"{final.final_epochs:g} epochs: trial {final.chosen_trial}. Files: `final/policy.yaml`, "
+            "`final/model.safetensors`, `final/final.json`."
+        )
+    )
+    if data.pinned:
+        blocks.append(
+            Text(
+                f"Trial(s) {', '.join(str(n) for n in data.pinned)} ranked channels globally; their "
+                "final fine-tune kept the per-layer channel counts that ranking reaches on the dense "
+                "model, the shape whose costs were checked (the policy file lists them per layer)."
+            )
+        )
+    blocks.append(_candidate_table(final, data.run.metric))
+    return blocks

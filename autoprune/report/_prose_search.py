@@ -1,0 +1,132 @@
+"""The report's blocks about the search: front, per-layer table, sensitivity, history, failures.
+
+Example:
+    >>> from autoprune.report._render import to_markdown
+    >>> from pathlib import Path
+    >>> print(to_markdown(missing_blocks(["front"]), Path(".")), end="")
+    ## Not in this report yet
+    <BLANKLINE>
+    a feasible fine-tuned trial (the front is empty).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autoprune.report._data import ReportData
+from autoprune.report._figures import Figures
+from autoprune.report._prose import FRONT_COLUMNS, MISSING_TEXT
+from autoprune.report._render import Heading, Image, Table, Text
+
+PARETO_CAPTION = (
+    "Pareto plot: front, dominated, screened-only and over-budget trials; dense model and seed "
+    "policies marked"
+)
+
+
+def _front_latency_blocks(data: ReportData) -> list:
+    text = Text(
+        "Latency of every front candidate, estimated by the latency model during the search and "
+        "measured after it (median of 3 interleaved rounds with the dense model):"
+    )
+    rows = [
+        {
+            "trial": r.number,
+            "estimated ms": r.estimated_ms,
+            "measured ms": r.measured_ms,
+            "measured / dense": r.measured_vs_dense,
+            "limit ms": r.limit_ms,
+            "met": "yes" if r.met else "NO",
+        }
+        for r in data.final.front_latency
+    ]
+    return [text, Table(rows)]
+
+
+def front_blocks(data: ReportData, pareto: Path | None) -> list:
+    """The Pareto front table, its measured latency, the Pareto plot and the trial categories."""
+    blocks: list = [Heading("Pareto front")]
+    if not data.has_front:
+        blocks.append(Text("No feasible fine-tuned trial yet, so no front."))
+    else:
+        blocks.append(
+            Text(
+                f"Feasible, fine-tuned, non-dominated trials over (validation {data.run.metric}, "
+                "cost / limit of the first budget); cheapest first."
+            )
+        )
+        columns = [c for c in FRONT_COLUMNS if c in data.front]
+        blocks.append(Table(data.front[columns].to_dict(orient="records")))
+        if data.final is not None and data.final.front_latency:
+            blocks += _front_latency_blocks(data)
+    if data.pareto is not None:
+        blocks.append(Image(pareto, PARETO_CAPTION))
+        counts = sorted(data.pareto.category_counts.items())
+        blocks.append(Text("Trials by category: " + ", ".join(f"{k} {v}" for k, v in counts) + "."))
+    return blocks
+
+
+def layer_blocks(data: ReportData, sparsity: Path | None) -> list:
+    """The final model per layer: the figure and the table."""
+    if data.final is None:
+        return []
+    rows = [
+        {
+            "layer": r["layer"],
+            "granularity": r["granularity"],
+            "weights removed": r["sparsity"],
+            "channels removed": r["channel_ratio"],
+            "params before": r["params_before"],
+            "non-zero params": r["nonzero_params"],
+        }
+        for r in data.final.final.layers
+    ]
+    return [
+        Heading("Final model, per layer"),
+        Image(sparsity, "Weights and channels removed per layer"),
+        Table(rows),
+    ]
+
+
+def sensitivity_blocks(data: ReportData) -> list:
+    """Each sensitivity analysis's curves and ranking, or a word that it was off."""
+    blocks: list = [Heading("Sensitivity")]
+    for section in data.sensitivity:
+        blocks.append(Image(section.figure, f"Sensitivity curves ({section.granularity})"))
+        if section.ranking is not None:
+            blocks.append(Table(section.ranking.to_dict(orient="records")))
+    if not data.sensitivity:
+        blocks.append(Text("The sensitivity analysis was off for this run."))
+    return blocks
+
+
+def history_blocks(data: ReportData, history: Path | None) -> list:
+    """The optimisation history figure and the failed trials with their reasons."""
+    blocks: list = [Heading("Optimisation history")]
+    if history is not None:
+        blocks.append(Image(history, "Validation metric by trial and the best feasible so far"))
+    if data.failed:
+        blocks.append(Heading("Failed trials"))
+        blocks.append(Table([{"trial": f.number, "reason": f.reason} for f in data.failed]))
+    return blocks
+
+
+def missing_blocks(missing: list[str]) -> list:
+    """What the run lacks (``missing``: :attr:`ReportData.missing`), or nothing."""
+    if not missing:
+        return []
+    return [
+        Heading("Not in this report yet"),
+        Text("; ".join(MISSING_TEXT[item] for item in missing) + "."),
+    ]
+
+
+def search_blocks(data: ReportData, figures: Figures) -> list:
+    """Every block after the final model's section."""
+    return [
+        *front_blocks(data, figures.pareto),
+        *layer_blocks(data, figures.sparsity),
+        *sensitivity_blocks(data),
+        *history_blocks(data, figures.history),
+        *missing_blocks(data.missing),
+    ]
