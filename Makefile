@@ -50,10 +50,10 @@ demo: install
 	$(BIN)/autoprune demo
 
 bench: install
-	$(BIN)/autoprune bench compare
+	$(BIN)/python -m benchmarks compare
 
 bench-quick: install
-	$(BIN)/autoprune bench compare --quick
+	$(BIN)/python -m benchmarks compare --quick
 
 # The structured target on fashion-cnn: at most 25% of the parameters and 0.6x measured latency at once.
 bench-structured: install
@@ -68,8 +68,8 @@ bench-reliability: install
 	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_reliability.py tests/test_fuzz.py
 
 lint: install
-	$(BIN)/ruff check autoprune tests
-	$(BIN)/ruff format --check autoprune tests
+	$(BIN)/ruff check autoprune tests benchmarks
+	$(BIN)/ruff format --check autoprune tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -9,13 +9,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from autoprune.bench._context import RunSettings
-from autoprune.bench._matching import BudgetUnreachable, bisect_knob, erk_densities
-from autoprune.bench._runner import BenchError
-from autoprune.bench._tables import MEANS, aggregate
-from autoprune.bench.compare import BenchConfig, TaskPlan, estimate_seconds, full, quick, run
-from autoprune.bench.methods import METHOD_NAMES
-from autoprune.cli import main
+from benchmarks.__main__ import main
+from benchmarks._context import RunSettings
+from benchmarks._matching import BudgetUnreachable, bisect_knob, erk_densities
+from benchmarks._runner import BenchError
+from benchmarks._tables import MEANS, aggregate
+from benchmarks.compare import BenchConfig, TaskPlan, estimate_seconds, full, quick, run
+from benchmarks.methods import METHOD_NAMES
 
 BUDGETS = ("params=0.5", "params=0.3")
 UNSTRUCTURED = ("torch-global-l1", "lamp", "erk")
@@ -140,7 +140,7 @@ def test_aggregation_takes_mean_and_std_over_seeds_and_repeats_reference_rows():
 
 
 def test_command_line_settings_win_over_the_presets_per_task_ones():
-    from autoprune.bench.compare import configure
+    from benchmarks.compare import configure
 
     config = configure("full", trials=5, epochs=0.2)
     for plan in config.tasks:
@@ -284,20 +284,20 @@ def test_methods_that_cannot_meet_a_budget_say_so_and_structured_ones_handle_res
 
 
 def test_the_command_line_estimates_and_refuses_unknown_tasks(capsys):
-    assert main(["bench", "compare", "--quick", "--estimate"]) == 0
+    assert main(["compare", "--quick", "--estimate"]) == 0
     printed = capsys.readouterr().out
     assert (
         "fashion-cnn: params=0.25, params=0.1; 11 methods, seeds 0, 1 epoch(s), 8 trials" in printed
     )
     assert "Total: ~" in printed
-    assert main(["bench", "compare", "--task", "nope", "--estimate"]) == 2
+    assert main(["compare", "--task", "nope", "--estimate"]) == 2
     assert "Task 'nope' is not in this benchmark" in capsys.readouterr().err
 
 
 def test_versions_are_those_of_the_installed_distributions():
     import importlib.metadata
 
-    from autoprune.bench._common import versions
+    from benchmarks._common import versions
 
     found = versions()
     for dist in ("torch", "torch-pruning", "optuna", "scikit-learn", "numpy"):

@@ -97,7 +97,7 @@ def test_the_task_registry_and_the_task_modules_do_not_import_each_other():
 
 
 def _python_files():
-    return [p for p in PACKAGE.rglob("*.py") if "bench" not in p.relative_to(PACKAGE).parts]
+    return list(PACKAGE.rglob("*.py"))
 
 
 def test_error_classes_live_in_errors_py():
@@ -122,3 +122,12 @@ def test_the_granularity_to_field_map_is_defined_once():
     spelled = re.compile(r"""["']structured["']\s*:\s*["']channel_ratio["']""")
     homes = [str(p.relative_to(PACKAGE)) for p in _python_files() if spelled.search(p.read_text())]
     assert homes == ["policy.py"]
+
+
+def test_the_benchmarks_are_not_part_of_the_package():
+    assert not (PACKAGE / "bench").exists()
+    assert not [
+        p
+        for p in _python_files()
+        if "benchmarks" in p.read_text() and "import benchmarks" in p.read_text()
+    ]

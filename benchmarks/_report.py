@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from autoprune._io import write_text
-from autoprune.bench._context import RunSettings
-from autoprune.bench._tables import aggregate, load_rows, pareto_plot, render_markdown, write_csv
-from autoprune.bench.methods import METHOD_NAMES, get_method
+from benchmarks._context import RunSettings
+from benchmarks._tables import aggregate, load_rows, pareto_plot, render_markdown, write_csv
+from benchmarks.methods import METHOD_NAMES, get_method
 
 
 def _dense_line(rows: list[dict], metric: str) -> str:

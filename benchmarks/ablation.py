@@ -1,4 +1,4 @@
-"""What the sensitivity pre-ranking buys (``autoprune bench ablation``).
+"""What the sensitivity pre-ranking buys (``python -m benchmarks ablation``).
 
 Two searches of the same study settings, one with the sensitivity analysis
 (caps and seed policies) and one without, each for ``trials`` trials. Front
@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from autoprune._io import write_json, write_text
-from autoprune.bench._common import markdown_table, versions
+from benchmarks._common import markdown_table, versions
 
 
 def best_so_far(trials: pd.DataFrame) -> pd.Series:

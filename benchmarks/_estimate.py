@@ -6,7 +6,7 @@ measurement, the sensitivity analysis); cells a method cannot run (n/a) cost
 nothing. It is a plan, not a promise: a loaded machine is slower.
 
 Example:
-    >>> from autoprune.bench.compare import full, quick
+    >>> from benchmarks.compare import full, quick
     >>> round(estimate_seconds(quick())["fashion-cnn"] / 60), round(sum(estimate_seconds(full()).values()) / 60)
     (12, 167)
 """
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autoprune.bench._context import RunSettings
-from autoprune.bench._runner import plan_cells
-from autoprune.bench.methods import get_method
 from autoprune.budgets import parse_budget
+from benchmarks._context import RunSettings
+from benchmarks._runner import plan_cells
+from benchmarks.methods import get_method
 
 
 @dataclass(frozen=True)

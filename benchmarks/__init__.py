@@ -1,5 +1,5 @@
 """Benchmarks: suites that write their figures to ``results/``.
 
 Example:
-    $ autoprune bench engine
+    $ python -m benchmarks engine
 """

@@ -9,10 +9,10 @@ Example:
 
 from __future__ import annotations
 
-from autoprune.bench._method import Method, Outcome
-from autoprune.bench._search_methods import SEARCHES
-from autoprune.bench.baselines import BASELINES
 from autoprune.errors import AutopruneError
+from benchmarks._method import Method, Outcome
+from benchmarks._search_methods import SEARCHES
+from benchmarks.baselines import BASELINES
 
 _ORDER = (
     "dense",

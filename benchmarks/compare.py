@@ -1,6 +1,6 @@
-"""The comparison benchmark: autoprune against the baselines (``autoprune bench compare``, ``make bench``).
+"""The comparison benchmark: autoprune against the baselines (``python -m benchmarks compare``, ``make bench``).
 
-For each task, budget and seed, every method of :mod:`autoprune.bench.methods`
+For each task, budget and seed, every method of :mod:`benchmarks.methods`
 runs from the same dense checkpoint with the same fine-tuning budget, and the
 finished model is measured the same way (test metric, non-zero parameters,
 MACs, bytes on disk, latency side by side with the dense model, wall time,
@@ -26,7 +26,7 @@ the presets trim trials and epochs rather than seeds or budgets:
   global; unstructured and structured) before it finalizes the best; raise
   ``--trials`` for a longer search. With 2 epochs and 24 trials the full run
   would take about 9 hours. The sensitivity ablation runs on its own
-  (:mod:`autoprune.bench.ablation`, ~15 min).
+  (:mod:`benchmarks.ablation`, ~15 min).
 
 Both presets measure latency over 5 interleaved rounds of 20 runs.
 A loaded machine is slower (other processes share the two cores).
@@ -49,13 +49,13 @@ import torch
 
 from autoprune._io import write_json
 from autoprune._progress import progress_bar
-from autoprune.bench._context import BenchTask, RunSettings
-from autoprune.bench._estimate import REFERENCE_COSTS, TaskCost, estimate_seconds
-from autoprune.bench._report import write_task_report
-from autoprune.bench._runner import BenchError, check_settings, finished, plan_cells, run_cell
-from autoprune.bench.methods import METHOD_NAMES, get_method
 from autoprune.budgets import parse_budget
 from autoprune.tasks import Task, get_task
+from benchmarks._context import BenchTask, RunSettings
+from benchmarks._estimate import REFERENCE_COSTS, TaskCost, estimate_seconds
+from benchmarks._report import write_task_report
+from benchmarks._runner import BenchError, check_settings, finished, plan_cells, run_cell
+from benchmarks.methods import METHOD_NAMES, get_method
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def full(out: str | Path = "results/benchmarks") -> BenchConfig:
     Trimmed to fit (see the module docstring): 1 epoch (fashion-cnn) and 0.5 epoch
     (fashion-resnet) of fine-tuning, 12 search trials on fashion-cnn and 6 on
     fashion-resnet, latency from 5 rounds of 20 runs. The sensitivity ablation
-    runs separately (``autoprune bench ablation``), as two longer searches.
+    runs separately (``python -m benchmarks ablation``), as two longer searches.
     """
     return BenchConfig(
         tasks=(
@@ -193,7 +193,7 @@ def quick(out: str | Path = "results/benchmarks/quick") -> BenchConfig:
 
 
 def transformer(out: str | Path = "results/benchmarks/transformer") -> BenchConfig:
-    """all-MiniLM-L6-v2 (``autoprune bench transformer``): autoprune against uniform head/neuron pruning.
+    """all-MiniLM-L6-v2 (``python -m benchmarks transformer``): autoprune against uniform head/neuron pruning.
 
     At 50% of the encoder's parameters and at 0.6x measured latency, one seed:
     fidelity to the dense embeddings before and after 1 epoch of distillation
@@ -300,7 +300,7 @@ def run(config: BenchConfig, *, progress: bool = True) -> dict[str, dict[str, Pa
     estimate = estimate_seconds(config)
     if estimate:
         log(
-            f"autoprune bench compare: {total} cells; estimated {sum(estimate.values()) / 60:.0f} min on 2 cores "
+            f"python -m benchmarks compare: {total} cells; estimated {sum(estimate.values()) / 60:.0f} min on 2 cores "
             f"if none is finished yet ({', '.join(f'{k} {v / 60:.0f} min' for k, v in estimate.items())})"
         )
     paths, done, threads = {}, 0, torch.get_num_threads()

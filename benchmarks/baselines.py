@@ -31,11 +31,11 @@ import warnings
 import torch
 from torch import nn
 
-from autoprune.bench._matching import erk_densities
-from autoprune.bench._method import ALL_KINDS, Method, Outcome
 from autoprune.introspect import prunable_layers
 from autoprune.policy import LayerPolicy, Policy
 from autoprune.tasks import iterate_batches
+from benchmarks._matching import erk_densities
+from benchmarks._method import ALL_KINDS, Method, Outcome
 
 MAX_AMOUNT = 0.999  # the largest fraction of weights a knob may remove
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 import time
 
 from autoprune._io import read_json
-from autoprune.bench._method import ALL_KINDS, Method, Outcome
 from autoprune.errors import BudgetError, RunError
+from benchmarks._method import ALL_KINDS, Method, Outcome
 
 
 class NotAvailable(BudgetError):

@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from autoprune._io import atomic_path, read_json, write_text
-from autoprune.bench._common import markdown_table
-from autoprune.bench.methods import get_method
 from autoprune.budgets import parse_budget
+from benchmarks._common import markdown_table
+from benchmarks.methods import get_method
 
 COLUMNS = [
     "budget",

@@ -24,12 +24,12 @@ from pathlib import Path
 import torch
 
 from autoprune._io import read_json
-from autoprune.bench._common import versions
-from autoprune.bench._context import BenchTask, RunSettings
-from autoprune.bench.methods import get_method
 from autoprune.budgets import parse_budget
 from autoprune.errors import AutopruneError, BudgetError
 from autoprune.introspect import torch_threads
+from benchmarks._common import versions
+from benchmarks._context import BenchTask, RunSettings
+from benchmarks.methods import get_method
 
 DONE = ("ok", "n/a")
 

@@ -1,4 +1,4 @@
-"""Benchmark of the pruning engine on real data (``autoprune bench engine``).
+"""Benchmark of the pruning engine on real data (``python -m benchmarks engine``).
 
 1. ``fashion-cnn``: test accuracy of every criterion at 80% unstructured
    sparsity and at 50% of channels removed (structured), right after pruning
@@ -17,13 +17,13 @@ from pathlib import Path
 
 from autoprune._io import write_json, write_text
 from autoprune._progress import progress_bar
-from autoprune.bench._common import markdown_table, versions
 from autoprune.checkpoints import dense_model
 from autoprune.introspect import profile_model, prunable_layers, side_by_side_latency
 from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import CRITERIA, FinetuneRecipe, Policy
 from autoprune.tasks import get_task
 from autoprune.training import evaluate
+from benchmarks._common import markdown_table, versions
 
 SETTINGS = {
     "unstructured": {"amount": 0.8, "label": "80% of weights"},

@@ -1,4 +1,11 @@
-"""The benchmark command: ``autoprune bench engine | compare | transformer``."""
+"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation``.
+
+The benchmarks live beside the package, not in it (a user's install has no use
+for them); ``make bench`` and its siblings run them from a source checkout.
+
+Example:
+    $ python -m benchmarks compare --quick --estimate
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from autoprune.errors import AutopruneError
 
 def cmd_bench(args) -> int:
     if args.suite == "ablation":
-        from autoprune.bench import ablation
+        from benchmarks import ablation
 
         kwargs = {"trials": args.trials} if args.trials else {}
         path = ablation.run(
@@ -16,7 +23,7 @@ def cmd_bench(args) -> int:
         print(f"Wrote {path}")
         return 0
     if args.suite == "engine":
-        from autoprune.bench import engine
+        from benchmarks import engine
 
         path = engine.run(
             args.out or "results/engine", epochs=1.0 if args.epochs is None else args.epochs
@@ -27,7 +34,7 @@ def cmd_bench(args) -> int:
         raise AutopruneError(
             f"Unknown benchmark suite {args.suite!r}; expected one of: engine, compare, transformer."
         )
-    from autoprune.bench import compare
+    from benchmarks import compare
 
     preset = "transformer" if args.suite == "transformer" else "quick" if args.quick else "full"
     config = compare.configure(
@@ -60,9 +67,13 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    """Add this module's commands to the ``autoprune`` parser."""
-    p = sub.add_parser("bench", help="run a benchmark suite; figures go to results/")
+def build_parser():
+    """The parser of ``python -m benchmarks``."""
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Run a benchmark suite; figures go to results/."
+    )
     p.add_argument(
         "suite",
         nargs="?",
@@ -99,4 +110,20 @@ def register(sub) -> None:
         "--estimate", action="store_true", help="compare: print the estimated runtime and stop"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-cell lines")
-    p.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite the arguments name; a user error is one line and exit status 2."""
+    import sys
+
+    args = build_parser().parse_args(argv)
+    try:
+        return cmd_bench(args)
+    except AutopruneError as exc:
+        print(f"benchmarks: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -27,7 +27,6 @@ from pathlib import Path
 
 from torch import nn
 
-from autoprune.bench._matching import Match, bisect_knob
 from autoprune.budgets import Budget, measure_costs
 from autoprune.checkpoints import dense_model
 from autoprune.errors import PruningError
@@ -37,6 +36,7 @@ from autoprune.policy import FinetuneRecipe, Policy
 from autoprune.prune import Calibration, Pruner, structured_units
 from autoprune.tasks import Task
 from autoprune.training import evaluate, train_model
+from benchmarks._matching import Match, bisect_knob
 
 COST_FIELD = {"params": "params", "macs": "macs", "size": "bytes"}
 # a latency match aims this far under the limit: measured latency is noisy, the final check is not lenient
