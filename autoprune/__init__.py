@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from autoprune import _lazy
 from autoprune.apply import apply_policy, load_pruned, save_pruned
 from autoprune.budgets import Budget
-from autoprune.checkpoints import dense_model
 from autoprune.errors import (
     AutopruneError,
     BudgetError,
@@ -37,13 +36,13 @@ from autoprune.introspect import measure_latency, profile_model, prunable_layers
 from autoprune.policy import Policy
 from autoprune.policy_file import load_policy, save_policy
 from autoprune.tasks import Task, available_tasks, get_task, register_task
-from autoprune.training import evaluate, train_model
+from autoprune.training import TrainingSettings, dense_model, evaluate, train_model
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from autoprune.final import FinalSummary, finalize
     from autoprune.report import build_report
     from autoprune.search import SearchOptions, SearchResult, SearchSpace, open_run, search
-    from autoprune.sensitivity import analyse_sensitivity
+    from autoprune.sensitivity import SensitivityOptions, analyse_sensitivity
 
 __version__ = "0.1.0"
 
@@ -62,9 +61,11 @@ __all__ = [
     "SearchResult",
     "SearchSpace",
     "SearchSpaceError",
+    "SensitivityOptions",
     "Task",
     "TaskError",
     "TrainingDiverged",
+    "TrainingSettings",
     "__version__",
     "analyse_sensitivity",
     "apply_policy",

@@ -34,6 +34,7 @@ LAZY = {
     "FinalSummary": "autoprune.final",
     "build_report": "autoprune.report",
     "analyse_sensitivity": "autoprune.sensitivity",
+    "SensitivityOptions": "autoprune.sensitivity",
 }
 # sub-packages named like their entry point: the package, once bound, calls it
 ENTRY_PACKAGES = ("search",)

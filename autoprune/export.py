@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -118,6 +119,22 @@ def check_export_out(out_dir: str | Path, *, overwrite: bool = False) -> Path:
     )
 
 
+@dataclass(frozen=True)
+class ParityCheck:
+    """How an exported file's outputs are compared with PyTorch's on a fixed batch.
+
+    An exact (fp32) format passes when its largest absolute difference is at most
+    ``atol``; ``strict`` raises on a failure, else the row says ``parity: False``.
+
+    Example:
+        >>> ParityCheck().atol, ParityCheck(strict=False).strict
+        (0.0001, False)
+    """
+
+    atol: float = 1e-4
+    strict: bool = True
+
+
 def export_model(
     model: nn.Module,
     example_input: torch.Tensor,
@@ -126,21 +143,21 @@ def export_model(
     formats=FORMATS,
     quantize: bool = False,
     metric=None,
-    atol: float = 1e-4,
-    strict: bool = True,
+    parity: ParityCheck | None = None,
     overwrite: bool = False,
 ) -> list[dict]:
     """Export ``model`` in each format (and int8 variants); one report row per file.
 
     ``metric`` (a callable model -> float) adds each variant's metric to its row.
     A model with non-finite weights is refused. When an exact format's outputs differ
-    from PyTorch by more than ``atol`` (or are not finite), raises; with
-    ``strict=False`` its row says ``parity: False`` instead and the export goes on.
-    ``out_dir`` must be new, empty or an earlier export's; ``overwrite`` allows any
-    directory, where only :data:`EXPORT_FILES` are replaced (:func:`check_export_out`).
+    from PyTorch by more than ``parity.atol`` (or are not finite), raises; with
+    ``ParityCheck(strict=False)`` its row says ``parity: False`` instead and the export
+    goes on. ``out_dir`` must be new, empty or an earlier export's; ``overwrite`` allows
+    any directory, where only :data:`EXPORT_FILES` are replaced (:func:`check_export_out`).
     """
     from autoprune.apply import check_finite
 
+    parity = parity or ParityCheck()
     out = check_export_out(out_dir, overwrite=overwrite)
     check_finite(model, error=AutopruneError)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,33 +176,40 @@ def export_model(
             if fmt == "onnx" and precision != "fp32":
                 continue  # dynamically quantized modules do not export to ONNX
             path = out / export_file(fmt, precision)
-            if fmt == "torchscript":
-                loaded = to_torchscript(variant, example_input, path)
-                with torch.no_grad():
-                    output = loaded(batch)
-                run = loaded
-            else:
-                session = to_onnx(variant, example_input, path)
-                output = torch.from_numpy(session.run(None, {"input": batch.numpy()})[0])
-
-                def run(x, session=session):
-                    return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
-
-            diff = float((output - reference).abs().max())
-            exact = precision == "fp32"
-            if strict and exact and not diff <= atol:  # NaN compares false both ways
-                raise AutopruneError(
-                    f"{fmt} export of the model differs from PyTorch by {diff:.3g} > {atol:g}."
-                )
-            row = {
-                "format": fmt,
-                "precision": precision,
-                "file": str(path),
-                "bytes": path.stat().st_size,
-                "max_abs_diff": diff,
-                "parity": (diff <= atol) if exact else "n/a (int8)",
-            }
+            run = _write(fmt, variant, example_input, path)
+            with torch.no_grad():
+                output = run(batch)
+            row = _row(fmt, precision, path, float((output - reference).abs().max()), parity)
             if metric is not None:
                 row["metric"] = metric(run)
             rows.append(row)
     return rows
+
+
+def _write(fmt: str, model: nn.Module, example_input: torch.Tensor, path: Path):
+    """Write ``model`` in ``fmt`` at ``path``; returns the loaded file as a callable (tensor in, tensor out)."""
+    if fmt == "torchscript":
+        return to_torchscript(model, example_input, path)
+    session = to_onnx(model, example_input, path)
+
+    def run(x, session=session):
+        return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+
+    return run
+
+
+def _row(fmt: str, precision: str, path: Path, diff: float, parity: ParityCheck) -> dict:
+    """The report row of one exported file; a strict parity failure of an exact format raises."""
+    exact = precision == "fp32"
+    if parity.strict and exact and not diff <= parity.atol:  # NaN compares false both ways
+        raise AutopruneError(
+            f"{fmt} export of the model differs from PyTorch by {diff:.3g} > {parity.atol:g}."
+        )
+    return {
+        "format": fmt,
+        "precision": precision,
+        "file": str(path),
+        "bytes": path.stat().st_size,
+        "max_abs_diff": diff,
+        "parity": (diff <= parity.atol) if exact else "n/a (int8)",
+    }

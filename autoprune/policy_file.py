@@ -157,25 +157,50 @@ def save_policy(path: str | Path, document: PolicyDocument | Policy) -> None:
     write_text(path, _dump(path, document.to_dict()))
 
 
+DOCUMENT_FIELDS = ("schema_version", "kind", "policy", "fingerprint", "provenance", "results")
+
+
 def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
     """Validate plain data (from a file) into a PolicyDocument.
 
     ``provenance`` is a small mapping of plain values (:func:`autoprune.policy.check_provenance`);
     ``results`` one of at most :data:`MAX_RESULT_ITEMS` entries, :data:`MAX_RESULT_DEPTH` levels deep.
+
+    Example:
+        >>> parse_policy_document({"layers": {"fc1": {"sparsity": 0.5}}}).schema_version
+        1
+        >>> parse_policy_document({"schema_version": 9, "policy": {}}, source="p.yaml")
+        Traceback (most recent call last):
+        ...
+        autoprune.errors.PolicyError: p.yaml: schema version 9 is newer than this autoprune understands (1); upgrade autoprune to read it.
     """
     source = shorten(source, text=True)
+    data = _migrate(data, source)
+    version = _check_version(data["schema_version"], source)
+    _check_envelope(data, source)
+    policy = _read_policy(data["policy"], source)
+    raw = _read_fingerprint(data.get("fingerprint") or {}, source)
+    provenance = _plain(check_provenance(data.get("provenance") or {}, source=source))
+    results = _read_results(data.get("results") or {}, source)
+    return PolicyDocument(policy, dict(raw), provenance, results, version)
+
+
+def _migrate(data, source: str) -> dict:
+    """``data`` as a document of the current layout: a bare policy (schema 0) is wrapped."""
     if not isinstance(data, dict):
         raise PolicyError(
             f"{source}: a policy file holds a mapping. Got {type(data).__name__} instead."
         )
-    if "schema_version" not in data:
-        if "layers" in data:  # schema 0: a bare policy, as Policy.to_dict() writes it
-            data = {"schema_version": SCHEMA_VERSION, "kind": KIND, "policy": data}
-        else:
-            raise PolicyError(
-                f"{source}: missing 'schema_version' (and no 'layers' to read as a bare policy)."
-            )
-    version = data["schema_version"]
+    if "schema_version" in data:
+        return data
+    if "layers" in data:  # schema 0: a bare policy, as Policy.to_dict() writes it
+        return {"schema_version": SCHEMA_VERSION, "kind": KIND, "policy": data}
+    raise PolicyError(
+        f"{source}: missing 'schema_version' (and no 'layers' to read as a bare policy)."
+    )
+
+
+def _check_version(version, source: str) -> int:
     if isinstance(version, bool) or not isinstance(version, int):
         raise PolicyError(
             f"{source}: 'schema_version' must be an integer. Got {shorten(version)} instead."
@@ -189,10 +214,12 @@ def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
         raise PolicyError(
             f"{source}: schema version {shorten(version)} is not supported; the oldest readable is 1."
         )
-    unknown = sorted(
-        set(data) - {"schema_version", "kind", "policy", "fingerprint", "provenance", "results"},
-        key=str,
-    )
+    return version
+
+
+def _check_envelope(data: dict, source: str) -> None:
+    """No unknown field, the right ``kind``, and a ``policy`` field."""
+    unknown = sorted(set(data) - set(DOCUMENT_FIELDS), key=str)
     if unknown:
         raise PolicyError(f"{source}: unknown field(s) {shorten(unknown)}.")
     if data.get("kind", KIND) != KIND:
@@ -203,13 +230,18 @@ def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
         raise PolicyError(
             f"{source}: missing the 'policy' field (the per-layer entries and global settings)."
         )
+
+
+def _read_policy(data, source: str) -> Policy:
     try:
-        policy = Policy.from_dict(data["policy"])
+        return Policy.from_dict(data)
     except PolicyError as exc:
         raise PolicyError(f"{source}: {exc}") from exc
     except (TypeError, ValueError) as exc:
         raise PolicyError(f"{source}: invalid policy: {shorten(exc, text=True)}") from exc
-    raw = data.get("fingerprint") or {}
+
+
+def _read_fingerprint(raw, source: str) -> dict:
     if not isinstance(raw, dict) or not all(
         isinstance(k, str)
         and isinstance(v, list)
@@ -219,18 +251,21 @@ def parse_policy_document(data, *, source: str = "policy") -> PolicyDocument:
         raise PolicyError(
             f"{source}: 'fingerprint' must map layer names to lists of integers (weight shapes)."
         )
-    provenance = _plain(check_provenance(data.get("provenance") or {}, source=source))
+    return raw
+
+
+def _read_results(raw, source: str) -> dict:
     try:
         results = check_plain_data(
             "results",
-            data.get("results") or {},
+            raw,
             max_items=MAX_RESULT_ITEMS,
             max_depth=MAX_RESULT_DEPTH,
             error=PolicyError,
         )
     except PolicyError as exc:
         raise PolicyError(f"{source}: {exc}") from None
-    return PolicyDocument(policy, dict(raw), provenance, _plain(results), version)
+    return _plain(results)
 
 
 def _plain(value):

@@ -28,14 +28,18 @@ from pathlib import Path
 from torch import nn
 
 from autoprune.budgets import Budget, measure_costs
-from autoprune.checkpoints import dense_model
 from autoprune.errors import PruningError
 from autoprune.introspect import profile_model, prunable_layers, side_by_side_latency
-from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import FinetuneRecipe, Policy
 from autoprune.prune import Calibration, Pruner, structured_units
 from autoprune.tasks import Task
-from autoprune.training import evaluate, train_model
+from autoprune.training import (
+    TrainingSettings,
+    dense_model,
+    evaluate,
+    prune_and_finetune,
+    train_model,
+)
 from benchmarks._matching import Match, bisect_knob
 
 COST_FIELD = {"params": "params", "macs": "macs", "size": "bytes"}
@@ -123,15 +127,8 @@ class BenchTask:
 
     def train(self, model: nn.Module, seed: int) -> nn.Module:
         """Fine-tune ``model`` in place with the benchmark's recipe (Adam, epochs, lr, seed)."""
-        train_model(
-            model,
-            self.task,
-            epochs=self.settings.epochs,
-            lr=self.settings.lr,
-            seed=seed,
-            progress=False,
-            desc="fine-tune",
-        )
+        recipe = TrainingSettings(epochs=self.settings.epochs, lr=self.settings.lr, seed=seed)
+        train_model(model, self.task, settings=recipe, progress=False, desc="fine-tune")
         return model.eval()
 
     # ------------------------------------------------------------------ costs

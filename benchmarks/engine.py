@@ -17,12 +17,10 @@ from pathlib import Path
 
 from autoprune._io import write_json, write_text
 from autoprune._progress import progress_bar
-from autoprune.checkpoints import dense_model
 from autoprune.introspect import profile_model, prunable_layers, side_by_side_latency
-from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import CRITERIA, FinetuneRecipe, Policy
 from autoprune.tasks import get_task
-from autoprune.training import evaluate
+from autoprune.training import dense_model, evaluate, prune_and_finetune
 from benchmarks._common import markdown_table, versions
 
 SETTINGS = {

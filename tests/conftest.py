@@ -40,7 +40,7 @@ def digits_task():
 
 @pytest.fixture(scope="session")
 def digits_dense(digits_task):
-    from autoprune.checkpoints import dense_model
+    from autoprune.training import dense_model
 
     return dense_model(digits_task, seed=0, progress=False)
 
@@ -90,6 +90,6 @@ def conv_task():
 
 @pytest.fixture(scope="session")
 def conv_dense(conv_task):
-    from autoprune.checkpoints import dense_model
+    from autoprune.training import dense_model
 
     return dense_model(conv_task, seed=0, progress=False)

@@ -550,7 +550,7 @@ def test_write_failures_are_one_line_naming_the_path(
     def fail(path, *args, **kwargs):
         raise OSError(code, __import__("os").strerror(code), str(path))
 
-    monkeypatch.setattr("autoprune.checkpoints.save_weights", fail)
+    monkeypatch.setattr("autoprune.training._dense.save_weights", fail)
     message = expect_one_line(
         ["train", "--task", f"{_task_file(tmp_path)}:plain", "--quiet"], *phrases
     )
@@ -559,7 +559,8 @@ def test_write_failures_are_one_line_naming_the_path(
 
 def test_a_bug_is_not_hidden_as_a_file_system_error(tmp_path, own_cache, monkeypatch):
     monkeypatch.setattr(
-        "autoprune.checkpoints.save_weights", lambda *a, **k: (_ for _ in ()).throw(KeyError("bug"))
+        "autoprune.training._dense.save_weights",
+        lambda *a, **k: (_ for _ in ()).throw(KeyError("bug")),
     )
     with pytest.raises(KeyError):
         run_cli(["train", "--task", f"{_task_file(tmp_path)}:plain", "--quiet"])
@@ -591,8 +592,8 @@ def test_task_options_of_the_wrong_type_are_one_line(option, phrase, no_work):
 
 
 def test_a_huge_seed_is_refused_by_the_python_api_too():
-    from autoprune.checkpoints import dense_model
     from autoprune.tasks import get_task
+    from autoprune.training import dense_model
 
     with pytest.raises(TaskError, match="'seed' parameter must be an integer in"):
         dense_model(get_task("digits-mlp"), seed=10**30, progress=False)

@@ -187,13 +187,20 @@ def test_entry_point_arguments_are_declared(digits_task):
     import torch
 
     from autoprune.introspect import measure_latency
-    from autoprune.sensitivity import analyse_sensitivity
+    from autoprune.sensitivity import SensitivityOptions, analyse_sensitivity
 
     model = digits_task.new_model()
     with pytest.raises(ParameterError, match="'warmup' parameter must be an integer >= 0"):
         measure_latency(model, torch.zeros(1, 64), warmup=-1)
     assert "repeats" in inspect.signature(measure_latency).parameters
     with pytest.raises(ParameterError, match="'criterion' parameter must be one of 'l1'"):
-        analyse_sensitivity(model, digits_task, criterion=["l1"], cache=False, progress=False)
+        analyse_sensitivity(
+            model,
+            digits_task,
+            criterion=["l1"],
+            options=SensitivityOptions(cache=False, progress=False),
+        )
     with pytest.raises(ParameterError, match="'n_jobs' parameter must be one of -1 or an integer"):
-        analyse_sensitivity(model, digits_task, n_jobs=0, cache=False, progress=False)
+        analyse_sensitivity(
+            model, digits_task, options=SensitivityOptions(n_jobs=0, cache=False, progress=False)
+        )

@@ -30,7 +30,8 @@ from autoprune.artifact import encode_state_dict, serialize_state_dict, sparse_b
 from autoprune.budgets._costs import Costs, in_scope
 from autoprune.introspect import profile_model, prunable_layers
 from autoprune.policy import Policy, parse_nm
-from autoprune.prune import channels_to_remove, encode_removed, local_count, structured_units
+from autoprune.prune import channels_to_remove, local_count, structured_units
+from autoprune.prune.units import HistoryEntry, StructuredGroup
 
 HEADER_PER_SPARSE_TENSOR = 160  # two more header entries (mask, values) and the shape in metadata
 HEADER_MARGIN = 256
@@ -46,6 +47,17 @@ class _Layer:
     macs: int
 
 
+def _layers(model: nn.Module, macs: dict[str, int]) -> dict[str, _Layer]:
+    """The shape, bias and dense MACs of every prunable layer."""
+    layers = {}
+    for name, module in prunable_layers(model).items():
+        w = module.weight
+        out_dim, in_dim = w.shape[0], w.shape[1]
+        kernel = w.numel() // (out_dim * in_dim)
+        layers[name] = _Layer(out_dim, in_dim, kernel, module.bias is not None, macs[name])
+    return layers
+
+
 class CostModel:
     """Analytic costs of policies applied to one dense model."""
 
@@ -53,19 +65,8 @@ class CostModel:
         self, model: nn.Module, example_input: torch.Tensor, *, scope: tuple[str, ...] | None = None
     ) -> None:
         profile = profile_model(model, example_input)
-        macs = {layer.name: layer.macs for layer in profile.layers}
         self.scope = scope
-        self.layers: dict[str, _Layer] = {}
-        for name, module in prunable_layers(model).items():
-            w = module.weight
-            out_dim, in_dim = w.shape[0], w.shape[1]
-            self.layers[name] = _Layer(
-                out_dim,
-                in_dim,
-                w.numel() // (out_dim * in_dim),
-                module.bias is not None,
-                macs[name],
-            )
+        self.layers = _layers(model, {layer.name: layer.macs for layer in profile.layers})
         self.total_params = sum(
             p.numel() for n, p in model.named_parameters() if in_scope(n, scope)
         )
@@ -73,22 +74,35 @@ class CostModel:
             layer.params for layer in profile.layers if in_scope(layer.name, scope)
         )
         try:
-            self.groups = structured_units(copy.deepcopy(model), example_input).groups
+            units = structured_units(copy.deepcopy(model), example_input)
         except Exception:  # an untraceable model simply has no structured option
-            self.groups = {}
+            units = None
+        self.groups: dict[str, StructuredGroup] = units.groups if units else {}
+        # the history a structured model's file carries: every unit with a fixed-width mask, each
+        # entry of its own kind (channels, heads, neurons), so its size depends on the model only
+        self.full_history: list[HistoryEntry] = units.history if units else []
         self.layer_group = {
             layer: g for g, group in self.groups.items() for layer in group.out_layers
         }
+        self.norm_params = self._norm_params(model)
+        self._measure_tensors(model)
+        self._measure_file(model)
+
+    def _norm_params(self, model: nn.Module) -> dict[str, int]:
+        """Parameters of each group's norm layers (in scope): they shrink with the group."""
         modules = dict(model.named_modules())
-        self.norm_params = {
+        return {
             g: sum(
                 p.numel()
                 for n in group.norm_layers
-                if in_scope(n, scope)
+                if in_scope(n, self.scope)
                 for p in modules[n].parameters(recurse=False)
             )
             for g, group in self.groups.items()
         }
+
+    def _measure_tensors(self, model: nn.Module) -> None:
+        """Bytes of each group's per-channel norm tensors, and of every other non-layer tensor."""
         norm_owner = {n: g for g, group in self.groups.items() for n in group.norm_layers}
         self.norm_bytes = {
             g: 0 for g in self.groups
@@ -103,14 +117,16 @@ class CostModel:
                 self.norm_bytes[norm_owner[owner]] += size
             else:
                 self.static_bytes += size
-        tensors, _ = encode_state_dict(model.state_dict())
+
+    def _measure_file(self, model: nn.Module) -> None:
+        """The dense weights file: its size, its header, and what a structured history adds."""
+        state = model.state_dict()
+        tensors, _ = encode_state_dict(state)
         encoded_payload = sum(t.numel() * t.element_size() for t in tensors.values())
-        self.dense_bytes = len(serialize_state_dict(model.state_dict(), history=[]))
+        self.dense_bytes = len(serialize_state_dict(state, history=[]))
         self.header_bytes = self.dense_bytes - encoded_payload
-        # a structured model's file lists every unit in its history, with a fixed-width mask: a constant
-        full = [[g, True, encode_removed(set(), self.units(g))] for g in self.groups]
         self.structured_history_bytes = (
-            len(serialize_state_dict(model.state_dict(), history=full))
+            len(serialize_state_dict(state, history=self.full_history))
             - self.dense_bytes
             + ALIGNMENT
         )

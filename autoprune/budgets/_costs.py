@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -25,6 +25,7 @@ from torch import nn
 
 from autoprune.artifact import artifact_bytes
 from autoprune.introspect import profile_model
+from autoprune.prune.units import HistoryEntry
 
 COST_OF_KIND = {"params": "params", "macs": "macs", "size": "bytes", "latency": "latency_ms"}
 
@@ -68,7 +69,7 @@ def measure_costs(
     *,
     latency: Callable[[nn.Module], float] | None = None,
     scope: tuple[str, ...] | None = None,
-    history: list | None = None,
+    history: Sequence[HistoryEntry] | None = None,
 ) -> Costs:
     """Exact parameters, MACs and bytes of ``model``; latency when ``latency`` is given.
 

@@ -24,7 +24,7 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from autoprune.checkpoints import dense_model
+    from autoprune.training import dense_model
 
     task = task_from_args(args)
     start = time.perf_counter()
@@ -94,8 +94,8 @@ def cmd_inspect(args) -> int:
 def cmd_sensitivity(args) -> int:
     from pathlib import Path
 
-    from autoprune.checkpoints import dense_model
-    from autoprune.sensitivity import analyse_sensitivity
+    from autoprune.sensitivity import SensitivityOptions, analyse_sensitivity
+    from autoprune.training import dense_model
 
     task = task_from_args(args)
     dense = dense_model(task, seed=args.seed, progress=not args.quiet)
@@ -106,12 +106,14 @@ def cmd_sensitivity(args) -> int:
         granularity=args.granularity,
         grid=parse_grid(args.grid),
         val_items=args.val_items,
-        n_jobs=args.n_jobs,
-        cache=not args.no_cache,
         seed=args.seed,
-        progress=not args.quiet,
-        backend=args.backend,
-        scheduler=args.scheduler,
+        options=SensitivityOptions(
+            n_jobs=args.n_jobs,
+            backend=args.backend,
+            scheduler=args.scheduler,
+            cache=not args.no_cache,
+            progress=not args.quiet,
+        ),
     )
     out = Path(args.out or Path("results/runs") / task.name / "sensitivity")
     paths = sens.save(out, tolerance=args.tolerance)

@@ -16,10 +16,8 @@ def cmd_apply(args) -> int:
 
     from autoprune.apply import check_finite, check_out, save_pruned
     from autoprune.budgets import measure_costs
-    from autoprune.checkpoints import dense_model
-    from autoprune.pipeline import prune_and_finetune
     from autoprune.policy_file import check_fingerprint, load_policy
-    from autoprune.training import evaluate
+    from autoprune.training import dense_model, evaluate, prune_and_finetune
 
     document = load_policy(args.policy)  # validated before anything is computed or written
     check_out(args.out, overwrite=args.overwrite)
@@ -85,8 +83,7 @@ def cmd_export(args) -> int:
     from pathlib import Path
 
     from autoprune.apply import load_pruned
-    from autoprune.export import check_export_out, export_model
-    from autoprune.training import evaluate
+    from autoprune.export import ParityCheck, check_export_out, export_model
 
     check_export_out(args.out, overwrite=args.overwrite)  # before anything is loaded or written
     task = task_from_args(args) if args.task else None
@@ -96,20 +93,7 @@ def cmd_export(args) -> int:
         example_input=task.example_input if task else None,
     )
     example = task.example_input if task else _example_from_policy(args.model_dir)
-    metric = None
-    if task is not None:
-
-        class _Wrapped(__import__("torch").nn.Module):
-            def __init__(self, run):
-                super().__init__()
-                self.run = run
-
-            def forward(self, x):
-                return self.run(x)
-
-        def metric(run):
-            return evaluate(_Wrapped(run), task.test_data, task).metric
-
+    metric = _test_metric(task) if task is not None else None
     rows = export_model(
         model,
         example,
@@ -117,23 +101,53 @@ def cmd_export(args) -> int:
         formats=args.format or ["torchscript"],
         quantize=args.quantize,
         metric=metric,
-        strict=False,
+        parity=ParityCheck(strict=False),
         overwrite=args.overwrite,
     )
     if metric is not None:
-        rows.insert(
-            0,
-            {
-                "format": "pytorch",
-                "precision": "fp32",
-                "file": str(Path(args.model_dir) / "model.safetensors"),
-                "bytes": (Path(args.model_dir) / "model.safetensors").stat().st_size,
-                "max_abs_diff": 0.0,
-                "parity": True,
-                "metric": evaluate(model, task.test_data, task).metric,
-            },
-        )
+        rows.insert(0, _pytorch_row(Path(args.model_dir), model, task))
     print(format_table(rows))
+    _refuse_failed(rows)
+    return 0
+
+
+def _test_metric(task):
+    """The task's test metric of an exported file's callable (tensor in, tensor out)."""
+    import torch
+
+    from autoprune.training import evaluate
+
+    class _Wrapped(torch.nn.Module):
+        def __init__(self, run):
+            super().__init__()
+            self.run = run
+
+        def forward(self, x):
+            return self.run(x)
+
+    def metric(run):
+        return evaluate(_Wrapped(run), task.test_data, task).metric
+
+    return metric
+
+
+def _pytorch_row(model_dir, model, task) -> dict:
+    """The export table's row of the pruned model itself, as loaded from ``model_dir``."""
+    from autoprune.training import evaluate
+
+    return {
+        "format": "pytorch",
+        "precision": "fp32",
+        "file": str(model_dir / "model.safetensors"),
+        "bytes": (model_dir / "model.safetensors").stat().st_size,
+        "max_abs_diff": 0.0,
+        "parity": True,
+        "metric": evaluate(model, task.test_data, task).metric,
+    }
+
+
+def _refuse_failed(rows: list[dict]) -> None:
+    """An AutopruneError naming the first exported file whose outputs differ from PyTorch."""
     failed = [row for row in rows if row["parity"] is False]
     if failed:
         from autoprune.errors import AutopruneError
@@ -142,7 +156,6 @@ def cmd_export(args) -> int:
             f"{failed[0]['format']} {failed[0]['precision']} export of the model differs from PyTorch "
             f"(largest difference {failed[0]['max_abs_diff']:.3g}); do not use {failed[0]['file']}."
         )
-    return 0
 
 
 def _example_from_policy(model_dir):
@@ -156,6 +169,12 @@ def _example_from_policy(model_dir):
 
 def register(sub) -> None:
     """Add this module's commands to the ``autoprune`` parser."""
+    _register_apply(sub)
+    _register_export(sub)
+
+
+def _register_apply(sub) -> None:
+    """The ``apply`` command."""
     p = sub.add_parser(
         "apply", help="apply a policy file to a dense checkpoint and write the pruned model"
     )
@@ -188,6 +207,9 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_apply)
 
+
+def _register_export(sub) -> None:
+    """The ``export`` command."""
     p = sub.add_parser("export", help="export a pruned model directory: TorchScript, ONNX, int8")
     p.add_argument(
         "model_dir", help="a directory written by apply or search (policy.yaml + model.safetensors)"

@@ -182,6 +182,14 @@ def cmd_demo(args) -> int:
 
 def register(sub) -> None:
     """Add this module's commands to the ``autoprune`` parser."""
+    _register_search(sub)
+    _register_report(sub)
+    _register_worker(sub)
+    _register_demo(sub)
+
+
+def _register_search(sub) -> None:
+    """The ``search`` command."""
     p = sub.add_parser(
         "search", help="search pruning policies under a budget (resumes an existing run)"
     )
@@ -215,18 +223,7 @@ def register(sub) -> None:
         action="store_true",
         help="no sensitivity analysis: no caps, no seed policies",
     )
-    p.add_argument(
-        "--latency-batch-size",
-        type=int,
-        default=64,
-        help="batch size of latency budgets (default %(default)s)",
-    )
-    p.add_argument(
-        "--latency-threads",
-        type=int,
-        default=1,
-        help="threads of latency budgets (default %(default)s)",
-    )
+    _add_latency_arguments(p)
     add_cluster_arguments(p)
     p.add_argument(
         "--device",
@@ -242,6 +239,25 @@ def register(sub) -> None:
     add_pick_arguments(p)
     p.set_defaults(func=cmd_search)
 
+
+def _add_latency_arguments(p) -> None:
+    """How latency budgets are measured."""
+    p.add_argument(
+        "--latency-batch-size",
+        type=int,
+        default=64,
+        help="batch size of latency budgets (default %(default)s)",
+    )
+    p.add_argument(
+        "--latency-threads",
+        type=int,
+        default=1,
+        help="threads of latency budgets (default %(default)s)",
+    )
+
+
+def _register_report(sub) -> None:
+    """The ``report`` command."""
     p = sub.add_parser("report", help="(re)build the report of a run directory")
     p.add_argument("run_dir", help="the run directory")
     p.add_argument(
@@ -253,6 +269,9 @@ def register(sub) -> None:
     add_pick_arguments(p)
     p.set_defaults(func=cmd_report)
 
+
+def _register_worker(sub) -> None:
+    """The ``worker`` command."""
     p = sub.add_parser("worker", help="join an existing study and run trials until none is left")
     p.add_argument(
         "--storage", default=None, help="the study's storage URL (default: the journal in --out)"
@@ -264,6 +283,9 @@ def register(sub) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: the study's)")
     p.set_defaults(func=cmd_worker)
 
+
+def _register_demo(sub) -> None:
+    """The ``demo`` command."""
     p = sub.add_parser(
         "demo", help="the main job: search fashion-cnn under params=0.1, finalize, report"
     )

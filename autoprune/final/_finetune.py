@@ -1,7 +1,7 @@
 """Step 2 of the final model: fine-tune each shortlisted candidate fully, choose on validation.
 
 A global structured ranking is first pinned to the channel ratios it reaches
-on the dense model (:func:`~autoprune.pipeline.pin_structure`): the shape whose
+on the dense model (:func:`~autoprune.training.pin_structure`): the shape whose
 costs were checked is the shape that gets fine-tuned and shipped.
 """
 
@@ -13,9 +13,8 @@ import pandas as pd
 
 from autoprune.final._rules import choose
 from autoprune.final._summary import Candidate
-from autoprune.pipeline import PruneOutcome, pin_structure, prune_and_finetune
 from autoprune.policy import Policy
-from autoprune.training import evaluate
+from autoprune.training import PruneOutcome, evaluate, pin_structure, prune_and_finetune
 
 
 class Shapes:

@@ -19,7 +19,6 @@ import copy
 import torch
 
 from autoprune.budgets import Budget, CostModel, Costs, LatencyModel, measure_costs, parse_budgets
-from autoprune.checkpoints import dense_model
 from autoprune.errors import BudgetError, RunError, SearchSpaceError
 from autoprune.introspect import prunable_layers
 from autoprune.policy import (
@@ -35,6 +34,7 @@ from autoprune.search._setup import SearchSetup
 from autoprune.search._space import SearchSpace
 from autoprune.sensitivity import Sensitivity
 from autoprune.tasks import Task, get_task
+from autoprune.training import dense_model
 
 
 class SearchContext:

@@ -32,11 +32,10 @@ import math
 import time
 
 from autoprune.budgets import measure_costs
-from autoprune.errors import TrialFailed
-from autoprune.pipeline import prune_and_finetune
+from autoprune.errors import TrainingDiverged, TrialFailed
 from autoprune.search._candidate import Candidate, suggest
 from autoprune.search._context import SearchContext
-from autoprune.training import TrainingDiverged, evaluate
+from autoprune.training import evaluate, prune_and_finetune
 
 SCREEN_SLACK = 0.01  # screening metrics this close count as "no better"
 

@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from autoprune.budgets import load_or_sample, measure_costs, parse_budgets
-from autoprune.checkpoints import dense_model
 from autoprune.errors import BudgetError, RunError
 from autoprune.introspect import measure_latency
 from autoprune.search._setup import SearchSetup
 from autoprune.search._space import SearchSpace
-from autoprune.sensitivity import analyse_sensitivity, weights_digest
+from autoprune.sensitivity import SensitivityOptions, analyse_sensitivity, weights_digest
 from autoprune.tasks import Task
+from autoprune.training import dense_model
 
 
 @dataclass(frozen=True)
@@ -155,10 +155,12 @@ def _sensitivity(
                 grid=grid,
                 val_items=space.sensitivity.val_items,
                 seed=setup.seed,
-                progress=progress,
-                backend=backend,
-                scheduler=scheduler,
-                n_jobs=-1 if backend == "dask" else 1,
+                options=SensitivityOptions(
+                    n_jobs=-1 if backend == "dask" else 1,
+                    backend=backend,
+                    scheduler=scheduler,
+                    progress=progress,
+                ),
             )
         except (
             Exception

@@ -19,244 +19,23 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from autoprune._io import read_data_file
-from autoprune._validation import BOOL, Interval, Options, Rule, fail, shorten, validate
+from autoprune._validation import shorten
 from autoprune.errors import SearchSpaceError
-from autoprune.policy import (
-    CRITERIA,
-    CRITERION_ALIASES,
-    GRANULARITIES,
-    MAX_EVERY,
-    MAX_ROUNDS,
-    SCHEDULES,
-    SCOPES,
-    parse_nm,
-    printable,
+from autoprune.search._space_fields import (
+    SPACE_FIELDS,
+    AmountRange,
+    FinetuneSettings,
+    ScreeningSettings,
+    SensitivitySettings,
+    read_fields,
 )
 
 SPACES_DIR_NAME = "search_spaces"
-MAX_TIERS = 100  # sensitivity tiers (one search dimension each)
-MAX_STARTUP = 10_000  # trials always fine-tuned before screening starts
-MAX_VAL_ITEMS = 10_000_000  # validation items of the sensitivity analysis
-MAX_AMOUNT = 0.999  # the largest per-layer amount a space may allow
-
-# A reader checks one field's raw value (from YAML) and returns it parsed; ``where`` names the field.
-Reader = Callable[[str, Any], Any]
-NON_EMPTY_LIST = Rule("a non-empty list", lambda v: isinstance(v, list) and bool(v))
-
-
-def _is_nm(pattern: Any) -> bool:
-    try:
-        parse_nm(pattern)
-    except Exception:  # noqa: BLE001 - whatever the value is, it is no N:M pattern
-        return False
-    return True
-
-
-NM_PATTERN = Rule("an 'N:M' pattern with 0 < N < M", _is_nm)
-
-
-def _check(where: str, value: Any, constraint) -> Any:
-    return validate(where, value, constraint, error=SearchSpaceError, kind="field")
-
-
-def _fail(where: str, expected: str, value: Any) -> None:
-    fail(where, expected, value, error=SearchSpaceError, kind="field")
-
-
-def _number(low: float, high: float, *, closed: str = "both") -> Reader:
-    constraint = Interval(float, low, high, closed=closed)
-    return lambda where, value: float(_check(where, value, constraint))
-
-
-def _integer(low: int, high: int) -> Reader:
-    constraint = Interval(int, low, high)
-    return lambda where, value: _check(where, value, constraint)
-
-
-def _rule(description: str, test: Callable[[Any], bool]) -> Reader:
-    constraint = Rule(description, test)
-    return lambda where, value: _check(where, value, constraint)
-
-
-def _choices(allowed, aliases: dict | None = None) -> Reader:
-    """A non-empty list of ``allowed`` names (one name is a list of one); repeats dropped."""
-    options = Options(allowed, quoted=False)
-
-    def read(where: str, value: Any) -> tuple[str, ...]:
-        items = _check(where, [value] if isinstance(value, str) else value, NON_EMPTY_LIST)
-        out: list[str] = []
-        for i, item in enumerate(items):
-            name = (aliases or {}).get(item, item) if isinstance(item, str) else item
-            if _check(f"{where}[{i}]", name, options) not in out:
-                out.append(name)
-        return tuple(out)
-
-    return read
-
-
-def _criterion(where: str, value: Any) -> str:
-    name = _check(where, value, Rule("one criterion name", lambda v: isinstance(v, str)))
-    return _check(where, CRITERION_ALIASES.get(name, name), Options(CRITERIA, quoted=False))
-
-
-def _nm_patterns(where: str, value: Any) -> tuple[str, ...]:
-    patterns = [value] if isinstance(value, str) else value
-    if not isinstance(patterns, list) or not patterns:
-        _fail(where, "a non-empty list of 'N:M' patterns", patterns)
-    for i, pattern in enumerate(patterns):
-        _check(f"{where}[{i}]", pattern, NM_PATTERN)
-    return tuple(dict.fromkeys(str(p) for p in patterns))
-
-
-def _grid(where: str, value: Any) -> tuple[float, ...]:
-    if not isinstance(value, list) or not value:
-        _fail(where, "a non-empty list of amounts in (0, 1)", value)
-    amount = _number(0.0, MAX_AMOUNT, closed="right")
-    return tuple(sorted({amount(f"{where}[{i}]", v) for i, v in enumerate(value)}))
-
-
-def _pair(low: float, high: float, *, below: bool = False) -> Reader:
-    """A number or a [low, high] pair within [low, high] (``below``: strictly below ``high``)."""
-    number = _number(low, high)
-
-    def read(where: str, value: Any) -> tuple[float, float]:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            v = number(where, value)
-            if below and v >= high:
-                _fail(where, f"below {high:g}", value)
-            return (v, v)
-        if not isinstance(value, list) or len(value) != 2:
-            _fail(where, "a number or a [low, high] pair", value)
-        lo, hi = number(f"{where}[0]", value[0]), number(f"{where}[1]", value[1])
-        if lo > hi:
-            _fail(where, "[low, high] with low <= high", value)
-        if below and hi >= high:
-            _fail(where, f"[low, high] below {high:g}", value)
-        return (lo, hi)
-
-    return read
-
-
-def _mapping(where: str, value: Any, known) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        _fail(where, "a mapping", value)
-    unknown = sorted(set(value) - set(known), key=str)
-    if unknown:
-        raise SearchSpaceError(
-            f"{where}: unknown field {shorten(unknown[0])}; expected some of {', '.join(sorted(known))}."
-        )
-    return value
-
-
-def _read_fields(cls, readers: dict[str, Reader], where: str, data: Any, prefix: str = ""):
-    """``cls`` built from the mapping ``data``: each given field read, the others left at default."""
-    data = _mapping(where, data, readers)
-    return cls(**{n: read(prefix + n, data[n]) for n, read in readers.items() if n in data})
-
-
-@dataclass(frozen=True)
-class AmountRange:
-    """Bounds of a per-unit amount, with per-layer overrides."""
-
-    low: float = 0.0
-    high: float = 0.99
-    layers: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def bounds(self, unit: str) -> tuple[float, float]:
-        return self.layers.get(unit, (self.low, self.high))
-
-    @classmethod
-    def parse(cls, where: str, data: Any, default: AmountRange) -> AmountRange:
-        data = _mapping(where, data, {"low": 0, "high": 0, "layers": 0})
-        low = _number(0.0, MAX_AMOUNT)(f"{where}.low", data.get("low", default.low))
-        high = _number(0.0, MAX_AMOUNT)(f"{where}.high", data.get("high", default.high))
-        if low > high:
-            _fail(where, "low <= high", {"low": low, "high": high})
-        layers_raw = data.get("layers", {}) or {}
-        if not isinstance(layers_raw, dict):
-            _fail(f"{where}.layers", "a mapping of layer name to [low, high]", layers_raw)
-        pair = _pair(0.0, MAX_AMOUNT)
-        layers = {str(k): pair(f"{where}.layers.{printable(k)}", v) for k, v in layers_raw.items()}
-        return cls(low, high, layers)
-
-
-def _amounts(default: AmountRange) -> Reader:
-    return lambda where, value: AmountRange.parse(where, value, default)
-
-
-@dataclass(frozen=True)
-class SensitivitySettings:
-    enabled: bool = True
-    criterion: str = "l1"
-    grid: tuple[float, ...] = (0.3, 0.5, 0.7, 0.9, 0.95, 0.98)
-    structured_grid: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
-    tolerance: float = 0.1
-    val_items: int = 2000
-
-
-@dataclass(frozen=True)
-class ScreeningSettings:
-    epochs: float = 0.0
-    margin: float = 0.002
-    startup: int = 4
-
-
-@dataclass(frozen=True)
-class FinetuneSettings:
-    epochs: float = 0.5
-    lr: tuple[float, float] = (1e-4, 1e-3)
-    final_epochs: float = 3.0
-    iterative_rounds: int = 3
-    gradual_every: int = 20
-
-
-# The declared fields of a space file, section by section: each field's reader checks and parses it.
-SENSITIVITY_FIELDS: dict[str, Reader] = {
-    "enabled": lambda where, value: _check(where, value, BOOL),
-    "criterion": _criterion,
-    "grid": _grid,
-    "structured_grid": _grid,
-    "tolerance": _number(0.0, 1.0),
-    "val_items": _integer(1, MAX_VAL_ITEMS),
-}
-SCREENING_FIELDS: dict[str, Reader] = {
-    "epochs": _number(0.0, 100.0),
-    "margin": _number(0.0, 1.0),
-    "startup": _integer(0, MAX_STARTUP),
-}
-FINETUNE_FIELDS: dict[str, Reader] = {
-    "epochs": _number(0.0, 1000.0),
-    "lr": _pair(1e-8, 1.0, below=True),
-    "final_epochs": _number(0.0, 1000.0),
-    "iterative_rounds": _integer(1, MAX_ROUNDS),
-    "gradual_every": _integer(1, MAX_EVERY),
-}
-SPACE_FIELDS: dict[str, Reader] = {
-    "name": _rule("a non-empty string", lambda v: isinstance(v, str) and bool(v)),
-    "description": _rule("a string", lambda v: isinstance(v, str)),
-    "scopes": _choices(SCOPES),
-    "granularities": _choices(GRANULARITIES),
-    "criteria": _choices(CRITERIA, CRITERION_ALIASES),
-    "schedules": _choices(SCHEDULES),
-    "nm": _nm_patterns,
-    "sparsity": _amounts(AmountRange(0.0, 0.99)),
-    "channel_ratio": _amounts(AmountRange(0.0, 0.9)),
-    "tiers": _integer(0, MAX_TIERS),
-    "budget_use": _pair(0.01, 1.0),
-    "sensitivity": lambda w, v: _read_fields(
-        SensitivitySettings, SENSITIVITY_FIELDS, w, v, w + "."
-    ),
-    "screening": lambda w, v: _read_fields(ScreeningSettings, SCREENING_FIELDS, w, v, w + "."),
-    "finetune": lambda w, v: _read_fields(FinetuneSettings, FINETUNE_FIELDS, w, v, w + "."),
-}
 
 
 @dataclass(frozen=True)
@@ -281,7 +60,7 @@ class SearchSpace:
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "search space") -> SearchSpace:
         """Validate plain data (from YAML); every error names the field."""
-        space = _read_fields(cls, SPACE_FIELDS, source, {} if data is None else data)
+        space = read_fields(cls, SPACE_FIELDS, source, {} if data is None else data)
         if space.tiers and not space.sensitivity.enabled:
             raise SearchSpaceError(
                 "tiers: tiers come from the sensitivity analysis; set sensitivity.enabled: true or tiers: 0."

@@ -6,13 +6,14 @@ Example:
     (0.1, 0.3, 0.5, 0.7, 0.9)
 """
 
-from autoprune.sensitivity._analysis import (
+from autoprune.sensitivity._analysis import analyse_sensitivity
+from autoprune.sensitivity._measurement import (
     DEFAULT_GRID,
-    analyse_sensitivity,
     check_grid,
     sensitivity_units,
     weights_digest,
 )
+from autoprune.sensitivity._options import SensitivityOptions
 from autoprune.sensitivity._plot import plot_sensitivity
 from autoprune.sensitivity._result import Sensitivity
 from autoprune.sensitivity._seeds import sensitivity_allocation, uniform_allocation
@@ -20,6 +21,7 @@ from autoprune.sensitivity._seeds import sensitivity_allocation, uniform_allocat
 __all__ = [
     "DEFAULT_GRID",
     "Sensitivity",
+    "SensitivityOptions",
     "analyse_sensitivity",
     "check_grid",
     "plot_sensitivity",

@@ -1,6 +1,6 @@
 """Up-front checks of a task's data against its model, loss and labels.
 
-Run once, when a task's data are first used (:func:`autoprune.checkpoints.dense_model`),
+Run once, when a task's data are first used (:func:`autoprune.training.dense_model`),
 so that data the model cannot read, NaN values, labels out of range or a model
 that fails in training mode stop with one :class:`TaskError` naming the split,
 instead of a traceback minutes into training. Tensor splits are checked whole

@@ -13,10 +13,10 @@ from cli_args import digits_search
 
 from autoprune.budgets import measure_costs
 from autoprune.errors import BudgetError, RunError
-from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import Policy
 from autoprune.search import SearchOptions, open_run, search
 from autoprune.tasks.models import DigitsMLP
+from autoprune.training import prune_and_finetune
 
 QUICK = "quick"
 

@@ -8,6 +8,7 @@ import random
 import pandas as pd
 import pytest
 import torch
+from models import TOKENS, tiny_bert
 
 from autoprune.artifact import (
     artifact_bytes,
@@ -26,6 +27,7 @@ from autoprune.budgets import (
 from autoprune.errors import BudgetError
 from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy
 from autoprune.prune import Calibration, Pruner
+from autoprune.prune.units import history_to_json
 from autoprune.tasks.models import FashionCNN, FashionResNet
 
 
@@ -129,6 +131,37 @@ def test_cost_model_equals_real_pruning(model_class, structured, digits_task):
         assert estimate.params == real.params
         assert estimate.macs == real.macs
         assert real.bytes <= estimate.bytes <= real.bytes * 1.02 + 1024
+
+
+def test_the_estimated_bytes_of_a_head_and_neuron_pruned_model_equal_the_measured_ones():
+    from autoprune.budgets._cost_model import ALIGNMENT
+
+    model, example = tiny_bert(), TOKENS[:1]
+    cm = CostModel(model, example)
+    structured = {"granularity": "structured"}
+    policy = Policy(
+        layers={
+            "layer.0.attention.self.query": LayerPolicy(**structured, channel_ratio=0.5),
+            "layer.0.intermediate.dense": LayerPolicy(**structured, channel_ratio=0.25),
+            "layer.1.attention.self.query": LayerPolicy(**structured, channel_ratio=0.25),
+            "layer.1.intermediate.dense": LayerPolicy(**structured, channel_ratio=0.75),
+        },
+        finetune=FinetuneRecipe(epochs=0),
+    )
+    pruned = copy.deepcopy(model)
+    pruner = Pruner(pruned, policy, calibration=Calibration(example))
+    pruner.step()
+    history = pruner.history
+    assert [e.kind for e in cm.full_history] == ["heads", "neurons", "heads", "neurons"]
+    assert [e.kind for e in history] == [e.kind for e in cm.full_history]
+    # the history the estimate counts is, byte for byte, as long as the one the file stores
+    assert len(history_to_json(cm.full_history)) == len(history_to_json(history))
+    state = pruned.state_dict()
+    added = artifact_bytes(state, history=history) - artifact_bytes(state, history=[])
+    assert added <= cm.structured_history_bytes <= added + 2 * ALIGNMENT  # header padding only
+    real, estimate = measure_costs(pruned, example, history=history), cm.estimate(policy)
+    assert (estimate.params, estimate.macs) == (real.params, real.macs)
+    assert real.bytes <= estimate.bytes
 
 
 def test_latency_model_fits_and_reports_holdout_error():

@@ -27,7 +27,9 @@ from autoprune.policy import LayerPolicy, Policy
 from autoprune.prune import Calibration, HistoryEntry, Pruner
 from autoprune.schedules import make_schedule
 from autoprune.tasks import Task
-from autoprune.training import recalibrate_batchnorm, train_model
+from autoprune.training._evaluate import recalibrate_batchnorm
+from autoprune.training._loop import train_model
+from autoprune.training._settings import TrainingSettings
 
 
 @dataclass
@@ -78,10 +80,7 @@ def prune_and_finetune(
             train_model(
                 model,
                 task,
-                steps=step - done,
-                lr=recipe.lr,
-                batch_size=recipe.batch_size,
-                seed=policy.seed + segment,
+                settings=_segment_settings(policy, segment, steps=step - done),
                 after_step=[pruner.masks],
                 progress=progress,
                 desc="fine-tune",
@@ -102,6 +101,14 @@ def prune_and_finetune(
         history=pruner.history,
         finetune_steps=done,
         seconds=time.perf_counter() - start,
+    )
+
+
+def _segment_settings(policy: Policy, segment: int, *, steps: int) -> TrainingSettings:
+    """The training settings of one fine-tuning segment (between two pruning events)."""
+    recipe = policy.finetune
+    return TrainingSettings(
+        lr=recipe.lr, batch_size=recipe.batch_size, seed=policy.seed + segment, steps=steps
     )
 
 

@@ -18,12 +18,11 @@ pytest.importorskip(
 
 from autoprune.apply import builder_path, load_pruned, save_pruned  # noqa: E402
 from autoprune.budgets import CostModel, measure_costs  # noqa: E402
-from autoprune.pipeline import prune_and_finetune  # noqa: E402
 from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy  # noqa: E402
 from autoprune.policy_file import PolicyDocument, fingerprint  # noqa: E402
 from autoprune.prune import TransformerUnits  # noqa: E402
 from autoprune.tasks import get_task  # noqa: E402
-from autoprune.training import evaluate  # noqa: E402
+from autoprune.training import evaluate, prune_and_finetune  # noqa: E402
 
 ATTN = "bert.encoder.layer.{}.attention.self.query"
 FFN = "bert.encoder.layer.{}.intermediate.dense"

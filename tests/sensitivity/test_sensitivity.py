@@ -12,12 +12,18 @@ from torch import nn
 import autoprune
 from autoprune.errors import AutopruneError, BudgetError
 from autoprune.sensitivity import (
+    SensitivityOptions,
     analyse_sensitivity,
     sensitivity_allocation,
     uniform_allocation,
 )
 
 GRID = (0.3, 0.6, 0.9)
+
+
+def _quiet(cache=False, **options) -> SensitivityOptions:
+    """The run options of these tests: no progress bar, no cache unless one is given."""
+    return SensitivityOptions(cache=cache, progress=False, **options)
 
 
 class WithQuietBranch(nn.Module):
@@ -48,7 +54,7 @@ def test_curves_are_flat_for_a_layer_that_barely_matters_and_steep_for_one_that_
     crafted, tmp_path
 ):
     task, model = crafted
-    sens = analyse_sensitivity(model, task, grid=GRID, cache=tmp_path, progress=False)
+    sens = analyse_sensitivity(model, task, grid=GRID, options=_quiet(tmp_path))
     ranking = sens.ranking()
     assert list(ranking.layer)[-1] == "quiet"
     quiet = sens.table[sens.table.layer == "quiet"]
@@ -70,14 +76,14 @@ def test_cache_hits_on_a_second_run_and_misses_after_a_weight_changes(
     digits_task, digits_dense, tmp_path
 ):
     model = copy.deepcopy(digits_dense.model)
-    first = analyse_sensitivity(model, digits_task, grid=GRID, cache=tmp_path, progress=False)
+    first = analyse_sensitivity(model, digits_task, grid=GRID, options=_quiet(tmp_path))
     assert first.cached_points == 0
-    second = analyse_sensitivity(model, digits_task, grid=GRID, cache=tmp_path, progress=False)
+    second = analyse_sensitivity(model, digits_task, grid=GRID, options=_quiet(tmp_path))
     assert second.cached_points == second.total_points == 9
     pd.testing.assert_frame_equal(first.table, second.table)
     with torch.no_grad():
         model.fc2.weight[0, 0] += 0.5
-    third = analyse_sensitivity(model, digits_task, grid=GRID, cache=tmp_path, progress=False)
+    third = analyse_sensitivity(model, digits_task, grid=GRID, options=_quiet(tmp_path))
     assert third.cached_points == 0
     assert third.dense_metric == pytest.approx(first.dense_metric, abs=0.02)
 
@@ -88,11 +94,11 @@ def test_cache_misses_when_the_loss_changes(digits_task, digits_dense, tmp_path)
     from torch import nn
 
     first = analyse_sensitivity(
-        digits_dense.model, digits_task, grid=(0.5,), cache=tmp_path, progress=False
+        digits_dense.model, digits_task, grid=(0.5,), options=_quiet(tmp_path)
     )
     smoothed = dataclasses.replace(digits_task, loss=nn.CrossEntropyLoss(label_smoothing=0.2))
     second = analyse_sensitivity(
-        digits_dense.model, smoothed, grid=(0.5,), cache=tmp_path, progress=False
+        digits_dense.model, smoothed, grid=(0.5,), options=_quiet(tmp_path)
     )
     assert first.cached_points == 0 and second.cached_points == 0
     assert second.table["loss"].iloc[0] != pytest.approx(first.table["loss"].iloc[0])
@@ -100,16 +106,16 @@ def test_cache_misses_when_the_loss_changes(digits_task, digits_dense, tmp_path)
 
 def test_two_workers_give_the_same_table_as_one(digits_task, digits_dense, tmp_path):
     one = analyse_sensitivity(
-        digits_dense.model, digits_task, grid=GRID, cache=False, n_jobs=1, progress=False
+        digits_dense.model, digits_task, grid=GRID, options=_quiet(False, n_jobs=1)
     )
     two = analyse_sensitivity(
-        digits_dense.model, digits_task, grid=GRID, cache=False, n_jobs=2, progress=False
+        digits_dense.model, digits_task, grid=GRID, options=_quiet(False, n_jobs=2)
     )
     pd.testing.assert_frame_equal(one.table, two.table)
     # workers write the cache; a second parallel run reads it back, same table
     for expected_cached in (0, 9):
         run = analyse_sensitivity(
-            digits_dense.model, digits_task, grid=GRID, cache=tmp_path, n_jobs=2, progress=False
+            digits_dense.model, digits_task, grid=GRID, options=_quiet(tmp_path, n_jobs=2)
         )
         assert run.cached_points == expected_cached
         pd.testing.assert_frame_equal(one.table, run.table)
@@ -125,6 +131,14 @@ class _WritesMarker:
         return (open, (self.marker, "w"))
 
 
+def _legacy_evaluate_point(key, unit, amount, criterion, granularity, seed, state, task):
+    """Where a point was computed when a ``joblib.Memory`` cache kept the points (its name)."""
+
+
+_legacy_evaluate_point.__module__ = "autoprune.sensitivity._analysis"
+_legacy_evaluate_point.__name__ = _legacy_evaluate_point.__qualname__ = "evaluate_point"
+
+
 def _legacy_joblib_outputs(model, task, grid, root):
     """Where a ``joblib.Memory`` cache of this analysis kept its pickled points (output.pkl)."""
     import hashlib
@@ -132,23 +146,24 @@ def _legacy_joblib_outputs(model, task, grid, root):
 
     import joblib
 
-    from autoprune.sensitivity import _analysis
+    from autoprune.sensitivity import weights_digest
+    from autoprune.sensitivity._measurement import light_task
     from autoprune.tasks._data import dataset_digest
 
-    light = _analysis._light_task(task, val_items=2000, train_items=2560, seed=0)
+    light = light_task(task, val_items=2000, train_items=2560, seed=0)
     key = "-".join(
         [
             "2",
             hashlib.sha256(json.dumps(task.identity()).encode()).hexdigest()[:12],
             f"{type(model).__module__}.{type(model).__qualname__}",
-            _analysis.weights_digest(model),
+            weights_digest(model),
             dataset_digest(light.val_data),
             dataset_digest(light.train_data),
             str(len(light.val_data)),
         ]
     )
     scratch = joblib.Memory(location=str(root.parent / "scratch"), verbose=0)
-    memorized = scratch.cache(_analysis.evaluate_point, ignore=["state", "task"])
+    memorized = scratch.cache(_legacy_evaluate_point, ignore=["state", "task"])
     points = [("(dense)", 0.0)] + [(u, a) for u in ("fc1", "fc2", "fc3") for a in grid]
     return [
         root.joinpath("joblib", memorized.func_id, args_id, "output.pkl")
@@ -189,7 +204,7 @@ def test_a_replaced_or_damaged_cache_file_is_recomputed_never_executed(
     cache, marker = tmp_path / "cache", tmp_path / "payload-ran"
     payload = pickle.dumps(_WritesMarker(marker))
     model = digits_dense.model
-    fresh = analyse_sensitivity(model, digits_task, grid=GRID, cache=cache, progress=False)
+    fresh = analyse_sensitivity(model, digits_task, grid=GRID, options=_quiet(cache))
     for output in _legacy_joblib_outputs(model, digits_task, GRID, cache):
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_bytes(payload)
@@ -197,13 +212,13 @@ def test_a_replaced_or_damaged_cache_file_is_recomputed_never_executed(
     for path, damaged in zip(points, _damaged_versions(points, payload), strict=True):
         path.write_bytes(damaged)
     try:
-        again = analyse_sensitivity(model, digits_task, grid=GRID, cache=cache, progress=False)
+        again = analyse_sensitivity(model, digits_task, grid=GRID, options=_quiet(cache))
     finally:
         assert not marker.exists()
     assert again.cached_points == 0  # every point file was damaged: all recomputed
     assert again.dense_metric == fresh.dense_metric and again.dense_loss == fresh.dense_loss
     pd.testing.assert_frame_equal(fresh.table, again.table)
-    third = analyse_sensitivity(model, digits_task, grid=GRID, cache=cache, progress=False)
+    third = analyse_sensitivity(model, digits_task, grid=GRID, options=_quiet(cache))
     assert third.cached_points == third.total_points == 9  # the damaged files were rewritten
     pd.testing.assert_frame_equal(fresh.table, third.table)
     assert not marker.exists()
@@ -211,9 +226,7 @@ def test_a_replaced_or_damaged_cache_file_is_recomputed_never_executed(
 
 def test_the_cache_holds_no_pickle(digits_task, digits_dense, tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOPRUNE_CACHE_DIR", str(tmp_path))
-    sens = analyse_sensitivity(
-        digits_dense.model, digits_task, grid=(0.5,), cache=True, progress=False
-    )
+    sens = analyse_sensitivity(digits_dense.model, digits_task, grid=(0.5,), options=_quiet(True))
     files = [f for f in (tmp_path / "sensitivity").rglob("*") if f.is_file()]
     assert len(files) == sens.total_points + 1  # one per point, and the dense reference
     assert not [f for f in files if f.suffix == ".pkl" or f.read_bytes()[:1] == b"\x80"]
@@ -223,12 +236,10 @@ def test_the_cache_holds_no_pickle(digits_task, digits_dense, tmp_path, monkeypa
 def test_an_unwritable_cache_warns_and_still_gives_the_table(digits_task, digits_dense, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    fresh = analyse_sensitivity(
-        digits_dense.model, digits_task, grid=(0.5,), cache=False, progress=False
-    )
+    fresh = analyse_sensitivity(digits_dense.model, digits_task, grid=(0.5,), options=_quiet())
     with pytest.warns(UserWarning, match="Could not write the sensitivity cache file"):
         sens = analyse_sensitivity(
-            digits_dense.model, digits_task, grid=(0.5,), cache=blocker, progress=False
+            digits_dense.model, digits_task, grid=(0.5,), options=_quiet(blocker)
         )
     assert sens.cached_points == 0
     pd.testing.assert_frame_equal(fresh.table, sens.table)
@@ -240,8 +251,7 @@ def test_structured_units_are_dependency_groups(conv_task, conv_dense):
         conv_task,
         granularity="structured",
         grid=(0.5,),
-        cache=False,
-        progress=False,
+        options=_quiet(),
     )
     # conv2 is tied to conv1 by the residual addition: it is measured with conv1, never alone
     assert sens.units == ["conv1", "conv3", "fc1"]
@@ -267,7 +277,7 @@ def test_a_layer_that_crashes_the_model_is_reported_and_the_rest_goes_on(digits_
     task = dataclasses.replace(digits_task, build_model=CrashesWhenFc2IsPruned)
     model = CrashesWhenFc2IsPruned()
     model.mlp.load_state_dict(digits_dense.model.state_dict())
-    sens = analyse_sensitivity(model, task, grid=GRID, cache=False, progress=False)
+    sens = analyse_sensitivity(model, task, grid=GRID, options=_quiet())
     fc2 = sens.table[sens.table.layer == "mlp.fc2"]
     assert fc2["error"].str.contains("refuses to run").all() and fc2["metric"].isna().all()
     others = sens.table[sens.table.layer != "mlp.fc2"]
@@ -292,13 +302,13 @@ def test_a_layer_that_crashes_the_model_is_reported_and_the_rest_goes_on(digits_
 )
 def test_bad_arguments(kwargs, pattern, digits_task, digits_dense):
     with pytest.raises(AutopruneError, match=pattern):
-        analyse_sensitivity(digits_dense.model, digits_task, cache=False, progress=False, **kwargs)
+        analyse_sensitivity(digits_dense.model, digits_task, options=_quiet(), **kwargs)
 
 
 @pytest.fixture(scope="module")
 def digits_sens(digits_task, digits_dense):
     return analyse_sensitivity(
-        digits_dense.model, digits_task, grid=(0.1, 0.3, 0.5, 0.7, 0.9), cache=False, progress=False
+        digits_dense.model, digits_task, grid=(0.1, 0.3, 0.5, 0.7, 0.9), options=_quiet()
     )
 
 

@@ -33,7 +33,9 @@ from autoprune.apply import load_error_reason
 from autoprune.errors import TaskError
 from autoprune.tasks import Task
 from autoprune.tasks._data import dataset_digest
-from autoprune.training import evaluate, train_model
+from autoprune.training._evaluate import evaluate
+from autoprune.training._loop import train_model
+from autoprune.training._settings import TrainingSettings
 
 
 def architecture_fingerprint(model: nn.Module) -> list[tuple[str, list[int]]]:
@@ -90,7 +92,13 @@ def dense_model(
         model.load_state_dict(load_weights(weights))
         model.eval()
         return DenseModel(model, {**read_json(meta), "cached": True, "path": str(weights)})
-    log = train_model(model, task, seed=seed, progress=progress, desc=f"train {task.name}")
+    log = train_model(
+        model,
+        task,
+        settings=TrainingSettings(seed=seed),
+        progress=progress,
+        desc=f"train {task.name}",
+    )
     info = {
         "task": task.name,
         "seed": seed,

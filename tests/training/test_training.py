@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from autoprune._io import load_weights, save_weights
-from autoprune.checkpoints import dense_model
-from autoprune.errors import AutopruneError, TaskError
-from autoprune.training import TrainingDiverged, evaluate, train_model
+from autoprune.errors import AutopruneError, TaskError, TrainingDiverged
+from autoprune.training import TrainingSettings, dense_model, evaluate, train_model
 
 
 def test_digits_dense_model_is_accurate(digits_dense):
@@ -21,7 +20,7 @@ def test_training_is_deterministic(digits_task):
     for _ in range(2):
         torch.manual_seed(0)
         model = digits_task.new_model()
-        train_model(model, digits_task, epochs=2, seed=3, progress=False)
+        train_model(model, digits_task, settings=TrainingSettings(epochs=2, seed=3), progress=False)
         models.append(model)
     for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values(), strict=True):
         assert torch.equal(a, b)
@@ -43,7 +42,7 @@ def test_dense_cache_key_covers_loss_metric_and_split(digits_task):
 
     from torch import nn
 
-    from autoprune.checkpoints import _cache_key
+    from autoprune.training._dense import _cache_key
 
     model = digits_task.new_model()
     base = _cache_key(digits_task, model, 0)
@@ -83,7 +82,7 @@ def test_nan_loss_is_reported(digits_task):
     with torch.no_grad():
         model.fc3.weight.fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match="loss became nan"):
-        train_model(model, digits_task, epochs=1, progress=False)
+        train_model(model, digits_task, settings=TrainingSettings(epochs=1), progress=False)
 
 
 def test_evaluate_subset_and_loss(digits_task, digits_dense):

@@ -10,9 +10,9 @@ import torch
 
 import autoprune
 from autoprune.errors import PolicyError, PruningError
-from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import CRITERIA, FinetuneRecipe, LayerPolicy, Policy, ScheduleSpec
 from autoprune.prune import Calibration, Pruner, lamp_normalise, nm_mask
+from autoprune.training import prune_and_finetune
 
 NO_FINETUNE = FinetuneRecipe(epochs=0, recalibrate_bn=False)
 CONV_MASK_LAYERS = ["conv2", "conv3", "fc1"]  # conv1 has one input: N:M cannot group it
@@ -102,7 +102,7 @@ def test_structured_global_hits_the_total_and_keeps_every_group(criterion, conv_
 def test_pinned_global_structure_keeps_its_shape_through_long_fine_tuning(conv_task, conv_dense):
     from dataclasses import replace
 
-    from autoprune.pipeline import pin_structure
+    from autoprune.training import pin_structure
 
     policy = Policy.global_ranking(
         CONV_GROUPS,
@@ -165,7 +165,11 @@ def test_masks_survive_fine_tuning(digits_task, digits_dense):
 
     before = model.fc1.weight.detach().clone()
     autoprune.train_model(
-        model, digits_task, epochs=1, lr=1e-3, after_step=[pruner.masks, check], progress=False
+        model,
+        digits_task,
+        settings=autoprune.TrainingSettings(epochs=1, lr=1e-3),
+        after_step=[pruner.masks, check],
+        progress=False,
     )
     assert violations == []
     assert not torch.equal(before, model.fc1.weight)  # training did change the kept weights

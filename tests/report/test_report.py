@@ -289,9 +289,9 @@ def test_a_second_finalize_keeps_the_previous_final_model(finished_run):
 def test_finalize_keeps_a_global_structured_pick_in_the_shape_the_budget_saw(tmp_path):
     import json
 
-    from autoprune.pipeline import prune_and_finetune
     from autoprune.policy import Policy
     from autoprune.policy_file import load_policy
+    from autoprune.training import prune_and_finetune
 
     space = {
         "name": "global-structured",

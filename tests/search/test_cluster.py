@@ -142,10 +142,13 @@ def test_dask_backend_gives_the_same_sensitivity_table_as_local_processes(
 ):
     from distributed import LocalCluster
 
-    from autoprune.sensitivity import analyse_sensitivity
+    from autoprune.sensitivity import SensitivityOptions, analyse_sensitivity
 
     local = analyse_sensitivity(
-        digits_dense.model, digits_task, grid=(0.3, 0.6, 0.9), cache=False, progress=False
+        digits_dense.model,
+        digits_task,
+        grid=(0.3, 0.6, 0.9),
+        options=SensitivityOptions(cache=False, progress=False),
     )
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -154,11 +157,13 @@ def test_dask_backend_gives_the_same_sensitivity_table_as_local_processes(
             digits_dense.model,
             digits_task,
             grid=(0.3, 0.6, 0.9),
-            cache=False,
-            progress=False,
-            backend="dask",
-            scheduler=cluster.scheduler_address,
-            n_jobs=-1,
+            options=SensitivityOptions(
+                n_jobs=-1,
+                backend="dask",
+                scheduler=cluster.scheduler_address,
+                cache=False,
+                progress=False,
+            ),
         )
     pd.testing.assert_frame_equal(local.table, remote.table)
 

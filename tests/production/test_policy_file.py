@@ -11,7 +11,6 @@ import yaml
 
 from autoprune.apply import apply_policy, load_pruned, save_pruned
 from autoprune.errors import AutopruneError, PolicyError
-from autoprune.pipeline import prune_and_finetune
 from autoprune.policy import FinetuneRecipe, LayerPolicy, Policy, ScheduleSpec
 from autoprune.policy_file import (
     PolicyDocument,
@@ -20,6 +19,7 @@ from autoprune.policy_file import (
     parse_policy_document,
     save_policy,
 )
+from autoprune.training import prune_and_finetune
 
 POLICY = Policy(
     layers={

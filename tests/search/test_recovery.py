@@ -25,7 +25,7 @@ from autoprune.search._lock import FileLock, MarkerLock
 from autoprune.search._storage import repair_journal
 
 QUICK = "quick"
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1] / "support"  # interrupt_at.py
 
 
 def _env(tmp_path, **extra) -> dict:
