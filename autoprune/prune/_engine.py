@@ -35,7 +35,7 @@ from autoprune.prune._calibration import Calibration
 from autoprune.prune._criteria import Criterion, get_criterion
 from autoprune.prune._layer_report import LayerSize, layer_row
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
-from autoprune.prune._statistics import collect_statistics
+from autoprune.prune._statistics import Stats, collect_statistics
 from autoprune.prune.units import HistoryEntry, StructuredUnits, structured_units
 
 
@@ -56,9 +56,21 @@ class Pruner:
 
     ``calibration`` gives the example input that traces the model for structured
     pruning and, for data-driven criteria, the batches their statistics come from.
+    ``units`` are structured units already traced on ``model`` (e.g. a
+    :class:`~autoprune.prune._masking.MaskedChannels` reused across candidates);
+    ``statistics`` are the criteria's statistics already collected on ``model``
+    as it is now (used for the first step only: later steps see a pruned model).
     """
 
-    def __init__(self, model: nn.Module, policy: Policy, *, calibration: Calibration) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        policy: Policy,
+        *,
+        calibration: Calibration,
+        units: StructuredUnits | None = None,
+        statistics: Stats | None = None,
+    ) -> None:
         self.model = model
         self.policy = policy
         self.calibration = calibration
@@ -74,11 +86,12 @@ class Pruner:
         self._original = {name: LayerSize.of(layer) for name, layer in self.layers.items()}
         self._criteria: dict[str, Criterion] = {}
         self._scores_cache: dict[str, dict[str, torch.Tensor]] = {}
+        self._given_statistics = statistics
         self.units: StructuredUnits | None = None
         self.group_policy: dict[str, LayerPolicy] = {}
         structured = {n: lp for n, lp in policy.layers.items() if lp.granularity == "structured"}
         if structured:
-            self.units = structured_units(model, calibration.example_input)
+            self.units = units or structured_units(model, calibration.example_input)
             self.group_policy = self._groups_of(structured)
 
     # ------------------------------------------------------------------ set-up helpers
@@ -104,6 +117,8 @@ class Pruner:
 
     def _statistics(self, criteria: set[str]) -> dict[str, dict[str, torch.Tensor]]:
         needs = set().union(*(self.criterion(c).needs for c in criteria)) if criteria else set()
+        if self._given_statistics is not None and self.steps_done == 0:
+            return self._given_statistics
         return collect_statistics(
             self.model,
             self.layers,
