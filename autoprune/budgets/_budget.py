@@ -12,7 +12,9 @@ kind          fraction of dense                              absolute
 ============  =============================================  ===========================
 
 A bare number up to 1 is a fraction; params and MACs above 1 are counts;
-size and latency need a unit to be absolute.
+size and latency need a unit to be absolute. ``macs`` are the MACs dense kernels
+execute, so only structured pruning (removing channels, heads or neurons) lowers
+them, as it does latency: :attr:`Budget.needs_structure` says so.
 
 Example:
     >>> b = parse_budget("params=10%")
@@ -32,6 +34,7 @@ from autoprune._validation import BOOL, Interval, Options, shorten, validate, va
 from autoprune.errors import BudgetError
 
 KINDS = ("params", "macs", "size", "latency")
+STRUCTURAL_KINDS = ("macs", "latency")  # zeroed weights do not lower these: dense kernels run them
 UNITS = {
     "params": {"": 1.0, "k": 1e3, "m": 1e6},
     "macs": {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9},
@@ -57,6 +60,16 @@ class Budget:
         validate_fields(self, BUDGET_FIELDS, error=BudgetError)
         if self.relative:
             validate("value", self.value, FRACTION_OF_DENSE, error=BudgetError)
+
+    @property
+    def needs_structure(self) -> bool:
+        """Whether only structured pruning can lower this cost (dense kernels ignore zeroed weights).
+
+        Example:
+            >>> parse_budget("macs=0.5").needs_structure, parse_budget("params=0.5").needs_structure
+            (True, False)
+        """
+        return self.kind in STRUCTURAL_KINDS
 
     def limit(self, dense_value: float) -> float:
         """The absolute limit, given the dense model's value of this kind."""

@@ -5,9 +5,10 @@ by bisection; both evaluate many allocations, so they need costs in
 microseconds, not a pruned copy of the model each time. The model traces the
 dependency groups once and then counts: a layer keeps ``out_kept x in_kept x
 kernel`` weights (structured), of which ``1 - sparsity`` are non-zero
-(unstructured) or ``N/M`` (N:M). The figures equal what the Pruner produces
-(tests check this); bytes are an upper estimate of the weights file (the
-trial measures the exact size).
+(unstructured) or ``N/M`` (N:M). ``macs`` shrink with the kept channels only
+(dense kernels), ``sparse_macs`` with the weight density too. The figures equal
+what the Pruner produces (tests check this); bytes are an upper estimate of the
+weights file (the trial measures the exact size).
 
 Example:
     >>> import torch
@@ -169,7 +170,7 @@ class CostModel:
             )
         kept = self.kept_channels(policy)
         params = self.total_params - self.prunable_params
-        macs = 0
+        macs = sparse_macs = 0
         payload = self.static_bytes + sum(self.norm_bytes.values())
         sparse_tensors = 0
         for name, layer in self.layers.items():
@@ -187,9 +188,9 @@ class CostModel:
             density = nonzero / numel if numel else 0.0
             if in_scope(name, self.scope):
                 params += nonzero + bias
-                macs += round(
-                    layer.macs * (out_kept / layer.out_dim) * (in_kept / layer.in_dim) * density
-                )
+                kernel_macs = layer.macs * (out_kept / layer.out_dim) * (in_kept / layer.in_dim)
+                macs += round(kernel_macs)
+                sparse_macs += round(kernel_macs * density)
             weight_bytes = min(4 * numel, sparse_bytes(numel, nonzero))
             sparse_tensors += weight_bytes < 4 * numel
             payload += weight_bytes + 4 * bias
@@ -199,7 +200,12 @@ class CostModel:
             payload -= round(self.norm_bytes[group] * (1 - fraction))
         header = self.header_bytes + sparse_tensors * HEADER_PER_SPARSE_TENSOR + HEADER_MARGIN
         history = self.structured_history_bytes if kept else 0
-        return Costs(params=int(params), macs=int(macs), bytes=int(payload + header + history))
+        return Costs(
+            params=int(params),
+            macs=int(macs),
+            bytes=int(payload + header + history),
+            sparse_macs=int(sparse_macs),
+        )
 
     def structural_macs(self, policy: Policy) -> dict[str, int]:
         """Dense MACs of each layer after the structured part of ``policy`` (latency features)."""

@@ -1,9 +1,13 @@
 """Exact costs of a (pruned) model: what the budgets are checked against.
 
 * ``params``: non-zero parameters (pruned weights do not count);
-* ``macs``: MACs per input, each layer's dense MACs times its weight density
-  (structured pruning shrinks the dense MACs themselves; unstructured and N:M
-  sparsity count as the work a sparse kernel would skip);
+* ``macs``: MACs per input of the convolution and linear layers as dense
+  kernels execute them: structured pruning (channels, heads, neurons removed)
+  shrinks them, zeroed weights do not;
+* ``sparse_macs``: each layer's MACs times its weight density (the work a
+  sparse kernel could skip; unstructured and N:M sparsity count here);
+* ``flops`` (when asked for): every operation FlopCounterMode counts, attention
+  matrix products included (2 per multiply-add);
 * ``bytes``: the exact size of the weights file ``apply`` writes
   (:mod:`autoprune.artifact`: bitmask plus values for sparse tensors);
 * ``latency_ms``: measured or estimated CPU latency, when asked for.
@@ -11,8 +15,8 @@
 Example:
     >>> import torch
     >>> c = measure_costs(torch.nn.Linear(10, 10), torch.zeros(1, 10))
-    >>> c.params, c.macs
-    (110, 100)
+    >>> c.params, c.macs, c.sparse_macs
+    (110, 100, 100)
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 from torch import nn
 
 from autoprune.artifact import artifact_bytes
-from autoprune.introspect import profile_model
+from autoprune.introspect import count_flops, profile_model
 from autoprune.prune.units import HistoryEntry
 
 COST_OF_KIND = {"params": "params", "macs": "macs", "size": "bytes", "latency": "latency_ms"}
@@ -32,12 +36,14 @@ COST_OF_KIND = {"params": "params", "macs": "macs", "size": "bytes", "latency": 
 
 @dataclass(frozen=True)
 class Costs:
-    """Parameters, MACs, bytes on disk and (optionally) latency of one model."""
+    """Parameters, dense-kernel MACs, bytes on disk and (optionally) latency, sparse MACs and FLOPs."""
 
     params: int
     macs: int
     bytes: int
     latency_ms: float | None = None
+    sparse_macs: int | None = None
+    flops: int | None = None
 
     def of(self, kind: str) -> float:
         """The value a budget of ``kind`` is checked against."""
@@ -70,8 +76,12 @@ def measure_costs(
     latency: Callable[[nn.Module], float] | None = None,
     scope: tuple[str, ...] | None = None,
     history: Sequence[HistoryEntry] | None = None,
+    flops: bool = False,
 ) -> Costs:
-    """Exact parameters, MACs and bytes of ``model``; latency when ``latency`` is given.
+    """Exact parameters, MACs (dense-kernel and sparse) and bytes of ``model``.
+
+    Latency when ``latency`` is given; FLOPs (FlopCounterMode, one more forward
+    pass) when ``flops`` is true.
 
     ``scope`` (module-name prefixes, e.g. ``("bert.encoder",)``) limits the
     parameters and MACs counted to those modules; bytes are always the whole file,
@@ -90,10 +100,12 @@ def measure_costs(
             for pname, p in module.named_parameters(recurse=False)
             if in_scope(f"{name}.{pname}", scope)
         )
-    macs = sum(layer.nonzero_macs for layer in profile.layers if in_scope(layer.name, scope))
+    counted = [layer for layer in profile.layers if in_scope(layer.name, scope)]
     return Costs(
         params=int(params),
-        macs=int(macs),
+        macs=int(sum(layer.macs for layer in counted)),
         bytes=artifact_bytes(model.state_dict(), history=history),
         latency_ms=None if latency is None else float(latency(model)),
+        sparse_macs=int(sum(layer.sparse_macs for layer in counted)),
+        flops=count_flops(model, example_input, scope=scope) if flops else None,
     )

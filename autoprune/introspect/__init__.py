@@ -1,4 +1,4 @@
-"""Introspection: prunable layers, parameters, MACs, bytes and measured latency.
+"""Introspection: prunable layers, parameters, MACs (dense-kernel and sparse), FLOPs, bytes and measured latency.
 
 Example:
     >>> import torch
@@ -10,6 +10,7 @@ Example:
 from autoprune.introspect._cost import (
     LayerProfile,
     ModelProfile,
+    count_flops,
     count_nonzero_params,
     count_params,
     layer_macs,
@@ -29,6 +30,7 @@ __all__ = [
     "LatencyStats",
     "LayerProfile",
     "ModelProfile",
+    "count_flops",
     "count_nonzero_params",
     "count_params",
     "get_layer",

@@ -2,9 +2,17 @@
 
 MACs are counted with forward hooks on one example input (batch size 1):
 a convolution costs ``out_elements * in_channels/groups * kernel_size``, a
-linear layer ``out_elements * in_features``. ``nonzero_*`` figures weight
-each layer by the density of its weight (what unstructured sparsity saves in
-principle); structured pruning shrinks the plain figures themselves.
+linear layer ``out_elements * in_features``.
+
+* ``macs``: what dense kernels execute. Structured pruning (a channel, head or
+  neuron physically removed) shrinks it; a weight set to zero does not.
+* ``sparse_macs``: each layer's MACs times the density of its weight, what a
+  sparse kernel could skip in principle (``nonzero_macs`` is the same figure
+  under its former name).
+* ``flops`` (when asked for): every floating-point operation torch's
+  :class:`~torch.utils.flop_counter.FlopCounterMode` counts for one input
+  (matrix products, convolutions and attention, 2 per multiply-add), not only
+  the prunable layers'. Elementwise operations are not counted.
 
 Example:
     >>> import torch
@@ -12,6 +20,8 @@ Example:
     >>> p = profile_model(FashionCNN(), torch.zeros(1, 1, 28, 28))
     >>> p.params, p.macs
     (421642, 4241152)
+    >>> profile_model(FashionCNN(), torch.zeros(1, 1, 28, 28), flops=True).flops
+    8482304
 """
 
 from __future__ import annotations
@@ -36,7 +46,12 @@ class LayerProfile:
     params: int
     nonzero_params: int
     macs: int
-    nonzero_macs: int
+    sparse_macs: int
+
+    @property
+    def nonzero_macs(self) -> int:
+        """The former name of :attr:`sparse_macs`."""
+        return self.sparse_macs
 
     @property
     def weight_sparsity(self) -> float:
@@ -52,9 +67,15 @@ class ModelProfile:
     params: int
     nonzero_params: int
     macs: int
-    nonzero_macs: int
+    sparse_macs: int
     bytes: int
     extra: dict = field(default_factory=dict)
+    flops: int | None = None
+
+    @property
+    def nonzero_macs(self) -> int:
+        """The former name of :attr:`sparse_macs`."""
+        return self.sparse_macs
 
     def to_frame(self):
         """A pandas DataFrame, one row per prunable layer, with shares of the totals."""
@@ -68,6 +89,7 @@ class ModelProfile:
                 "params": layer.params,
                 "nonzero_params": layer.nonzero_params,
                 "macs": layer.macs,
+                "sparse_macs": layer.sparse_macs,
                 "param_share": layer.params / self.params if self.params else 0.0,
                 "mac_share": layer.macs / self.macs if self.macs else 0.0,
             }
@@ -123,8 +145,40 @@ def layer_macs(model: nn.Module, example_input: torch.Tensor) -> dict[str, int]:
     return macs
 
 
-def profile_model(model: nn.Module, example_input: torch.Tensor) -> ModelProfile:
-    """Parameters, MACs and bytes of ``model``, per prunable layer and in total."""
+@torch.no_grad()
+def count_flops(
+    model: nn.Module, example_input: torch.Tensor, *, scope: tuple[str, ...] | None = None
+) -> int:
+    """FLOPs of one forward pass on one input item, as FlopCounterMode counts them.
+
+    ``scope`` (module-name prefixes, e.g. ``("bert.encoder",)``) counts only the
+    operations run inside those modules.
+
+    Example:
+        >>> count_flops(torch.nn.Linear(4, 3), torch.zeros(1, 4))
+        24
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    was_training = model.training
+    model.eval()
+    try:
+        with counter:
+            model(example_input[:1].to(model_device(model)))
+    finally:
+        model.train(was_training)
+    if scope is None:
+        return int(counter.get_total_flops())
+    root = type(model).__name__
+    counts = counter.get_flop_counts()
+    return int(sum(sum(counts.get(f"{root}.{prefix}", {}).values()) for prefix in scope))
+
+
+def profile_model(
+    model: nn.Module, example_input: torch.Tensor, *, flops: bool = False
+) -> ModelProfile:
+    """Parameters, MACs and bytes of ``model``, per prunable layer and in total (FLOPs when ``flops``)."""
     macs = layer_macs(model, example_input)
     rows = []
     for name, module in prunable_layers(model).items():
@@ -143,7 +197,7 @@ def profile_model(model: nn.Module, example_input: torch.Tensor) -> ModelProfile
                 params=params,
                 nonzero_params=nonzero,
                 macs=layer_mac,
-                nonzero_macs=round(layer_mac * density),
+                sparse_macs=round(layer_mac * density),
             )
         )
     total_macs = sum(r.macs for r in rows)
@@ -152,6 +206,7 @@ def profile_model(model: nn.Module, example_input: torch.Tensor) -> ModelProfile
         params=count_params(model),
         nonzero_params=count_nonzero_params(model),
         macs=total_macs,
-        nonzero_macs=sum(r.nonzero_macs for r in rows),
+        sparse_macs=sum(r.sparse_macs for r in rows),
         bytes=state_bytes(model),
+        flops=count_flops(model, example_input) if flops else None,
     )

@@ -3,7 +3,9 @@
 - :func:`train_model` (with :class:`TrainingSettings`) and :func:`evaluate`: the
   loops every other part trains and measures with;
 - :func:`dense_model`: the task's trained dense model, cached;
-- :func:`prune_and_finetune`: the one way a policy is applied with fine-tuning.
+- :func:`prune_and_finetune`: the one way a policy is applied with fine-tuning;
+- :func:`recover` (with :class:`RecoverySettings`): the one recovery of a pruned
+  model, with distillation from the dense model.
 
 Example:
     >>> from autoprune.tasks import get_task
@@ -22,12 +24,15 @@ from autoprune.training._prune_finetune import (
     pin_structure,
     prune_and_finetune,
 )
+from autoprune.training._recovery import RecoveryLog, RecoverySettings, recover
 from autoprune.training._settings import TrainingSettings
 
 __all__ = [
     "DenseModel",
     "Evaluation",
     "PruneOutcome",
+    "RecoveryLog",
+    "RecoverySettings",
     "StepCallback",
     "TrainingLog",
     "TrainingSettings",
@@ -38,5 +43,6 @@ __all__ = [
     "pin_structure",
     "prune_and_finetune",
     "recalibrate_batchnorm",
+    "recover",
     "train_model",
 ]
