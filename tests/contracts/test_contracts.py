@@ -17,6 +17,7 @@ from autoprune.budgets import KINDS, Budget, measure_costs, parse_budget
 from autoprune.errors import BudgetError, PruningError
 from autoprune.policy import CRITERIA, Policy
 from autoprune.prune import Calibration, Pruner, get_criterion, replay_history, structured_units
+from autoprune.prune.units import AttentionLayout, declare_layouts
 from autoprune.tasks.models import DigitsMLP, FashionCNN
 
 # ----------------------------------------------------------------------------- criteria
@@ -99,10 +100,55 @@ def test_the_criteria_that_declare_no_needs_work_without_data():
 
 # ----------------------------------------------------------------------------- structured units
 
+
+class _FusedAttention(torch.nn.Module):
+    """timm's layout: one ``qkv`` layer and ``num_heads``/``head_dim``/``attn_dim`` fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim, self.attn_dim = 4, 4, 16
+        self.qkv, self.proj = torch.nn.Linear(16, 48), torch.nn.Linear(16, 16)
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        out = torch.nn.functional.scaled_dot_product_attention(*qkv.unbind(0))
+        return x + self.proj(out.transpose(1, 2).reshape(b, n, self.attn_dim))
+
+
+class _GroupedAttention(torch.nn.Module):
+    """Grouped-query attention of a layout no detector knows, declared on the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wq, self.wk, self.wv = (torch.nn.Linear(16, n) for n in (16, 8, 8))
+        self.wo = torch.nn.Linear(16, 16)
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        q, k, v = (t(x).view(b, n, -1, 4).transpose(1, 2) for t in (self.wq, self.wk, self.wv))
+        k, v = (t.repeat_interleave(q.shape[1] // k.shape[1], 1) for t in (k, v))
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return x + self.wo(out.transpose(1, 2).reshape(b, n, -1))
+
+
+def _multihead_encoder():
+    layer = torch.nn.TransformerEncoderLayer(16, 4, 32, batch_first=True, dropout=0.0)
+    return torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+
+
+def _grouped():
+    layout = AttentionLayout("wq", "wk", "wv", "wo", heads=4, kv_heads=2, head_dim=4, block="")
+    return declare_layouts(_GroupedAttention(), attention=[layout])
+
+
 UNIT_KINDS = {
     "channels (an MLP)": (DigitsMLP, torch.zeros(2, 64)),
     "channels (a CNN)": (FashionCNN, torch.zeros(2, 1, 28, 28)),
     "attention heads and neurons": (tiny_bert, TOKENS),
+    "heads of nn.MultiheadAttention": (_multihead_encoder, TOKENS),
+    "heads of a fused qkv projection": (_FusedAttention, TOKENS),
+    "grouped-query heads (declared)": (_grouped, TOKENS),
 }
 
 

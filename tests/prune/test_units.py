@@ -91,14 +91,14 @@ def test_heads_and_neurons_are_removed_and_replayed_through_the_layout():
 
 
 def _toy_detector(prefix: str, module: nn.Module) -> AttentionLayout | None:
-    """A layout declared for a model autoprune does not know: q/k/v/o projections and ``n_heads``."""
+    """A detector for a model autoprune does not know: wq/wk/wv/wo projections and ``n_heads``."""
     if not isinstance(module, _ToyAttention):
         return None
     return AttentionLayout(
-        query=f"{prefix}q_proj",
-        key=f"{prefix}k_proj",
-        value=f"{prefix}v_proj",
-        output=f"{prefix}o_proj",
+        query=f"{prefix}wq",
+        key=f"{prefix}wk",
+        value=f"{prefix}wv",
+        output=f"{prefix}wo",
         heads=module.n_heads,
         kv_heads=module.kv_heads,
         head_dim=module.head_dim,
@@ -111,23 +111,25 @@ class _ToyAttention(nn.Module):
     def __init__(self, kv_heads: int = 4) -> None:
         super().__init__()
         self.n_heads, self.kv_heads, self.head_dim = 4, kv_heads, 2
-        self.q_proj, self.k_proj, self.v_proj = (nn.Linear(8, 8) for _ in range(3))
-        self.o_proj = nn.Linear(8, 8)
+        self.wq, self.wk, self.wv = (nn.Linear(8, 8 if i == 0 else 2 * kv_heads) for i in range(3))
+        self.wo = nn.Linear(8, 8)
 
 
-def test_another_attention_layout_is_one_more_declared_detector(monkeypatch):
+def test_another_attention_layout_is_one_more_detector(monkeypatch):
     model = _ToyAttention()
     assert find_layouts(model) == ({}, {})
     monkeypatch.setattr(
         layouts, "ATTENTION_DETECTORS", (*layouts.ATTENTION_DETECTORS, _toy_detector)
     )
     units = TransformerUnits(model)
-    assert list(units.groups) == ["q_proj"] and units.groups["q_proj"].unit_size == 2
-    units.remove("q_proj", [0])
-    assert model.n_heads == 3 and model.v_proj.out_features == 6 and model.o_proj.in_features == 6
-    grouped = TransformerUnits(_ToyAttention(kv_heads=2))
-    with pytest.raises(PruningError, match="4 query heads over 2 key/value heads"):
-        grouped.remove("q_proj", [0])
+    assert list(units.groups) == ["wq"] and units.groups["wq"].unit_size == 2
+    units.remove("wq", [0])
+    assert model.n_heads == 3 and model.wv.out_features == 6 and model.wo.in_features == 6
+    grouped_model = _ToyAttention(kv_heads=2)
+    grouped = TransformerUnits(grouped_model)
+    grouped.remove("wq", [0])  # a key/value head goes with the two query heads that share it
+    assert grouped_model.n_heads == 2 and grouped_model.wk.out_features == 2
+    assert grouped_model.wq.out_features == 4 and grouped_model.wo.in_features == 4
 
 
 # --------------------------------------------------------------------------- the history codec

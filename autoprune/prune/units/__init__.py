@@ -2,10 +2,11 @@
 
 One interface, :class:`StructuredUnits`, two implementations: :class:`ChannelUnits`
 (channels, through torch-pruning's dependency groups) and :class:`TransformerUnits`
-(attention heads and feed-forward neurons of blocks of a declared
-:class:`AttentionLayout` / :class:`FeedForwardLayout`). What was removed is a
-list of :class:`HistoryEntry`, stored as JSON in the weights file and replayed
-by :func:`replay_history` on a fresh model.
+(attention heads and feed-forward neurons of blocks of a detected or declared
+:class:`AttentionLayout` / :class:`FeedForwardLayout`, see :func:`declare_layouts`).
+What was removed is a list of :class:`HistoryEntry`, stored as JSON in the weights
+file and replayed by :func:`replay_history` on a fresh model. Finding the units
+runs under a time limit; what is left out is named in the units' ``notes``.
 
 Example:
     >>> import torch
@@ -18,6 +19,7 @@ Example:
 """
 
 from autoprune.prune.units._channels import ChannelUnits
+from autoprune.prune.units._conv1d import TransposedLinear, convert_conv1d
 from autoprune.prune.units._history import (
     KINDS,
     HistoryEntry,
@@ -31,25 +33,39 @@ from autoprune.prune.units._layouts import (
     FEED_FORWARD_DETECTORS,
     AttentionLayout,
     FeedForwardLayout,
+    declare_layouts,
     find_layouts,
 )
+from autoprune.prune.units._mha import HeadPrunedMultiheadAttention
 from autoprune.prune.units._protocol import Stats, StructuredGroup, StructuredUnits
-from autoprune.prune.units._select import has_transformer_blocks, replay_history, structured_units
+from autoprune.prune.units._select import (
+    DISCOVERY_SECONDS,
+    has_transformer_blocks,
+    replay_history,
+    structured_units,
+)
+from autoprune.prune.units._time_limit import TimeLimitExceeded, time_limit
 from autoprune.prune.units._transformer import TransformerUnits
 
 __all__ = [
     "ATTENTION_DETECTORS",
+    "DISCOVERY_SECONDS",
     "FEED_FORWARD_DETECTORS",
     "KINDS",
     "AttentionLayout",
     "ChannelUnits",
     "FeedForwardLayout",
+    "HeadPrunedMultiheadAttention",
     "HistoryEntry",
     "Stats",
     "StructuredGroup",
     "StructuredUnits",
+    "TimeLimitExceeded",
     "TransformerUnits",
+    "TransposedLinear",
     "as_history",
+    "convert_conv1d",
+    "declare_layouts",
     "decode_removed",
     "encode_removed",
     "find_layouts",
@@ -57,4 +73,5 @@ __all__ = [
     "history_to_json",
     "replay_history",
     "structured_units",
+    "time_limit",
 ]

@@ -28,14 +28,18 @@ import torch
 from torch import nn
 
 from autoprune._device import model_device
+from autoprune._echo import shorten
 from autoprune.errors import PruningError
 from autoprune.introspect import PRUNABLE_TYPES
 from autoprune.prune._criteria import Criterion
 from autoprune.prune.units._history import HistoryEntry
 from autoprune.prune.units._protocol import Stats, StructuredGroup
+from autoprune.prune.units._time_limit import TimeLimitExceeded, time_limit
 
 #: the history kinds channels are recorded as (output channels; input channels in older files)
 CHANNEL_KINDS = ("channels", "in_channels")
+#: the longest the channels of one layer may take to group (seconds)
+GROUP_SECONDS = 10.0
 
 
 def trace(model: nn.Module, example_input: torch.Tensor):
@@ -53,13 +57,30 @@ def trace(model: nn.Module, example_input: torch.Tensor):
             return tp.DependencyGraph().build_dependency(
                 model, example_inputs=example, verbose=False
             )
+    except TimeLimitExceeded:
+        raise
     except Exception as exc:
+        where = failing_module(exc, model)
         raise PruningError(
-            f"The model cannot be traced for structured pruning ({type(exc).__name__}: {exc}). "
-            "Use unstructured or N:M granularity for this model."
+            f"The model cannot be traced for structured pruning{where} "
+            f"({type(exc).__name__}: {shorten(' '.join(str(exc).split()), 120, text=True)}). "
+            "Use unstructured or N:M granularity for this model, or declare its attention layout."
         ) from exc
     finally:
         model.train(was_training)
+
+
+def failing_module(exc: BaseException, model: nn.Module) -> str:
+    """ " at module 'name' (Type)" for the innermost module of ``model`` running when ``exc`` was raised."""
+    names = {id(m): n for n, m in model.named_modules()}
+    found = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if isinstance(owner, nn.Module) and names.get(id(owner)):
+            found = f" at module '{names[id(owner)]}' ({type(owner).__name__})"
+        tb = tb.tb_next
+    return found
 
 
 class ChannelUnits:
@@ -72,13 +93,47 @@ class ChannelUnits:
         self._module = {name: module for module, name in self._name.items()}
         self._order = {name: i for i, name in enumerate(self._module)}
         self.groups: dict[str, StructuredGroup] = {}
+        self.notes: list[str] = []
         self._layer_group: dict[str, str] = {}
         self._output_layers: set[str] = set()
-        for group in self.graph.get_all_groups(root_module_types=PRUNABLE_TYPES):
+        for group in self._all_groups():
             self._add(group)
         self.groups = dict(sorted(self.groups.items(), key=lambda item: self._order[item[0]]))
         self.original_channels = {name: self.channels(name) for name in self.groups}
         self._kept = {name: list(range(n)) for name, n in self.original_channels.items()}
+
+    def _all_groups(self):
+        """torch-pruning's group of every layer's output channels, each found under a time limit.
+
+        A layer whose dependency search does not settle within :data:`GROUP_SECONDS`
+        (torch-pruning's index propagation can cycle, e.g. through the split and
+        concatenation of a rotary position embedding) is left out with a note.
+        """
+        graph, visited = self.graph, set()
+        for module in list(graph.module2node):
+            if not isinstance(module, PRUNABLE_TYPES) or module in visited:
+                continue
+            if module in graph.IGNORED_LAYERS_IN_TRACING:
+                continue
+            pruner = graph.get_pruner_of_module(module)
+            if pruner is None or pruner.get_out_channels(module) is None:
+                continue
+            name = self._name.get(module, type(module).__name__)
+            channels = list(range(pruner.get_out_channels(module)))
+            try:
+                with time_limit(GROUP_SECONDS, f"grouping the channels of '{name}'"):
+                    group = graph.get_pruning_group(module, pruner.prune_out_channels, channels)
+            except TimeLimitExceeded as exc:
+                visited.add(module)
+                self.notes.append(
+                    f"The channels of layer '{name}' are left out: {exc} (the dependency search "
+                    "does not settle, as through a rotary position embedding)."
+                )
+                continue
+            for item in group:
+                if graph.is_out_channel_pruning_fn(item.dep.handler):
+                    visited.add(item.dep.target.module)
+            yield group
 
     def _add(self, group) -> None:
         """Record one torch-pruning group (unless nothing consumes its channels: the model's output)."""

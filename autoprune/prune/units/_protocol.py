@@ -27,9 +27,12 @@ class StructuredGroup:
     """Layers that lose the same units.
 
     ``out_layers`` lose ``unit_size`` outputs per unit (1 for a channel, the head
-    size for an attention head); ``in_layers`` lose inputs, ``in_factors[i]`` inputs
-    per unit (49 for a flatten of 7x7 maps into a linear layer); ``norm_layers``
-    (BatchNorm, LayerNorm, ...) lose their per-channel parameters and statistics.
+    size for an attention head), or ``out_factors[i]`` when given (a fused
+    query/key/value layer loses three head sizes per head; under grouped-query
+    attention the key and value layers lose one head size, the query layer as many
+    as share it); ``in_layers`` lose inputs, ``in_factors[i]`` inputs per unit (49
+    for a flatten of 7x7 maps into a linear layer); ``norm_layers`` (BatchNorm,
+    LayerNorm, ...) lose their per-channel parameters and statistics.
     """
 
     name: str
@@ -38,6 +41,13 @@ class StructuredGroup:
     in_factors: tuple[int, ...] = ()
     norm_layers: tuple[str, ...] = ()
     unit_size: int = 1
+    out_factors: tuple[int, ...] = ()
+
+    def out_factor(self, layer: str) -> int:
+        """Outputs ``layer`` (one of ``out_layers``) loses per unit removed."""
+        if self.out_factors:
+            return self.out_factors[self.out_layers.index(layer)]
+        return self.unit_size
 
 
 @runtime_checkable
@@ -48,6 +58,8 @@ class StructuredUnits(Protocol):
     groups: dict[str, StructuredGroup]
     #: units per group before anything was removed
     original_channels: dict[str, int]
+    #: one line per part of the model left out of the groups, saying why
+    notes: list[str]
 
     def group_of(self, layer: str) -> str:
         """The group ``layer`` belongs to; a :class:`PruningError` says why it has none."""

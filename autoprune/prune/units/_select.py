@@ -1,4 +1,11 @@
-"""Which structured units a model has, and replaying a history on a fresh model."""
+"""Which structured units a model has, and replaying a history on a fresh model.
+
+A model with attention blocks of a known or declared layout is pruned by heads
+and feed-forward neurons (:class:`TransformerUnits`); any other model by
+channels (:class:`ChannelUnits`). Finding the units runs under a time limit
+(:data:`DISCOVERY_SECONDS`): past it, a :class:`PruningError` names the model
+and what to do instead, and the process is never left hanging.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,15 @@ from torch import nn
 
 from autoprune.errors import PruningError
 from autoprune.prune.units._channels import CHANNEL_KINDS, ChannelUnits, replay_channels
+from autoprune.prune.units._conv1d import is_conv1d
 from autoprune.prune.units._history import HistoryEntry, as_history
 from autoprune.prune.units._layouts import find_layouts
 from autoprune.prune.units._protocol import StructuredUnits
+from autoprune.prune.units._time_limit import TimeLimitExceeded, time_limit
 from autoprune.prune.units._transformer import TRANSFORMER_KINDS, TransformerUnits
+
+#: the longest finding a model's structured units may take (seconds)
+DISCOVERY_SECONDS = 120.0
 
 
 def has_transformer_blocks(model: nn.Module) -> bool:
@@ -21,18 +33,53 @@ def has_transformer_blocks(model: nn.Module) -> bool:
     return bool(attention or feed_forward)
 
 
-def structured_units(model: nn.Module, example_input: torch.Tensor) -> StructuredUnits:
+def _conv1d_note(model: nn.Module) -> list[str]:
+    found = [name for name, module in model.named_modules() if is_conv1d(module)]
+    if not found:
+        return []
+    return [
+        f"{len(found)} Hugging Face Conv1D layers (e.g. '{found[0]}') are not pruned: convert them "
+        "with autoprune.prune.units.convert_conv1d(model) in build_model to prune their heads and neurons."
+    ]
+
+
+def structured_units(
+    model: nn.Module, example_input: torch.Tensor, *, seconds: float | None = DISCOVERY_SECONDS
+) -> StructuredUnits:
     """The structured units of a model: heads and neurons of transformer blocks, else channels.
+
+    What is left out (a kind of block whose units cannot be removed, a layer whose
+    channels cannot be grouped) is named in the units' ``notes``.
 
     Example:
         >>> from autoprune.tasks.models import DigitsMLP
         >>> units = structured_units(DigitsMLP(), torch.zeros(1, 64))
-        >>> type(units).__name__, units.original_channels
-        ('ChannelUnits', {'fc1': 128, 'fc2': 64})
+        >>> type(units).__name__, units.original_channels, units.notes
+        ('ChannelUnits', {'fc1': 128, 'fc2': 64}, [])
     """
-    if has_transformer_blocks(model):
-        return TransformerUnits(model, example_input)
-    return ChannelUnits(model, example_input)
+    what = f"Finding the structured units of {type(model).__name__}"
+    try:
+        with time_limit(seconds, what):
+            notes = _conv1d_note(model)
+            if find_layouts(model)[0]:
+                units = TransformerUnits(model, example_input)
+                if units.groups:
+                    units.notes[:0] = notes
+                    return units
+                notes += units.notes
+            try:
+                channels = ChannelUnits(model, example_input)
+            except PruningError as exc:
+                if not notes:
+                    raise
+                raise PruningError(f"{exc} {' '.join(notes)}") from exc
+            channels.notes[:0] = notes
+            return channels
+    except TimeLimitExceeded as exc:
+        raise PruningError(
+            f"{exc}: use unstructured or N:M granularity for this model, or declare its attention "
+            "layout (Task(attention=[AttentionLayout(...)]))."
+        ) from exc
 
 
 def replay_history(

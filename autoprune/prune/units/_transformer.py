@@ -1,12 +1,16 @@
 """Attention heads and feed-forward neurons as structured units.
 
-The blocks are found through their declared layouts (see
-:func:`~autoprune.prune.units.find_layouts`). A group is all the heads of one
-attention block (named after its query layer) or all the neurons of one
-feed-forward block (named after the layer that makes them). Removing heads
-slices whole heads out of the query, key and value projections and the
-matching input columns of the output projection, and updates the block's head
-count fields; the attention reshapes by head size, so the model keeps running.
+The blocks are found through their declared or detected layouts (see
+:func:`~autoprune.prune.units.find_layouts`) and, given an example input, checked
+on the model (:func:`~autoprune.prune.units._probe.probe_layouts`). A group is
+the units of one attention block (named after its query projection, or the
+output projection of ``nn.MultiheadAttention``) or the neurons of one
+feed-forward block (named after the layer that makes them). The units of an
+attention block are its heads, or under grouped-query attention its key/value
+heads, each removed with the query heads that share it. Removing heads slices
+whole heads out of the projections and the matching input columns of the
+output projection, and updates the block's head count fields, so the model
+keeps running.
 
 Example:
     >>> from torch import nn
@@ -25,6 +29,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -32,46 +37,65 @@ from torch import nn
 from autoprune.errors import PruningError
 from autoprune.prune._criteria import Criterion
 from autoprune.prune.units._history import HistoryEntry
-from autoprune.prune.units._layouts import AttentionLayout, FeedForwardLayout, find_layouts
+from autoprune.prune.units._layouts import AttentionLayout, find_layouts
+from autoprune.prune.units._probe import probe_layouts
 from autoprune.prune.units._protocol import Stats, StructuredGroup
+from autoprune.prune.units._slicing import (
+    cut_heads,
+    cut_neurons,
+    head_rows,
+    kv_heads_now,
+    weight,
+)
 
 #: the history kinds these units are recorded as
 TRANSFORMER_KINDS = ("heads", "neurons")
 
 
-def _keep_rows(layer: nn.Linear, keep: list[int]) -> None:
-    layer.weight = nn.Parameter(layer.weight.data[keep].clone())
-    if layer.bias is not None:
-        layer.bias = nn.Parameter(layer.bias.data[keep].clone())
-    layer.out_features = len(keep)
-
-
-def _keep_columns(layer: nn.Linear, keep: list[int]) -> None:
-    layer.weight = nn.Parameter(layer.weight.data[:, keep].clone())
-    layer.in_features = len(keep)
+def _attention_group(unit: str, layout: AttentionLayout, modules: dict) -> StructuredGroup:
+    size, group = layout.head_dim, layout.group_size
+    per_unit = {layout.key: size, layout.value: size, layout.query: group * size}
+    if layout.fused:
+        per_unit = {layout.query: (group + 2) * size}
+    per_unit.update({gate: group * size for gate in layout.gates})
+    outs = [name for name in layout.projections if name in modules]
+    return StructuredGroup(
+        unit,
+        tuple(outs),
+        (layout.output,),
+        (group * size,),
+        unit_size=group * size,
+        out_factors=tuple(per_unit[name] for name in outs),
+    )
 
 
 class TransformerUnits:
-    """Attention heads and feed-forward neurons of a model's transformer blocks."""
+    """Attention heads and feed-forward neurons of a model's transformer blocks.
+
+    With ``example_input``, each kind of block is first checked on the model and
+    the kinds that cannot lose a unit are left out, each with a line in :attr:`notes`.
+    """
 
     def __init__(self, model: nn.Module, example_input: torch.Tensor | None = None) -> None:
         self.model = model
+        self.notes: list[str] = []
+        attention, ffn = find_layouts(model)
+        if example_input is not None:
+            attention, ffn, self.notes = probe_layouts(model, example_input, attention, ffn)
+        self._attention, self._ffn = attention, ffn
         self._by_name = dict(model.named_modules())
-        self._attention, self._ffn = find_layouts(model)
         self.groups: dict[str, StructuredGroup] = {}
         self._layer_group: dict[str, str] = {}
-        for unit, layout in self._attention.items():
-            self.groups[unit] = StructuredGroup(
-                unit,
-                layout.projections,
-                (layout.output,),
-                (layout.head_dim,),
-                unit_size=layout.head_dim,
+        for unit, layout in attention.items():
+            self.groups[unit] = _attention_group(unit, layout, self._by_name)
+            self._layer_group.update(
+                {layer: unit for layer in (unit, *self.groups[unit].out_layers)}
             )
-            self._layer_group.update({layer: unit for layer in layout.projections})
-        for unit, ffn in self._ffn.items():
-            self.groups[unit] = StructuredGroup(unit, (unit,), (ffn.down,), (1,))
-            self._layer_group[unit] = unit
+        for unit, ffn_layout in ffn.items():
+            self.groups[unit] = StructuredGroup(
+                unit, (unit, *ffn_layout.gates), (ffn_layout.down,), (1,)
+            )
+            self._layer_group.update({layer: unit for layer in (unit, *ffn_layout.gates)})
         order = {name: i for i, name in enumerate(self._by_name)}
         self.groups = dict(sorted(self.groups.items(), key=lambda kv: order.get(kv[0], 0)))
         self.original_channels = {unit: self.channels(unit) for unit in self.groups}
@@ -86,28 +110,44 @@ class TransformerUnits:
             "layer to remove attention heads, or the intermediate layer to remove feed-forward neurons."
         )
 
-    def _linear(self, name: str) -> nn.Linear:
-        return self._by_name[name]
-
     def channels(self, unit: str) -> int:
-        """Current heads of an attention unit, or neurons of a feed-forward unit."""
+        """Current heads (key/value heads under grouped-query attention) or neurons of ``unit``."""
         if unit in self._attention:
-            layout = self._attention[unit]
-            return self._linear(layout.query).out_features // layout.head_dim
-        return self._linear(self._ffn[unit].up).out_features
+            return kv_heads_now(self._by_name, self._attention[unit])
+        return self._by_name[self._ffn[unit].up].out_features
+
+    def _row_scores(self, name: str, criterion: Criterion, stats: Stats) -> torch.Tensor | None:
+        """The criterion summed per output row of layer (or weight) ``name``; None if it cannot score it."""
+        if name in self._by_name:
+            layer = self._by_name[name]
+        elif criterion.needs:
+            return None  # a weight of a module that is no layer: no statistics were collected
+        else:
+            layer = SimpleNamespace(weight=weight(self._by_name, name).detach())
+        scores = criterion.weight_scores(layer, stats.get(name, {}))
+        return scores.double().cpu().reshape(scores.shape[0], -1).sum(1)
+
+    def _column_scores(self, name: str, criterion: Criterion, stats: Stats) -> torch.Tensor:
+        scores = criterion.weight_scores(self._by_name[name], stats.get(name, {}))
+        return scores.double().cpu().sum(0)
 
     def channel_scores(self, unit: str, criterion: Criterion, stats: Stats) -> torch.Tensor:
-        """One score per head or neuron: the criterion summed over every weight that goes with it."""
-        group = self.groups[unit]
-        n, size = self.channels(unit), group.unit_size
-        total = torch.zeros(n, dtype=torch.float64)
-        for name in group.out_layers:
-            scores = criterion.weight_scores(self._by_name[name], stats.get(name, {}))
-            total = total + scores.double().cpu().reshape(n, -1).sum(1)
-        for name in group.in_layers:
-            scores = criterion.weight_scores(self._by_name[name], stats.get(name, {}))
-            total = total + scores.double().cpu().reshape(scores.shape[0], n, size).sum((0, 2))
-        return total
+        """One score per unit: the criterion summed over every weight that goes with it."""
+        total = torch.zeros(self.channels(unit), dtype=torch.float64)
+        if unit in self._attention:
+            layout = self._attention[unit]
+            parts = [(n, self._row_scores(n, criterion, stats)) for n in layout.projections]
+            parts.append((layout.output, self._column_scores(layout.output, criterion, stats)))
+            for name, scores in parts:
+                if scores is not None:
+                    key = layout.query if name == layout.output else name
+                    rows = head_rows(self._by_name, layout, key)[: len(scores)]
+                    total.scatter_add_(0, rows, scores)
+            return total
+        layout = self._ffn[unit]
+        for name in (layout.up, *layout.gates):
+            total += self._row_scores(name, criterion, stats)
+        return total + self._column_scores(layout.down, criterion, stats)
 
     def remove(self, unit: str, indices: Iterable[int]) -> None:
         """Remove heads (or neurons) ``indices`` (current numbering) of ``unit``, physically."""
@@ -118,33 +158,10 @@ class TransformerUnits:
         if len(drop) >= n:
             raise PruningError(f"Cannot remove all {n} heads or neurons of unit '{unit}'.")
         if unit in self._attention:
-            self._cut_heads(self._attention[unit], drop)
+            cut_heads(self._by_name, self._attention[unit], drop)
         else:
-            self._cut_neurons(self._ffn[unit], drop)
+            cut_neurons(self._by_name, self._ffn[unit], drop)
         self._kept[unit] = [k for i, k in enumerate(self._kept[unit]) if i not in drop]
-
-    def _cut_heads(self, layout: AttentionLayout, drop: set[int]) -> None:
-        if layout.kv_heads != layout.heads:
-            raise PruningError(
-                f"Attention block '{layout.block}' groups its {layout.heads} query heads over "
-                f"{layout.kv_heads} key/value heads; removing heads from it is not supported."
-            )
-        size, heads = layout.head_dim, self._linear(layout.query).out_features // layout.head_dim
-        keep = [h * size + j for h in range(heads) if h not in drop for j in range(size)]
-        for name in layout.projections:
-            _keep_rows(self._linear(name), keep)
-        _keep_columns(self._linear(layout.output), keep)
-        block = self._by_name[layout.block]
-        for field in layout.head_count_fields:
-            setattr(block, field, len(keep) // size)
-        for field in layout.width_fields:
-            setattr(block, field, len(keep))
-
-    def _cut_neurons(self, layout: FeedForwardLayout, drop: set[int]) -> None:
-        up = self._linear(layout.up)
-        keep = [i for i in range(up.out_features) if i not in drop]
-        _keep_rows(up, keep)
-        _keep_columns(self._linear(layout.down), keep)
 
     def replay(self, history: Iterable[HistoryEntry]) -> None:
         """Apply a recorded history (indices of the units as first built) to this model."""
