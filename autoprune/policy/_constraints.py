@@ -26,7 +26,7 @@ from autoprune.errors import PolicyError
 GRANULARITIES = ("unstructured", "structured", "nm")
 SCOPES = ("local", "global")
 SCHEDULES = ("one-shot", "iterative", "gradual")
-CRITERIA = ("l1", "l2", "random", "taylor", "obd", "activation", "lamp")
+CRITERIA = ("l1", "l2", "random", "taylor", "obd", "activation", "lamp", "wanda", "flap")
 CRITERION_ALIASES = {"magnitude": "l1", "hessian": "obd", "gradient": "taylor"}
 # The LayerPolicy field that holds a layer's amount, per granularity.
 AMOUNT_FIELD = {"unstructured": "sparsity", "structured": "channel_ratio", "nm": "nm"}

@@ -3,7 +3,7 @@
 Example:
     >>> from autoprune.prune import available_criteria
     >>> available_criteria()
-    ('l1', 'l2', 'random', 'taylor', 'obd', 'activation', 'lamp')
+    ('l1', 'l2', 'random', 'taylor', 'obd', 'activation', 'lamp', 'wanda', 'flap')
 """
 
 from autoprune.policy import CRITERIA, GRANULARITIES, SCOPES
@@ -21,6 +21,8 @@ from autoprune.prune.units import (
     StructuredGroup,
     StructuredUnits,
     TransformerUnits,
+    convert_conv1d,
+    declare_layouts,
     decode_removed,
     encode_removed,
     find_layouts,
@@ -52,6 +54,8 @@ __all__ = [
     "cap_count",
     "channels_to_remove",
     "collect_statistics",
+    "convert_conv1d",
+    "declare_layouts",
     "decode_removed",
     "encode_removed",
     "find_layouts",

@@ -14,7 +14,15 @@ Each criterion is addressed by a short name (the ones policies use).
 ``obd``        ``w^2 * F / 2`` with ``F`` the diagonal empirical Fisher
 ``activation`` ``|w_ij| * mean|x_j|`` (channels: mean ``|y_c|`` of the output)
 ``lamp``       ``w^2`` normalised by the sum of the larger ``w^2`` of its layer
+``wanda``      ``|w_ij| * ||x_j||`` (Wanda: weight times input feature norm)
+``flap``       ``w_ij^2 * Var(x_j)`` (FLAP's fluctuation; units: inputs only)
 =============  ======================================================
+
+``wanda`` and ``flap`` are the calibration-based criteria of the LLM pruning
+literature (Sun et al., 2023; An et al., 2024): both weigh a weight by the
+activations of its input feature over a few calibration batches. ``flap``
+scores a structured unit (channel, head, neuron) by the layers that read it
+only: the fluctuation its removal causes in their inputs.
 
 Example:
     >>> import torch
@@ -40,6 +48,8 @@ class Criterion:
     needs: frozenset[str] = frozenset()
     #: channel scores of different groups are put on one scale before a global ranking
     normalise_channels = True
+    #: structured units are scored by the layers that read them only (not the ones that make them)
+    units_from_inputs = False
 
     def weight_scores(self, layer: nn.Module, stats: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
@@ -96,6 +106,14 @@ class OBDCriterion(Criterion):
         return 0.5 * layer.weight.detach().pow(2) * stats["fisher"]
 
 
+def per_input(layer: nn.Module, values: torch.Tensor) -> torch.Tensor:
+    """One value per input feature (or channel) of ``layer``, shaped to broadcast over its weight."""
+    weight = layer.weight
+    if weight.dim() > 2 and getattr(layer, "groups", 1) > 1 and values.numel() != weight.shape[1]:
+        values = values.view(layer.groups, -1)[0]
+    return values.view([1, -1] + [1] * (weight.dim() - 2))
+
+
 class ActivationCriterion(Criterion):
     """Weights scale with the activity of their input; channels with their output activity."""
 
@@ -103,12 +121,7 @@ class ActivationCriterion(Criterion):
     needs = frozenset({"act_in", "act_out"})
 
     def weight_scores(self, layer, stats):
-        weight = layer.weight.detach()
-        act = stats["act_in"]
-        if weight.dim() > 2 and getattr(layer, "groups", 1) > 1:
-            act = act.view(layer.groups, -1)[0] if act.numel() != weight.shape[1] else act
-        shape = [1, -1] + [1] * (weight.dim() - 2)
-        return weight.abs() * act.view(shape)
+        return layer.weight.detach().abs() * per_input(layer, stats["act_in"])
 
     def channel_scores_from_output(self, stats):
         return stats.get("act_out")
@@ -122,6 +135,32 @@ class LAMPCriterion(Criterion):
 
     def weight_scores(self, layer, stats):
         return lamp_normalise(layer.weight.detach().pow(2))
+
+
+class WandaCriterion(Criterion):
+    """Wanda (Sun et al., 2023): ``|w_ij|`` times the L2 norm of input feature j over the calibration data."""
+
+    name = "wanda"
+    needs = frozenset({"act_sq"})
+
+    def weight_scores(self, layer, stats):
+        return layer.weight.detach().abs() * per_input(layer, stats["act_sq"].clamp_min(0).sqrt())
+
+
+class FlapCriterion(Criterion):
+    """FLAP's fluctuation (An et al., 2024): ``w_ij^2`` times the variance of input feature j.
+
+    Summed over the columns a structured unit feeds, it is the fluctuation its
+    removal leaves in the next layer's output; so units are scored by the layers
+    that read them (:attr:`units_from_inputs`).
+    """
+
+    name = "flap"
+    needs = frozenset({"act_var"})
+    units_from_inputs = True
+
+    def weight_scores(self, layer, stats):
+        return layer.weight.detach().pow(2) * per_input(layer, stats["act_var"].clamp_min(0))
 
 
 def lamp_normalise(scores: torch.Tensor) -> torch.Tensor:
@@ -145,6 +184,8 @@ _CLASSES = {
         OBDCriterion,
         ActivationCriterion,
         LAMPCriterion,
+        WandaCriterion,
+        FlapCriterion,
     )
 }
 assert set(_CLASSES) == set(CRITERIA), "policy.CRITERIA and the criterion classes must agree"

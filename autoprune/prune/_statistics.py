@@ -3,7 +3,9 @@
 * ``taylor``: sum over batches of ``|w * dL/dw|`` (first-order Taylor saliency);
 * ``fisher``: mean over batches of ``(dL/dw)^2`` (diagonal empirical Fisher, for OBD);
 * ``act_in``: mean ``|x|`` of each input feature or channel of a layer;
-* ``act_out``: mean ``|y|`` of each output neuron or channel.
+* ``act_out``: mean ``|y|`` of each output neuron or channel;
+* ``act_sq``: mean ``x^2`` of each input feature or channel (Wanda's input norm, squared);
+* ``act_var``: variance of each input feature or channel (FLAP's fluctuation).
 
 Batches are drawn, seeded, from the calibration data (the training split);
 the model runs in eval mode, so BatchNorm statistics and dropout are untouched.
@@ -31,13 +33,22 @@ from autoprune.tasks import iterate_batches, take
 Stats = dict[str, dict[str, torch.Tensor]]
 
 
-def _channel_mean_abs(t: torch.Tensor, *, last: bool) -> torch.Tensor:
-    """Mean |t| per feature: the last dimension (linear layers, e.g. (batch, tokens, features))
-    or dimension 1 (convolutions), averaged over every other dimension."""
-    t = t.detach().abs()
+#: statistics of each input feature, gathered by forward hooks
+INPUT_STATISTICS = {"act_in", "act_sq", "act_var"}
+
+
+def _per_feature(t: torch.Tensor, *, last: bool) -> torch.Tensor:
+    """``t`` as (values, features): features on the last dimension (linear layers, e.g. (batch,
+    tokens, features)) or dimension 1 (convolutions), every other dimension flattened."""
+    t = t.detach().float()
     if last:
-        return t.reshape(-1, t.shape[-1]).mean(0)
-    return t.transpose(0, 1).reshape(t.shape[1], -1).mean(1)
+        return t.reshape(-1, t.shape[-1])
+    return t.transpose(0, 1).reshape(t.shape[1], -1).t()
+
+
+def _channel_mean_abs(t: torch.Tensor, *, last: bool) -> torch.Tensor:
+    """Mean |t| per feature, averaged over every other dimension."""
+    return _per_feature(t, last=last).abs().mean(0)
 
 
 class _Sums:
@@ -54,15 +65,20 @@ class _Sums:
 
     def hook_activations(self) -> list:
         """Forward hooks adding mean ``|x|`` / ``|y|`` per feature (none when not needed)."""
-        if not self.needs & {"act_in", "act_out"}:
+        if not self.needs & (INPUT_STATISTICS | {"act_out"}):
             return []
         hooks = []
         for name, module in self.layers.items():
 
             def hook(mod, inputs, output, name=name):
                 last = isinstance(mod, nn.Linear)
+                features = _per_feature(inputs[0], last=last)
                 if "act_in" in self.needs:
-                    self.add(name, "act_in", _channel_mean_abs(inputs[0], last=last))
+                    self.add(name, "act_in", features.abs().mean(0))
+                if self.needs & {"act_sq", "act_var"}:
+                    self.add(name, "act_sq", features.pow(2).mean(0))
+                if "act_var" in self.needs:
+                    self.add(name, "act_mean", features.mean(0))
                 if "act_out" in self.needs:
                     self.add(name, "act_out", _channel_mean_abs(output, last=last))
                 self.seen[name] += 1
@@ -83,9 +99,11 @@ class _Sums:
     def means(self) -> Stats:
         """Activations averaged over forward passes, the Fisher over batches; Taylor stays a sum."""
         for name, stats in self.stats.items():
-            for key in ("act_in", "act_out"):
+            for key in ("act_in", "act_out", "act_sq", "act_mean"):
                 if key in stats:
                     stats[key] = stats[key] / max(self.seen[name], 1)
+            if "act_var" in self.needs and "act_sq" in stats:
+                stats["act_var"] = (stats["act_sq"] - stats.pop("act_mean").pow(2)).clamp_min(0)
             if "fisher" in stats:
                 stats["fisher"] = stats["fisher"] / max(self.batches, 1)
         return self.stats
@@ -99,13 +117,14 @@ def collect_statistics(
     needs: set[str],
     seed: int = 0,
 ) -> Stats:
-    """Statistics ``needs`` (subset of taylor, fisher, act_in, act_out) for each layer."""
+    """Statistics ``needs`` (subset of taylor, fisher, act_in, act_out, act_sq, act_var) for each layer."""
     sums = _Sums(layers, needs)
     if not needs:
         return sums.stats
     if not calibration.has_data:
         raise PruningError(
-            "A data-driven criterion (taylor, obd, activation) needs calibration data and a loss; "
+            "A data-driven criterion (taylor, obd, activation, wanda, flap) needs calibration data "
+            "and a loss; "
             "pass Calibration(example_input, data, loss) or Calibration.from_task(task)."
         )
     data = take(calibration.data, calibration.batches * calibration.batch_size, seed=seed)

@@ -22,7 +22,7 @@ from autoprune.tasks.models import DigitsMLP, FashionCNN
 
 # ----------------------------------------------------------------------------- criteria
 
-DATA_DRIVEN = {"taylor", "obd", "activation"}
+DATA_DRIVEN = {"taylor", "obd", "activation", "wanda", "flap"}
 
 
 def _digits_calibration(digits_task) -> Calibration:

@@ -217,7 +217,7 @@ class ChannelUnits:
         if not isinstance(module, PRUNABLE_TYPES) or None in item.root_idxs:
             return None
         scores = criterion.weight_scores(module, stats.get(self._name[module], {})).double()
-        if self.graph.is_out_channel_pruning_fn(handler):
+        if self.graph.is_out_channel_pruning_fn(handler) and not criterion.units_from_inputs:
             return scores.flatten(1).sum(1).cpu()
         if self.graph.is_in_channel_pruning_fn(handler) and getattr(module, "groups", 1) == 1:
             return scores.transpose(0, 1).flatten(1).sum(1).cpu()

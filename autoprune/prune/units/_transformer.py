@@ -136,7 +136,11 @@ class TransformerUnits:
         total = torch.zeros(self.channels(unit), dtype=torch.float64)
         if unit in self._attention:
             layout = self._attention[unit]
-            parts = [(n, self._row_scores(n, criterion, stats)) for n in layout.projections]
+            parts = (
+                []
+                if criterion.units_from_inputs
+                else [(n, self._row_scores(n, criterion, stats)) for n in layout.projections]
+            )
             parts.append((layout.output, self._column_scores(layout.output, criterion, stats)))
             for name, scores in parts:
                 if scores is not None:
@@ -145,7 +149,7 @@ class TransformerUnits:
                     total.scatter_add_(0, rows, scores)
             return total
         layout = self._ffn[unit]
-        for name in (layout.up, *layout.gates):
+        for name in () if criterion.units_from_inputs else (layout.up, *layout.gates):
             total += self._row_scores(name, criterion, stats)
         return total + self._column_scores(layout.down, criterion, stats)
 
