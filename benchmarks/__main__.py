@@ -1,4 +1,4 @@
-"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation``.
+"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme``.
 
 The benchmarks live beside the package, not in it (a user's install has no use
 for them); ``make bench`` and its siblings run them from a source checkout.
@@ -13,6 +13,18 @@ from autoprune.errors import AutopruneError
 
 
 def cmd_bench(args) -> int:
+    if args.suite == "readme":
+        from pathlib import Path
+
+        from benchmarks import readme
+
+        path = Path(args.out or "README.md")
+        changed = readme.update_readme(path)
+        unsourced = readme.unsourced_figures(path.read_text(), path.parent)
+        print(f"{'Updated' if changed else 'Unchanged'}: {path}")
+        if unsourced:
+            print(f"Figures in no linked results file: {', '.join(unsourced)}")
+        return 1 if unsourced else 0
     if args.suite == "ablation":
         from benchmarks import ablation
 
@@ -78,10 +90,10 @@ def build_parser():
         "suite",
         nargs="?",
         default="engine",
-        choices=["engine", "compare", "transformer", "ablation"],
+        choices=["engine", "compare", "transformer", "ablation", "readme"],
         help="engine: criteria on real data; compare: autoprune against the baselines; "
         "transformer: MiniLM heads and neurons; ablation: what the sensitivity analysis buys "
-        "(default %(default)s)",
+        "readme: rebuild the README's result tables from results/ (default %(default)s)",
     )
     p.add_argument(
         "--out",

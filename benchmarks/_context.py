@@ -1,21 +1,25 @@
-"""What every method of one benchmark task shares: the dense checkpoint, the settings, the measurements.
+"""What every method of one benchmark task shares: the dense checkpoint, the settings, the two regimes.
 
 :class:`BenchTask` loads the dense model once (``dense_model(task, seed=0)``:
 every method and every seed starts from this checkpoint), knows which layers
-each kind of method prunes, and measures a finished model the same way for
-every row: test metric, non-zero parameters, MACs (budget MACs and dense-kernel
-MACs), bytes on disk, and latency side by side with the dense model.
+each kind of method prunes, and takes a method's pruned model through the two
+regimes the same way for every row:
 
-Budget fractions are of the dense model: ``params`` and ``macs`` as
-:func:`autoprune.budgets.measure_costs` counts them, ``size`` as the bytes of
-the weights file, ``latency`` as the model's median latency over the dense
-model's, measured in the same interleaved call.
+* *one-shot*: BatchNorm statistics recalibrated on at most
+  ``calibration_images`` training images (seeded), no training; then measured;
+* *with recovery*: the one-shot model trained back with
+  :func:`autoprune.training.recover` and the run's :class:`RecoverySettings`
+  (the same epochs, optimiser, learning-rate rule and distillation from the
+  dense model for every method); then its test metric measured again.
+
+Costs are measured once (recovery keeps zeros at zero and shapes as they are):
+non-zero parameters, MACs as dense kernels run them, sparse MACs, FLOPs
+(FlopCounterMode), bytes on disk, and latency side by side with the dense model
+for structured rows and latency budgets. Budget fractions are of the dense model.
 
 Example:
-    >>> from autoprune.tasks import get_task
-    >>> ctx = BenchTask(get_task("digits-mlp"), RunSettings(epochs=0.1))   # doctest: +SKIP
-    >>> ctx.fraction(ctx.fresh_dense(), "params")                          # doctest: +SKIP
-    1.0
+    >>> RunSettings().recovery(seed=3).seed
+    3
 """
 
 from __future__ import annotations
@@ -29,30 +33,47 @@ from torch import nn
 
 from autoprune.budgets import Budget, measure_costs
 from autoprune.errors import PruningError
-from autoprune.introspect import profile_model, prunable_layers, side_by_side_latency
-from autoprune.policy import FinetuneRecipe, Policy
+from autoprune.introspect import prunable_layers, side_by_side_latency
+from autoprune.policy import Policy
 from autoprune.prune import Calibration, Pruner, structured_units
 from autoprune.tasks import Task
 from autoprune.training import (
-    TrainingSettings,
+    RecoverySettings,
     dense_model,
     evaluate,
-    prune_and_finetune,
-    train_model,
+    recalibrate_batchnorm,
+    recover,
 )
 from benchmarks._matching import Match, bisect_knob
 
 COST_FIELD = {"params": "params", "macs": "macs", "size": "bytes"}
 # a latency match aims this far under the limit: measured latency is noisy, the final check is not lenient
 LATENCY_MARGIN = 0.97
+CALIBRATION_BATCH = 125
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """Settings of one task's benchmark run; stored in every result file and checked on resume."""
+    """Settings of one task's benchmark run; stored in every result file and checked on resume.
+
+    ``epochs``, ``lr``, ``optimizer``, ``lr_rule``, ``distill_weight``, ``distill``
+    and ``temperature`` are the shared recovery (:class:`RecoverySettings`);
+    ``calibration_images`` bounds the one-shot BatchNorm recalibration; ``trials``
+    and ``space`` are autoprune's search; ``test_items`` evaluates a fixed
+    subset of the test split (None: all of it; the quick preset's smoke test);
+    ``match_tol`` is how close a bisection brings a knob to the budget boundary.
+    """
 
     epochs: float = 1.0
     lr: float = 5e-4
+    optimizer: str = "adam"
+    lr_rule: str = "cosine"
+    distill_weight: float = 0.5
+    distill: str = "kl"
+    temperature: float = 2.0
+    calibration_images: int = 2000
+    test_items: int | None = None
+    match_tol: float = 1e-3
     trials: int = 8
     space: str = "default"
     latency_batch_size: int = 64
@@ -60,12 +81,23 @@ class RunSettings:
     latency_rounds: int = 5
     latency_repeats: int = 30
 
+    def recovery(self, seed: int) -> RecoverySettings:
+        """The shared recovery of one seed."""
+        return RecoverySettings(
+            epochs=self.epochs,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            lr_rule=self.lr_rule,
+            distill_weight=self.distill_weight,
+            distill=self.distill,
+            temperature=self.temperature,
+            seed=seed,
+        )
+
     def relevant(self, *, search: bool) -> dict:
         """The settings a row depends on (search rows also on trials and space)."""
-        keys = ["epochs", "lr", "latency_batch_size", "latency_threads"] + (
-            ["trials", "space"] if search else []
-        )
-        return {k: v for k, v in asdict(self).items() if k in keys}
+        skip = {"latency_rounds", "latency_repeats"} | (set() if search else {"trials", "space"})
+        return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
 class BenchTask:
@@ -83,21 +115,28 @@ class BenchTask:
         self.dense_path = Path(dense.info["path"])
         self.example_input = task.example_input
         self.dense_costs = measure_costs(
-            self.dense, self.example_input, scope=self.task.cost_modules
+            self.dense, self.example_input, scope=self.task.cost_modules, flops=True
         )
-        self.dense_kernel_macs = profile_model(self.dense, self.example_input).macs
         self.layers = list(prunable_layers(self.dense))
         self.structured_layers: list[str] = []
         self.structured_note = ""
+        self.unit_kinds: set[str] = set()
         try:
-            groups = structured_units(self.fresh_dense(), self.example_input).groups
+            units = structured_units(self.fresh_dense(), self.example_input)
             self.structured_layers = [
-                layer for group in groups.values() for layer in group.out_layers
+                layer for group in units.groups.values() for layer in group.out_layers
             ]
+            self.unit_kinds = {entry.kind for entry in units.history}
         except PruningError as exc:
             self.structured_note = str(exc)
         # layers no structured group removes outputs from: the model's output layer(s)
         self.output_layers = [n for n in self.layers if n not in self.structured_layers]
+        self._dense_latency: dict | None = None
+
+    @property
+    def has_heads(self) -> bool:
+        """Whether the model's structured units include attention heads (a transformer)."""
+        return "heads" in self.unit_kinds
 
     def fresh_dense(self) -> nn.Module:
         """A copy of the dense model, in eval mode."""
@@ -107,29 +146,36 @@ class BenchTask:
         """The task pinned to the dense checkpoint (so a search of any seed starts from it)."""
         return replace(self.task, checkpoint=self.dense_path)
 
-    # ------------------------------------------------------------------ pruning and fine-tuning
+    # ------------------------------------------------------------------ pruning and the regimes
 
     def prune_only(self, policy: Policy) -> nn.Module:
-        """A dense copy pruned as ``policy`` says, not fine-tuned (a bisection probe)."""
+        """A dense copy pruned as ``policy`` says, not trained (masks applied, channels removed)."""
         model = self.fresh_dense()
         Pruner(model, policy, calibration=Calibration.from_task(self.task)).step()
         return model.eval()
 
-    def finetune_policy(self, policy: Policy, seed: int) -> nn.Module:
-        """Prune a dense copy with ``policy`` and fine-tune it with the benchmark's recipe (masks enforced)."""
-        recipe = FinetuneRecipe(epochs=self.settings.epochs, lr=self.settings.lr)
-        policy = replace(policy, finetune=recipe, seed=seed)
-        return prune_and_finetune(self.fresh_dense(), policy, self.task).model.eval()
+    def recalibrate(self, model: nn.Module, seed: int) -> nn.Module:
+        """The one-shot step: BatchNorm statistics re-estimated on at most ``calibration_images`` images."""
+        images = self.settings.calibration_images
+        batches = max(1, images // CALIBRATION_BATCH)
+        recalibrate_batchnorm(
+            model,
+            self.task.train_data,
+            batches=batches,
+            batch_size=min(CALIBRATION_BATCH, images),
+            seed=seed,
+        )
+        return model.eval()
+
+    def recover(self, model: nn.Module, seed: int):
+        """The shared recovery, in place; returns its :class:`~autoprune.training.RecoveryLog`."""
+        return recover(model, self.dense, self.task, self.settings.recovery(seed))
 
     def test_metric(self, model: nn.Module) -> float:
-        """The test metric of a model (e.g. right after pruning, before fine-tuning)."""
-        return evaluate(model.eval(), self.task.test_data, self.task).metric
-
-    def train(self, model: nn.Module, seed: int) -> nn.Module:
-        """Fine-tune ``model`` in place with the benchmark's recipe (Adam, epochs, lr, seed)."""
-        recipe = TrainingSettings(epochs=self.settings.epochs, lr=self.settings.lr, seed=seed)
-        train_model(model, self.task, settings=recipe, progress=False, desc="fine-tune")
-        return model.eval()
+        """The test metric of a model (on ``test_items`` of the test split when set)."""
+        return evaluate(
+            model.eval(), self.task.test_data, self.task, max_items=self.settings.test_items
+        ).metric
 
     # ------------------------------------------------------------------ costs
 
@@ -154,9 +200,10 @@ class BenchTask:
         low: float,
         high: float,
         increasing: bool = False,
-        tol: float = 1e-3,
+        tol: float | None = None,
     ) -> Match:
         """Bisect a method's knob on the real pruned model's cost until it meets ``budget``."""
+        tol = self.settings.match_tol if tol is None else tol
         limit = budget.value * (LATENCY_MARGIN if budget.kind == "latency" else 1.0)
         return bisect_knob(
             lambda knob: self.fraction(build(knob), budget.kind),
@@ -166,6 +213,28 @@ class BenchTask:
             increasing=increasing,
             tol=tol,
         )
+
+    def shared_match(
+        self, method: str, budget: Budget, find: Callable[[], Match]
+    ) -> tuple[Match, float]:
+        """A seed-independent method's match, found once per budget and reused by every seed.
+
+        Returns the match and the seconds finding it took (charged to every row:
+        a user running the method once pays them). Kept in ``runs/<budget>/<method>-match.json``.
+        """
+        import time
+
+        from autoprune._io import read_json, write_json
+
+        path = self.runs_dir / budget.slug / f"{method}-match.json"
+        if path.is_file():
+            stored = read_json(path)
+            return Match(stored["knob"], stored["cost"], stored["probes"]), stored["seconds"]
+        start = time.perf_counter()
+        match = find()
+        seconds = round(time.perf_counter() - start, 2)
+        write_json(path, {**asdict(match), "seconds": seconds})
+        return match, seconds
 
     def _latency(self, model: nn.Module, *, rounds: int, repeats: int) -> dict[str, dict]:
         s = self.settings
@@ -178,32 +247,37 @@ class BenchTask:
             repeats=repeats,
         )
 
-    def measure(self, model: nn.Module) -> dict:
-        """Everything a table row shows about a finished model (see the module docstring)."""
+    def measure(self, model: nn.Module, *, latency: bool) -> dict:
+        """The costs of a finished model (see the module docstring); latency only when asked for."""
         model.eval()
-        test = evaluate(model, self.task.test_data, self.task)
-        costs = measure_costs(model, self.example_input, scope=self.task.cost_modules)
-        kernel_macs = profile_model(model, self.example_input).macs
-        latency = self._latency(
-            model, rounds=self.settings.latency_rounds, repeats=self.settings.latency_repeats
-        )
-        model_ms, dense_ms = latency["model"]["median_ms"], latency["dense"]["median_ms"]
+        costs = measure_costs(model, self.example_input, scope=self.task.cost_modules, flops=True)
         dense = self.dense_costs
-        return {
-            "test_metric": test.metric,
+        row = {
             "params": costs.params,
             "macs": costs.macs,
-            "kernel_macs": kernel_macs,
+            "sparse_macs": costs.sparse_macs,
+            "flops": costs.flops,
             "bytes": costs.bytes,
-            "latency_ms": model_ms,
-            "dense_latency_ms": dense_ms,
-            "latency_spread_ms": [latency["model"]["min_ms"], latency["model"]["max_ms"]],
-            "speedup_measured": dense_ms / model_ms,
-            "speedup_macs": self.dense_kernel_macs / kernel_macs,
+            "speedup_macs": dense.macs / costs.macs if costs.macs else None,
             "fractions": {
                 "params": costs.params / dense.params,
                 "macs": costs.macs / dense.macs,
+                "sparse_macs": costs.sparse_macs / dense.sparse_macs,
+                "flops": costs.flops / dense.flops if dense.flops else None,
                 "size": costs.bytes / dense.bytes,
-                "latency": model_ms / dense_ms,
             },
         }
+        if latency:
+            s = self.settings
+            measured = self._latency(model, rounds=s.latency_rounds, repeats=s.latency_repeats)
+            model_ms, dense_ms = measured["model"]["median_ms"], measured["dense"]["median_ms"]
+            row.update(
+                latency_ms=model_ms,
+                dense_latency_ms=dense_ms,
+                latency_spread_ms=[measured["model"]["min_ms"], measured["model"]["max_ms"]],
+                speedup_measured=dense_ms / model_ms,
+            )
+            row["fractions"]["latency"] = model_ms / dense_ms
+            if row["speedup_macs"]:
+                row["promise_kept"] = row["speedup_measured"] / row["speedup_macs"]
+        return row

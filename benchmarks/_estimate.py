@@ -1,18 +1,24 @@
-"""Runtime estimate of a comparison run on the idle 2-core reference machine.
+"""Runtime estimate of a comparison run on an idle 2-core machine.
 
-The cost of each cell is built from a few per-task figures measured on that
-machine (an epoch, a fine-tuned search trial, the test split, a latency
-measurement, the sensitivity analysis); cells a method cannot run (n/a) cost
-nothing. It is a plan, not a promise: a loaded machine is slower.
+Each cell costs its matching (probes; a seed-independent method matches once
+per budget, a latency probe is a latency measurement), the one-shot step, two
+test evaluations, the shared recovery (``epochs`` of training; smaller for
+structured models, more with a distillation teacher), the cost measurements
+and, for structured rows and latency budgets, a latency measurement. A search
+cell costs its trials, its share of the sensitivity analysis (once per seed)
+and the same regimes. Cells a method cannot run (n/a) cost nothing. It is a
+plan, not a promise: a loaded machine is slower. The search costs are those of
+the search the figures were measured with (re-measure them when it changes).
 
 Example:
     >>> from benchmarks.compare import full, quick
-    >>> round(estimate_seconds(quick())["fashion-cnn"] / 60), round(sum(estimate_seconds(full()).values()) / 60)
-    (12, 167)
+    >>> round(sum(estimate_seconds(quick()).values()) / 60), round(sum(estimate_seconds(full()).values()) / 60)
+    (15, 230)
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from autoprune.budgets import parse_budget
@@ -23,12 +29,12 @@ from benchmarks.methods import get_method
 
 @dataclass(frozen=True)
 class TaskCost:
-    """Seconds on the 2-core reference machine, idle.
+    """Seconds on the idle 2-core reference machine.
 
-    ``epoch``: one training epoch of the dense model; ``trial``: a fine-tuned search
-    trial (screened-only trials are cheaper: this errs long); ``test``: evaluating
-    the test split; ``latency``: a side-by-side latency measurement of 5 rounds of
-    30 runs; ``sensitivity``: the analysis of the default space, once per seed.
+    ``epoch``: a training epoch of the dense model; ``trial``: a search trial;
+    ``test``: the test split once; ``latency``: a side-by-side latency
+    measurement of 5 rounds of 30 runs; ``sensitivity``: the analysis, once per
+    seed; ``probe``: pricing one knob of a bisection (prune a copy, count).
     """
 
     epoch: float
@@ -36,40 +42,61 @@ class TaskCost:
     test: float
     latency: float
     sensitivity: float
+    probe: float
+    test_size: int = 10_000
 
 
-# fashion-cnn: 5 epochs in 78 s; a 40-trial search: fine-tuned trials 12.3 s, screened 1.2 s (results/runs/).
-# fashion-resnet: 5 epochs in 251 s; a trial fine-tunes 0.5 epoch and evaluates 5,000 validation items;
-# its structured sensitivity took 42 s, the unstructured one has 60 points of 2,000 items.
+# fashion-cnn: 5 epochs in 78 s; old search: fine-tuned trials 12.3 s. fashion-resnet: 5 epochs in 251 s,
+# structured sensitivity 42 s of 130. minilm-fidelity: 125 steps of 32 sentences of 64 tokens an epoch,
+# ~3.5 s a step; 600 test sentences; a probe copies, prunes and counts the encoder (first estimates from
+# one loaded run: re-measure with the full run). Latency at batch 8 for it.
 REFERENCE_COSTS = {
-    "fashion-cnn": TaskCost(epoch=16.0, trial=12.3, test=2.5, latency=4.5, sensitivity=20.0),
-    "fashion-resnet": TaskCost(epoch=50.0, trial=26.0, test=7.0, latency=7.0, sensitivity=130.0),
+    "fashion-cnn": TaskCost(
+        epoch=16.0, trial=12.3, test=2.5, latency=4.5, sensitivity=20.0, probe=0.3
+    ),
+    "fashion-resnet": TaskCost(
+        epoch=50.0, trial=20.0, test=7.0, latency=7.0, sensitivity=45.0, probe=1.0
+    ),
+    "minilm-fidelity": TaskCost(
+        epoch=450.0,
+        trial=30.0,
+        test=15.0,
+        latency=10.0,
+        sensitivity=120.0,
+        probe=3.0,
+        test_size=600,
+    ),
 }
 
 
-def _cell_seconds(cost: TaskCost, method, kind: str | None, s: RunSettings) -> float:
-    latency = kind == "latency"
-    row = cost.test + cost.latency * s.latency_rounds * (s.latency_repeats + 3) / 165 + 1.0
-    if method.name == "dense":
-        return row
+def _probes(s: RunSettings) -> float:
+    """A bisection's probes: a 10-step walk, then halving a tenth of the range down to the tolerance."""
+    return 10 + math.log2(0.1 / s.match_tol)
+
+
+def _regimes(cost: TaskCost, method, kind: str | None, s: RunSettings) -> float:
+    """The one-shot step, both test evaluations, the recovery and the measurements of one cell."""
+    latency = method.structured or method.fixed or kind == "latency"
+    rounds = cost.latency * s.latency_rounds * (s.latency_repeats + 3) / 165 if latency else 0.0
+    train = s.epochs * cost.epoch * (0.6 if method.structured else 1.1)
+    train *= 1.3 if s.distill_weight > 0 else 1.0
+    test = cost.test * (min(1.0, s.test_items / cost.test_size) if s.test_items else 1.0)
+    return 2 * test + train + rounds + 1.5
+
+
+def _matching(cost: TaskCost, method, kind: str | None, s: RunSettings, n_seeds: int) -> float:
+    if method.fixed or method.series == "search":
+        return 0.0
+    probe = cost.probe + (cost.latency * 2 * 8 / 165 if kind == "latency" else 0.0)
+    share = 1.0 / n_seeds if method.seed_free else 1.0
+    return _probes(s) * probe * share
+
+
+def _cell_seconds(cost: TaskCost, method, kind: str | None, s: RunSettings, n_seeds: int) -> float:
+    seconds = _regimes(cost, method, kind, s) + _matching(cost, method, kind, s, n_seeds)
     if method.series == "search":
-        # trials; the pinned dense checkpoint is evaluated twice (test and validation); the final fine-tune
-        # and finalize's own measurements; then ours (and, for latency, samples and the front's latency)
-        return (
-            s.trials * cost.trial
-            + 3 * cost.test
-            + 0.8 * s.epochs * cost.epoch
-            + cost.test
-            + cost.latency
-            + row
-            + (25.0 if latency else 0.0)
-        )
-    if (
-        method.structured
-    ):  # smaller models train faster; ~17 traced probes; latency probes are measured
-        return 0.6 * s.epochs * cost.epoch + row + 8.0 + (25.0 if latency else 0.0)
-    # masked training costs a little more than dense; ~17 probes (LAMP's ranking takes ~1 s a probe)
-    return 1.1 * s.epochs * cost.epoch + row + 9.0
+        seconds += s.trials * cost.trial + cost.test + (25.0 if kind == "latency" else 0.0)
+    return seconds
 
 
 def estimate_seconds(config) -> dict[str, float]:
@@ -86,7 +113,8 @@ def estimate_seconds(config) -> dict[str, float]:
                 method = get_method(cell.method)
                 budget = parse_budget(cell.budget) if cell.budget else None
                 if method.unsupported(None, budget) is None:
-                    total += _cell_seconds(cost, method, budget.kind if budget else None, settings)
+                    kind = budget.kind if budget else None
+                    total += _cell_seconds(cost, method, kind, settings, len(config.seeds))
         if "autoprune" in methods:
             total += len(config.seeds) * cost.sensitivity
         out[plan.name] = total

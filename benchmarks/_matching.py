@@ -27,6 +27,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import torch
+
 from autoprune.errors import BudgetError
 
 
@@ -139,3 +141,68 @@ def erk_densities(shapes: dict[str, Sequence[int]], density: float) -> dict[str,
             break
         dense.add(largest)
     return {n: 1.0 if n in dense else scale * raw[n] for n in sizes}
+
+
+OWL_M = 5.0  # an outlier scores above M times its layer's mean score (OWL's default)
+OWL_LAMBDA = 0.08  # layer densities spread over [density - lambda, density + lambda]
+
+
+@torch.no_grad()
+def outlier_ratios(model, task, *, seed: int = 0, images: int = 256, m: float = OWL_M) -> dict:
+    """Each prunable layer's share of outlier weights: ``|W| x input norm`` above ``m`` x its mean.
+
+    The input norm of an input feature (channel) is the L2 norm of its
+    activations over ``images`` seeded training items (Wanda's score).
+    """
+    from autoprune.introspect import prunable_layers
+    from autoprune.tasks import iterate_batches
+    from autoprune.tasks._data import take
+
+    layers = prunable_layers(model)
+    squares: dict[str, torch.Tensor] = {}
+
+    def hook(name):
+        def record(module, inputs, _output):
+            x = inputs[0].detach().float()
+            feature = x.dim() - 1 if isinstance(module, torch.nn.Linear) else 1
+            total = x.pow(2).sum(dim=[d for d in range(x.dim()) if d != feature])
+            squares[name] = squares.get(name, 0) + total
+
+        return record
+
+    handles = [module.register_forward_hook(hook(name)) for name, module in layers.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        for inputs, _ in iterate_batches(take(task.train_data, images, seed=seed), batch_size=64):
+            model(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    ratios = {}
+    for name, module in layers.items():
+        weight = module.weight.detach().abs()
+        norm = squares.get(name)
+        if norm is None or norm.numel() != weight.shape[1]:
+            norm = torch.ones(weight.shape[1])
+        shape = [1, -1] + [1] * (weight.dim() - 2)
+        score = weight * norm.sqrt().view(shape)
+        ratios[name] = float((score > m * score.mean()).float().mean())
+    return ratios
+
+
+def owl_densities(ratios: dict[str, float], density: float, lam: float = OWL_LAMBDA) -> dict:
+    """OWL's per-layer densities: outlier ratios rescaled to a spread of ``2 lam`` around ``density``.
+
+    Example:
+        >>> {k: round(v, 2) for k, v in owl_densities({"a": 0.0, "b": 0.01, "c": 0.02}, 0.5).items()}
+        {'a': 0.42, 'b': 0.5, 'c': 0.58}
+    """
+    values = list(ratios.values())
+    low, high = min(values), max(values)
+    if high - low <= 0:
+        return dict.fromkeys(ratios, min(1.0, density))
+    scaled = {k: (v - low) / (high - low) * 2 * lam for k, v in ratios.items()}
+    mean = sum(scaled.values()) / len(scaled)
+    return {k: min(1.0, max(1e-3, v - mean + density)) for k, v in scaled.items()}

@@ -2,17 +2,18 @@
 
 A method has a short ``name``, a ``series`` (``reference``, ``unstructured``,
 ``structured`` or ``search``), the budget kinds it can meet, and one method,
-:meth:`Method.run`, that returns the pruned and fine-tuned model (plus what is
-worth recording: the knob it matched, the number of trials). ``fixed`` methods
-(the dense model, the seed study's recipes) ignore the budget and appear as
-reference points in every table.
+:meth:`Method.run`, that returns the pruned model, not trained (plus what is
+worth recording: the knob it matched, the number of trials). The runner takes
+every pruned model through the same two regimes (one-shot, with recovery).
+``fixed`` methods (the dense model) ignore the budget and appear as reference
+points in every table.
 
 Example:
     >>> from autoprune.budgets import parse_budget
     >>> class Masks(Method):
     ...     name, series = "masks", "unstructured"
-    >>> Masks().unsupported(None, parse_budget("latency=0.5"))
-    'cannot meet latency budgets (sparse weights do not make dense CPU kernels faster)'
+    >>> Masks().unsupported(None, parse_budget("macs=0.5"))
+    'cannot meet macs budgets (zeroed weights save no MACs or time on dense kernels)'
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from torch import nn
 
 from autoprune.budgets import Budget
 
-MASK_KINDS = ("params", "macs", "size")
+MASK_KINDS = ("params", "size")
 ALL_KINDS = ("params", "macs", "size", "latency")
-SPARSE_IS_NOT_FASTER = "sparse weights do not make dense CPU kernels faster"
+SPARSE_IS_NOT_FASTER = "zeroed weights save no MACs or time on dense kernels"
 
 
 @dataclass
@@ -45,18 +46,27 @@ class Method:
     fixed: bool = False
     kinds: tuple[str, ...] = MASK_KINDS
     structured: bool = False
+    cnn_only: str = ""  # why the method gives no row on a transformer (empty: it runs there)
+    transformer_only: bool = False
+    seed_free: bool = (
+        False  # the pruned model does not depend on the seed (one match for all seeds)
+    )
 
     def unsupported(self, ctx, budget: Budget | None) -> str | None:
         """Why this method cannot give a row for ``budget`` (None when it can)."""
         if budget is not None and budget.kind not in self.kinds:
-            why = f" ({SPARSE_IS_NOT_FASTER})" if budget.kind == "latency" else ""
+            why = f" ({SPARSE_IS_NOT_FASTER})" if budget.needs_structure else ""
             return f"cannot meet {budget.kind} budgets{why}"
+        if ctx is not None and self.cnn_only and ctx.has_heads:
+            return self.cnn_only
+        if ctx is not None and self.transformer_only and not ctx.has_heads:
+            return "a transformer method (attention heads and neurons)"
         if self.structured and ctx is not None and not ctx.structured_layers:
             return f"the model cannot be pruned structurally: {ctx.structured_note or 'no channel group'}"
         return None
 
     def run(self, ctx, budget: Budget | None, seed: int) -> Outcome:
-        """The pruned and fine-tuned model for ``budget`` (None for fixed methods) and ``seed``."""
+        """The pruned (not trained) model for ``budget`` (None for fixed methods) and ``seed``."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -20,11 +20,13 @@ from benchmarks.methods import METHOD_NAMES, get_method
 def _dense_line(rows: list[dict], metric: str) -> str:
     dense = next((r for r in rows if r["method"] == "dense" and r["status"] == "ok"), None)
     if dense is None:
-        return "Every method starts from the same dense checkpoint (trained once with seed 0)."
+        return "Every method starts from the same dense checkpoint (trained once with seed 0; its training is not counted in any wall time)."
+    flops = f"{dense['flops']:,} FLOPs, " if dense.get("flops") else ""
     return (
-        f"Every method starts from the same dense checkpoint (trained once with seed 0): test {metric} "
-        f"{dense['test_metric']:.4f}, {dense['params']:,} parameters, {dense['macs']:,} MACs per input, "
-        f"{dense['bytes']:,} bytes, {dense['latency_ms']:.3f} ms a batch."
+        "Every method starts from the same dense checkpoint (trained once with seed 0; its training is not "
+        f"counted in any wall time): test {metric} {dense['oneshot_metric']:.4f}, {dense['params']:,} parameters, "
+        f"{dense['macs']:,} MACs and {flops}{dense['bytes']:,} bytes per input, "
+        f"{dense.get('latency_ms', float('nan')):.3f} ms a batch."
     )
 
 
@@ -50,28 +52,40 @@ def header_lines(
     counts = {
         status: sum(r["status"] == status for r in rows) for status in ("ok", "n/a", "failed")
     }
-    method_seconds = sum(r.get("wall_seconds", 0.0) or 0.0 for r in rows if r["status"] == "ok")
+    method_seconds = sum(
+        (r.get("wall_seconds") or 0.0) + (r.get("recovery_seconds") or 0.0)
+        for r in rows
+        if r["status"] == "ok"
+    )
+    commits = sorted({r.get("commit", "?") for r in rows if r["status"] == "ok"})
     lines = [
         _dense_line(rows, metric),
-        "Every budget-driven baseline meets the budget itself: its own knob (global amount, channel ratio, "
-        "torch-pruning's pruning_ratio, ERK density) is found by bisection on the cost of the real pruned model, "
-        f"then the model is fine-tuned once: {s.epochs:g} epoch(s), Adam, learning rate {s.lr:g}, masks enforced "
-        "(pruned weights stay zero). The dense model and the seed study's fixed recipes are reference points, "
-        "repeated under every budget.",
-        f"autoprune: `autoprune.search` with the `{s.space}` space and {s.trials} trials (the row's seed seeds the "
-        f"sampler), then `finalize` (top 1) fine-tunes the pick for the same {s.epochs:g} epoch(s) at the learning rate "
-        "the search chose. autoprune-nosens: the same without the sensitivity analysis. The analysis is cached per "
-        "(task, seed): the first search of a seed pays for it in its wall time.",
-        f"Seeds: {', '.join(map(str, seeds))}. Test {metric}: mean ± standard deviation over seeds; other columns: "
-        "means. A seed drives pruning randomness, the fine-tuning order and the search's sampler.",
-        f"Latency: median of {s.latency_rounds} interleaved rounds of {s.latency_repeats} timed runs, batch "
-        f"{s.latency_batch_size}, {s.latency_threads} thread(s), side by side with the dense model; speedup measured "
-        "= dense latency / model latency; speedup from MACs = dense MACs / the model's dense-kernel MACs (what "
-        "dense CPU kernels compute: sparse weights do not reduce it). A latency match aims at 0.97 x the limit.",
-        "Columns: params = non-zero parameters; MACs = MACs per input as budgets count them (each layer's MACs "
-        "times its weight density); bytes = the weights file autoprune writes (sparse tensors as bitmask plus "
-        "values); within budget = seeds whose measured cost meets the budget; wall s = the method's own time "
-        "(matching, pruning, fine-tuning; for autoprune the search and the final fine-tune), measuring excluded.",
+        "Two regimes for every method. **One-shot**: prune, recalibrate BatchNorm on at most "
+        f"{s.calibration_images:,} training images, no training. **With recovery**: the one-shot model trained back "
+        f"with `autoprune.training.recover`, the same for every method: {s.epochs:g} epoch(s), {s.optimizer}, "
+        f"learning rate {s.lr:g} with the {s.lr_rule} rule, loss (1 - {s.distill_weight:g}) x the task's loss + "
+        f"{s.distill_weight:g} x distillation from the dense model ({s.distill}, temperature {s.temperature:g}); "
+        "pruned weights stay zero, removed channels stay removed. Dense control: the dense model (one-shot column) "
+        "and the dense model given the same recovery (recovery column).",
+        "Every budget-driven baseline meets the budget itself: its own knob is found by bisection on the cost of "
+        "the real pruned model. autoprune: `autoprune.search` with the "
+        f"`{s.space}` space and {s.trials} trials (the row's seed seeds the sampler), then "
+        "`autoprune.finalize(top=1, epochs=0)`: its pick, given the same one-shot step and recovery as the others.",
+        f"Seeds: {', '.join(map(str, seeds))}. Test {metric}: mean ± standard deviation over seeds and the 95% "
+        "t confidence interval; autoprune vs a row: Welch's t-test, ahead or behind only at p < 0.05, else level "
+        "(no test with one seed).",
+        f"Latency (structured rows, latency budgets, dense): median of {s.latency_rounds} interleaved rounds of "
+        f"{s.latency_repeats} timed runs, batch {s.latency_batch_size}, {s.latency_threads} thread(s), side by side "
+        "with the dense model; speedup measured / from MACs (dense MACs / the model's MACs) and the share of that "
+        "promise kept. A latency match aims at 0.97 x the limit.",
+        "Columns: params = non-zero parameters; MACs = what dense kernels execute per input (a removed channel "
+        "saves MACs, a zeroed weight does not); sparse MACs = each layer's MACs times its weight density; FLOPs = "
+        "every operation torch's FlopCounterMode counts (attention matrix products included, 2 per MAC); bytes = "
+        "the weights file autoprune writes; wall s = everything the method needed (matching, pruning, the one-shot "
+        "step; autoprune: its search, sensitivity analysis included, and the pick), recovery and measuring "
+        "excluded; winner = where autoprune's winning trial came from (a seed policy, a start-up sample or a "
+        "sampler proposal).",
+        f"Commits: {', '.join(commits) or '?'}.",
         _versions_line(rows),
         f"Cells: {counts['ok']} ok, {counts['n/a']} n/a, {counts['failed']} failed; "
         f"method time {method_seconds / 60:.1f} min in all; torch trained on "

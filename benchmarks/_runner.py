@@ -2,8 +2,10 @@
 
 A cell's result is written atomically to
 ``raw/<task>/<budget slug or "fixed">/<method>/seed<k>.json`` with its status:
-``ok`` (the measurements), ``n/a`` (the method cannot meet this budget, and
-why) or ``failed`` (an exception, kept so the table shows it). A re-run skips
+``ok`` (the measurements of both regimes: the one-shot test metric, the test
+metric after the shared recovery, the costs, the wall times), ``n/a`` (the
+method cannot meet this budget, and why) or ``failed`` (an exception, kept so
+the table shows it). Every row carries the commit it ran at. A re-run skips
 ``ok`` and ``n/a`` cells and retries failed ones; a cell written with other
 settings (epochs, learning rate, trials, ...) stops the run instead of being
 mixed into the tables.
@@ -27,7 +29,7 @@ from autoprune._io import read_json
 from autoprune.budgets import parse_budget
 from autoprune.errors import AutopruneError, BudgetError
 from autoprune.introspect import torch_threads
-from benchmarks._common import versions
+from benchmarks._common import code_commit, versions
 from benchmarks._context import BenchTask, RunSettings
 from benchmarks.methods import get_method
 
@@ -59,14 +61,10 @@ class Cell:
 
 
 def plan_cells(task: str, budgets, methods, seeds) -> list[list[Cell]]:
-    """Cells in running order, one list per seed (the dense row, seed-independent, only in the first)."""
+    """Cells in running order, one list per seed (the dense control first: its recovery depends on the seed)."""
     passes = []
-    for i, seed in enumerate(seeds):
-        fixed = [
-            Cell(task, None, m, seed)
-            for m in methods
-            if get_method(m).fixed and not (m == "dense" and i > 0)
-        ]
+    for seed in seeds:
+        fixed = [Cell(task, None, m, seed) for m in methods if get_method(m).fixed]
         matched = [
             Cell(task, b, m, seed) for b in budgets for m in methods if not get_method(m).fixed
         ]
@@ -126,17 +124,13 @@ def _run_cell(ctx: BenchTask, cell: Cell) -> dict:
         "metric": ctx.task.metric_name,
         "settings": ctx.settings.relevant(search=method.series == "search"),
         "versions": versions(),
+        "commit": code_commit(),
     }
     reason = method.unsupported(ctx, budget)
     if reason:
         return {**row, "status": "n/a", "reason": reason}
-    start = time.perf_counter()
     try:
-        outcome = method.run(ctx, budget, cell.seed)
-        seconds = (
-            time.perf_counter() - start
-        )  # the method's own time: pruning, matching, fine-tuning
-        measured = ctx.measure(outcome.model)
+        row.update(_regimes(ctx, method, budget, cell.seed))
     except BudgetError as exc:
         return {
             **row,
@@ -145,17 +139,44 @@ def _run_cell(ctx: BenchTask, cell: Cell) -> dict:
         }
     except (
         Exception
-    ) as exc:  # one broken method must not stop a three-hour run; the row says what happened
+    ) as exc:  # one broken method must not stop a long run; the row says what happened
         return {
             **row,
             "status": "failed",
             "reason": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(limit=8),
         }
-    info = dict(outcome.info)
-    wall = info.pop("wall_seconds", None)
-    row.update(status="ok", **measured, **info)
-    row["wall_seconds"] = round(wall if wall is not None else seconds, 2)
+    row["status"] = "ok"
     if budget is not None:
         row["met"] = bool(row["fractions"][budget.kind] <= budget.value + 1e-12)
     return row
+
+
+def _regimes(ctx: BenchTask, method, budget, seed: int) -> dict:
+    """Prune with the method, then the one-shot step and its measures, then the shared recovery."""
+    start = time.perf_counter()
+    outcome = method.run(ctx, budget, seed)
+    ran = time.perf_counter() - start
+    model, info = outcome.model, dict(outcome.info)
+    start = time.perf_counter()
+    if not method.fixed:  # the dense control keeps the statistics it was trained with
+        ctx.recalibrate(model, seed)
+    # the method's own time (a search times itself: sensitivity charge included), the one-shot step too
+    seconds = float(info.pop("wall_seconds", ran)) + time.perf_counter() - start
+    seconds += float(info.pop("charged_seconds", 0.0))  # a shared match found by an earlier seed
+    latency = method.structured or method.fixed or (budget is not None and budget.kind == "latency")
+    measured = ctx.measure(model, latency=latency)
+    oneshot = ctx.test_metric(model)
+    log = ctx.recover(model, seed)
+    recovered = ctx.test_metric(model)
+    after = ctx.measure(model, latency=False)
+    return {
+        **measured,
+        **info,
+        "oneshot_metric": oneshot,
+        "recovered_metric": recovered,
+        "params_after_recovery": after["params"],
+        "wall_seconds": round(seconds, 2),
+        "recovery_seconds": round(log.seconds, 2),
+        "recovery_steps": log.steps,
+    }

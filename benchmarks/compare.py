@@ -1,41 +1,31 @@
 """The comparison benchmark: autoprune against the baselines (``python -m benchmarks compare``, ``make bench``).
 
 For each task, budget and seed, every method of :mod:`benchmarks.methods`
-runs from the same dense checkpoint with the same fine-tuning budget, and the
-finished model is measured the same way (test metric, non-zero parameters,
-MACs, bytes on disk, latency side by side with the dense model, wall time,
-trials). Under ``out``:
+prunes the same dense checkpoint to the same budget, and the runner takes the
+pruned model through two regimes the same way for every method (one-shot:
+BatchNorm recalibration on at most 2,000 training images; with recovery: the
+shared :func:`autoprune.training.recover`). Under ``out``:
 
-* ``<task>.md`` (settings, versions, one table per budget), ``<task>.csv``, ``<task>_pareto.png``;
+* ``<task>.md`` (settings, versions, commits, headlines, one table per regime and budget),
+  ``<task>.csv``, ``<task>_pareto.png``;
 * ``raw/<task>/<budget>/<method>/seed<k>.json``: one file per cell; a re-run skips finished cells;
-* ``runs/<task>/<budget>/<method>-seed<k>/``: the searches' run directories (they resume too).
+* ``runs/<task>/...``: the searches' run directories and their sensitivity cache (they resume too).
 
-Runtime, estimated by :func:`estimate_seconds` for the idle 2-core reference
-machine from the runs recorded in ``results/`` (fashion-cnn: 16 s a training
-epoch, 12.3 s a fine-tuned search trial; fashion-resnet: 50 s an epoch). Most
-of the time goes to the searches (a trial fine-tunes for half an epoch), so
-the presets trim trials and epochs rather than seeds or budgets:
+Presets (:func:`estimate_seconds` plans them for an idle 2-core machine from
+the costs in :mod:`benchmarks._estimate`; dense training is done once per
+task and not counted):
 
-* :func:`quick`: fashion-cnn at 25% and 10% of parameters, one seed, 1 epoch,
-  8 trials, no sensitivity ablation: ~12.5 min (the 14 baseline rows ~6.6 min,
-  the two searches ~4.5 min, reference rows and the sensitivity analysis ~1.4 min);
-* :func:`full`: 3 seeds; fashion-cnn at 50/25/10/5% of parameters (1 epoch,
-  12 trials: ~80 min) and fashion-resnet at 50% and 25% of MACs and 0.5x
-  latency (0.5 epoch, 6 trials: ~87 min): ~2 h 47 min. With 6 trials the search
-  tries little more than its seed policies (uniform, sensitivity-proportional,
-  global; unstructured and structured) before it finalizes the best; raise
-  ``--trials`` for a longer search. With 2 epochs and 24 trials the full run
-  would take about 9 hours. The sensitivity ablation runs on its own
-  (:mod:`benchmarks.ablation`, ~15 min).
-
-Both presets measure latency over 5 interleaved rounds of 20 runs.
-A loaded machine is slower (other processes share the two cores).
+* :func:`quick`: one seed, two cells per task (two budgets; the encoder: one
+  budget, two methods), short recoveries, few search trials: at most 15 minutes;
+* :func:`full`: 5 seeds; ``fashion-cnn`` at 10/5/2/1% of parameters,
+  ``fashion-resnet`` at 50/25% of dense-kernel MACs and 0.5x/0.3x measured
+  latency, ``minilm-fidelity`` at 50/30% of encoder parameters: at most 4 hours.
 
 Example:
     >>> config = quick()
     >>> [plan.name for plan in config.tasks], config.seeds
-    (['fashion-cnn'], (0,))
-    >>> estimate_seconds(config)["fashion-cnn"] < 15 * 60
+    (['fashion-cnn', 'fashion-resnet', 'minilm-fidelity'], (0,))
+    >>> sum(estimate_seconds(config).values()) <= 15 * 60
     True
 """
 
@@ -60,7 +50,7 @@ from benchmarks.methods import METHOD_NAMES, get_method
 
 @dataclass(frozen=True)
 class TaskPlan:
-    """A task (name or Task) and its budgets; ``epochs``, ``trials``, ``methods``, ``lr``, ``space`` override the config's."""
+    """A task (name or Task) and its budgets; the other fields, when set, override the config's."""
 
     task: str | Task
     budgets: tuple[str, ...]
@@ -69,13 +59,16 @@ class TaskPlan:
     methods: tuple[str, ...] | None = None
     lr: float | None = None
     space: str | None = None
+    distill_weight: float | None = None
+    latency_batch_size: int | None = None
 
     @property
     def name(self) -> str:
         return self.task if isinstance(self.task, str) else self.task.name
 
 
-TASK_SETTINGS = ("epochs", "trials", "lr", "space")  # what a TaskPlan may set for its own task
+# what a TaskPlan may set for its own task
+TASK_SETTINGS = ("epochs", "trials", "lr", "space", "distill_weight", "latency_batch_size")
 
 
 @dataclass(frozen=True)
@@ -84,7 +77,7 @@ class BenchConfig:
 
     tasks: tuple[TaskPlan, ...]
     methods: tuple[str, ...] = METHOD_NAMES
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     defaults: RunSettings = field(default_factory=RunSettings)
     out: Path = field(default=Path("results/benchmarks"))
 
@@ -148,74 +141,119 @@ class BenchConfig:
 
 
 NO_ABLATION = tuple(m for m in METHOD_NAMES if m != "autoprune-nosens")
+# Torch-Pruning's uniform L1 prunes as uniform-structured does (the same ratio everywhere, L1): not run twice
+CNN_METHODS = tuple(
+    m for m in NO_ABLATION if not m.startswith("global-units") and m != "tp-uniform-l1"
+)
+TRANSFORMER_METHODS = (  # OWL stands for the unstructured allocations: an encoder trains slowly on 2 cores
+    "dense",
+    "owl",
+    "uniform-structured",
+    "global-units-l1",
+    "global-units-taylor",
+    "autoprune",
+)
+FULL_BUDGETS = {
+    "fashion-cnn": ("params=0.1", "params=0.05", "params=0.02", "params=0.01"),
+    "fashion-resnet": ("macs=0.5", "macs=0.25", "latency=0.5", "latency=0.3"),
+    "minilm-fidelity": ("params=0.5", "params=0.3"),
+}
+QUICK_BUDGETS = {
+    "fashion-cnn": ("params=0.05", "params=0.02"),
+    "fashion-resnet": ("macs=0.25", "latency=0.5"),
+    "minilm-fidelity": ("params=0.5",),  # an encoder is slow on 2 cores: one budget, two methods
+}
+
+
+QUICK_METHODS = {  # the quick run's smoke test: the strongest few baselines on the slower tasks
+    "fashion-cnn": CNN_METHODS,
+    "fashion-resnet": ("dense", "tp-global-l1", "modelopt-fastnas", "autoprune"),
+    "minilm-fidelity": ("dense", "global-units-taylor", "autoprune"),
+}
+FULL_METHODS = {
+    "fashion-cnn": CNN_METHODS,
+    "fashion-resnet": CNN_METHODS,
+    "minilm-fidelity": TRANSFORMER_METHODS,
+}
+
+
+def _plans(budgets: dict, *, epochs: dict, trials: dict, methods: dict) -> tuple[TaskPlan, ...]:
+    """The three tasks with their budgets, methods and per-task settings."""
+    return (
+        TaskPlan(
+            "fashion-cnn",
+            budgets["fashion-cnn"],
+            epochs=epochs["fashion-cnn"],
+            trials=trials["fashion-cnn"],
+            methods=methods["fashion-cnn"],
+        ),
+        TaskPlan(
+            "fashion-resnet",
+            budgets["fashion-resnet"],
+            epochs=epochs["fashion-resnet"],
+            trials=trials["fashion-resnet"],
+            methods=methods["fashion-resnet"],
+            space="structured",
+        ),
+        # the task's own loss is the distance to the dense embeddings: distillation already
+        TaskPlan(
+            "minilm-fidelity",
+            budgets["minilm-fidelity"],
+            epochs=epochs["minilm-fidelity"],
+            trials=trials["minilm-fidelity"],
+            lr=5e-5,
+            space="transformer",
+            distill_weight=0.0,
+            latency_batch_size=8,  # 8 sentences of 64 tokens
+            methods=methods["minilm-fidelity"],
+        ),
+    )
 
 
 def full(out: str | Path = "results/benchmarks") -> BenchConfig:
-    """The full comparison (``make bench``): both Fashion-MNIST tasks, every budget, 3 seeds (~3 h on 2 cores).
+    """The full comparison (``make bench``): three tasks, both regimes, 5 seeds (at most 4 h on 2 cores).
 
-    Trimmed to fit (see the module docstring): 1 epoch (fashion-cnn) and 0.5 epoch
-    (fashion-resnet) of fine-tuning, 12 search trials on fashion-cnn and 6 on
-    fashion-resnet, latency from 5 rounds of 20 runs. The sensitivity ablation
-    runs separately (``python -m benchmarks ablation``), as two longer searches.
+    Recovery: 0.25 epoch (fashion-cnn), 0.15 (fashion-resnet), 0.05 (minilm-fidelity).
+    Search trials are sized so the searches fit the time (see :mod:`benchmarks._estimate`).
     """
     return BenchConfig(
-        tasks=(
-            TaskPlan(
-                "fashion-cnn",
-                ("params=0.5", "params=0.25", "params=0.1", "params=0.05"),
-                epochs=1.0,
-                trials=12,
-            ),
-            TaskPlan(
-                "fashion-resnet", ("macs=0.5", "macs=0.25", "latency=0.5"), epochs=0.5, trials=6
-            ),
+        tasks=_plans(
+            FULL_BUDGETS,
+            epochs={"fashion-cnn": 0.25, "fashion-resnet": 0.15, "minilm-fidelity": 0.05},
+            trials={"fashion-cnn": 4, "fashion-resnet": 3, "minilm-fidelity": 3},
+            methods=FULL_METHODS,
         ),
         methods=NO_ABLATION,
-        seeds=(0, 1, 2),
+        seeds=(0, 1, 2, 3, 4),
         defaults=RunSettings(latency_repeats=20),
         out=Path(out),
     )
 
 
 def quick(out: str | Path = "results/benchmarks/quick") -> BenchConfig:
-    """The quick comparison (``make bench-quick``): fashion-cnn at 25% and 10% of parameters, one seed (~12 min).
+    """The quick comparison (``make bench-quick``): one seed, two cells per task (at most 15 min).
 
-    Every method but the sensitivity ablation (``autoprune-nosens``); 1 epoch of fine-tuning, 8 search trials,
-    latency from 5 rounds of 20 runs.
+    Short recoveries (0.1, 0.05 and 0.02 epoch), 1,000 test items, two search
+    trials, the strongest few baselines on the two slower tasks: a smoke test
+    of the yardstick, not evidence (one seed: every verdict is level).
     """
     return BenchConfig(
-        tasks=(TaskPlan("fashion-cnn", ("params=0.25", "params=0.1"), epochs=1.0),),
+        tasks=_plans(
+            QUICK_BUDGETS,
+            epochs={"fashion-cnn": 0.1, "fashion-resnet": 0.05, "minilm-fidelity": 0.02},
+            trials={"fashion-cnn": 2, "fashion-resnet": 2, "minilm-fidelity": 2},
+            methods=QUICK_METHODS,
+        ),
         methods=NO_ABLATION,
         seeds=(0,),
-        defaults=RunSettings(trials=8, latency_repeats=20),
+        defaults=RunSettings(latency_rounds=3, latency_repeats=10, test_items=1000),
         out=Path(out),
     )
 
 
-def transformer(out: str | Path = "results/benchmarks/transformer") -> BenchConfig:
-    """all-MiniLM-L6-v2 (``python -m benchmarks transformer``): autoprune against uniform head/neuron pruning.
-
-    At 50% of the encoder's parameters and at 0.6x measured latency, one seed:
-    fidelity to the dense embeddings before and after 1 epoch of distillation
-    (lr 5e-5), parameters and measured latency (a batch of 8 sentences of 64 tokens, 1 thread).
-    Needs the transformers extra (~45 min).
-    """
-    return BenchConfig(
-        tasks=(
-            TaskPlan(
-                "minilm-fidelity",
-                ("params=0.5", "latency=0.6"),
-                epochs=1.0,
-                trials=16,
-                lr=5e-5,
-                space="transformer",
-                methods=("dense", "uniform-structured", "autoprune"),
-            ),
-        ),
-        seeds=(0,),
-        defaults=RunSettings(latency_batch_size=8, latency_repeats=20),
-        out=Path(out),
-    )
+def transformer(out: str | Path = "results/benchmarks") -> BenchConfig:
+    """``python -m benchmarks transformer``: the full comparison's minilm-fidelity task alone."""
+    return full(out).select(tasks=["minilm-fidelity"])
 
 
 PRESETS = {"full": full, "quick": quick, "transformer": transformer}
@@ -274,9 +312,10 @@ def _log_line(i: int, total: int, cell, row: dict) -> str:
     kind = row["kind"] or "params"
     return (
         head
-        + f"test {row['metric']} {row['test_metric']:.4f}, {kind} {row['fractions'][kind]:.4f} x dense"
+        + f"{row['metric']} one-shot {row['oneshot_metric']:.4f}, recovered {row['recovered_metric']:.4f}, "
+        + f"{kind} {row['fractions'].get(kind, float('nan')):.4f} x dense"
         + ("" if row.get("met", True) else " (OVER BUDGET)")
-        + f", {row['wall_seconds']:.0f} s"
+        + f", {row['wall_seconds']:.0f} s + recovery {row['recovery_seconds']:.0f} s"
     )
 
 

@@ -2,7 +2,7 @@
 
 Example:
     >>> METHOD_NAMES[:3]
-    ('dense', 'seed-unstructured-50', 'seed-structured-50')
+    ('dense', 'uniform', 'global-magnitude')
     >>> get_method("lamp").series
     'unstructured'
 """
@@ -16,15 +16,18 @@ from benchmarks.baselines import BASELINES
 
 _ORDER = (
     "dense",
-    "seed-unstructured-50",
-    "seed-structured-50",
-    "torch-global-l1",
+    "uniform",
+    "global-magnitude",
     "lamp",
     "erk",
+    "owl",
     "tp-uniform-l1",
     "tp-global-l1",
     "tp-global-taylor",
     "uniform-structured",
+    "global-units-l1",
+    "global-units-taylor",
+    "modelopt-fastnas",
     "autoprune",
     "autoprune-nosens",
 )
