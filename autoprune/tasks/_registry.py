@@ -42,6 +42,11 @@ BUILTIN_TASKS: dict[str, tuple[str, str]] = {
         "autoprune.tasks.fashion:fashion_resnet_task",
         "Fashion-MNIST, a small ResNet with BatchNorm and residual additions",
     ),
+    "llama-docs": (
+        "autoprune.tasks.decoder:llama_docs_task",
+        "a character-level LLaMA decoder (grouped-query attention) on CPython's docs, "
+        "next-token accuracy (needs the transformers extra)",
+    ),
     "minilm-fidelity": (
         "autoprune.tasks.minilm:minilm_task",
         "all-MiniLM-L6-v2 (6-layer BERT) sentence embeddings, fidelity to the dense model "

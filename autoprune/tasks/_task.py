@@ -100,6 +100,8 @@ class Task:
     split_seed: int = 0
     cost_modules: tuple[str, ...] | None = None
     description: str = ""
+    attention: tuple = ()
+    feed_forward: tuple = ()
     spec: str | None = field(default=None, compare=False)
     spec_options: dict = field(default_factory=dict, compare=False)
 
@@ -111,6 +113,8 @@ class Task:
                 f"Got {type(self.build_model).__name__} instead."
             )
         validate_fields(self, TRAINING_FIELDS, error=TaskError)
+        if self.attention or self.feed_forward:
+            self.build_model = DeclaredBuilder(self.build_model, self.attention, self.feed_forward)
         get_metric(self.metric)  # validates the metric spec
         self.train_data = as_dataset(self.train_data, "train_data")
         self.test_data = as_dataset(self.test_data, "test_data")
@@ -188,6 +192,43 @@ class Task:
         from autoprune.tasks._checks import check_task_data
 
         check_task_data(self, model)
+
+
+class DeclaredBuilder:
+    """A model builder whose models carry declared attention and feed-forward layouts.
+
+    It answers to the wrapped builder's module and name, so a policy file names
+    that builder; a builder that declares the layouts itself needs no wrapper.
+    """
+
+    def __init__(self, build_model: Callable[[], nn.Module], attention, feed_forward) -> None:
+        from autoprune.prune.units import AttentionLayout, FeedForwardLayout
+
+        self.build, self.attention, self.feed_forward = (
+            build_model,
+            tuple(attention),
+            tuple(feed_forward),
+        )
+        for name, kind, values in (
+            ("attention", AttentionLayout, self.attention),
+            ("feed_forward", FeedForwardLayout, self.feed_forward),
+        ):
+            wrong = [v for v in values if not isinstance(v, kind)]
+            if wrong:
+                raise TaskError(
+                    f"The '{name}' field must be a list of {kind.__name__}. "
+                    f"Got {shorten(wrong[0])} instead."
+                )
+        self.__module__ = getattr(build_model, "__module__", None)
+        self.__qualname__ = getattr(build_model, "__qualname__", type(build_model).__qualname__)
+
+    def __call__(self) -> nn.Module:
+        from autoprune.prune.units import declare_layouts
+
+        model = self.build()
+        if isinstance(model, nn.Module):
+            declare_layouts(model, self.attention, self.feed_forward)
+        return model
 
 
 def callable_identity(fn: object) -> str:

@@ -322,3 +322,26 @@ def test_a_llama_model_is_never_traced_channel_by_channel(monkeypatch):
     monkeypatch.setattr(ChannelUnits, "__init__", no_trace)
     units = structured_units(_hf("llama"), IDS[:1])
     assert sorted(units.original_channels.values()) == [2, 2, 64, 64]
+
+
+def test_a_task_declares_layouts_on_every_model_it_builds():
+    from autoprune.builders import builder_path
+    from autoprune.errors import TaskError
+    from autoprune.tasks import Task
+
+    data = (torch.randn(8, 5, 16), torch.zeros(8, 5, 16))
+    task = Task(
+        name="own-attention",
+        build_model=OwnAttention,
+        train_data=data,
+        val_data=data,
+        test_data=data,
+        metric=lambda out, y: 0.0,
+        loss=nn.MSELoss(),
+        attention=[OWN],
+    )
+    for model in (task.new_model(), task.build_model()):
+        assert structured_units(model, X[:1]).original_channels == {"wq": 2}
+    assert builder_path(task.build_model).endswith("test_layouts:OwnAttention")
+    with pytest.raises(TaskError, match="'attention' field must be a list of AttentionLayout"):
+        Task(**{**vars(task), "build_model": OwnAttention, "attention": ["wq"]})

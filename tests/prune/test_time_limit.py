@@ -10,12 +10,12 @@ from torch import nn
 
 import autoprune.prune.units._channels as channels
 from autoprune.errors import PruningError
-from autoprune.prune.units import ChannelUnits, TimeLimitExceeded, structured_units, time_limit
+from autoprune.prune.units import ChannelUnits, structured_units, time_limit
 
 
 def test_an_inner_limit_never_outlives_the_outer_one_and_the_outer_is_rearmed():
     start = time.monotonic()
-    with pytest.raises(TimeLimitExceeded, match="outer took more than 0.3 s"):
+    with pytest.raises(TimeoutError, match="outer took more than 0.3 s"):
         with time_limit(0.3, "outer"):
             with time_limit(5.0, "inner"):
                 pass
@@ -83,3 +83,16 @@ def test_channels_whose_dependency_search_never_settles_are_left_out_and_the_res
     left_out = sorted(note.split("'")[1] for note in units.notes)
     assert left_out == [f"model.model.layers.0.self_attn.{p}_proj" for p in "kqv"]
     assert all("took more than 0.5 s" in note for note in units.notes)
+
+
+def test_the_overall_limit_is_not_mistaken_for_one_layer_s(monkeypatch):
+    import torch_pruning as tp
+
+    def spin(*args, **kwargs):
+        while True:
+            pass
+
+    monkeypatch.setattr(tp.DependencyGraph, "get_pruning_group", spin)
+    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
+    with pytest.raises(PruningError, match="took more than 0.3 s"):
+        structured_units(model, torch.zeros(1, 2), seconds=0.3)

@@ -44,7 +44,7 @@ from autoprune.prune.units._select import (
     replay_history,
     structured_units,
 )
-from autoprune.prune.units._time_limit import TimeLimitExceeded, time_limit
+from autoprune.prune.units._time_limit import time_limit
 from autoprune.prune.units._transformer import TransformerUnits
 
 __all__ = [
@@ -60,7 +60,6 @@ __all__ = [
     "Stats",
     "StructuredGroup",
     "StructuredUnits",
-    "TimeLimitExceeded",
     "TransformerUnits",
     "TransposedLinear",
     "as_history",

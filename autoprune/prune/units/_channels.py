@@ -34,7 +34,7 @@ from autoprune.introspect import PRUNABLE_TYPES
 from autoprune.prune._criteria import Criterion
 from autoprune.prune.units._history import HistoryEntry
 from autoprune.prune.units._protocol import Stats, StructuredGroup
-from autoprune.prune.units._time_limit import TimeLimitExceeded, time_limit
+from autoprune.prune.units._time_limit import fired, time_limit
 
 #: the history kinds channels are recorded as (output channels; input channels in older files)
 CHANNEL_KINDS = ("channels", "in_channels")
@@ -57,7 +57,7 @@ def trace(model: nn.Module, example_input: torch.Tensor):
             return tp.DependencyGraph().build_dependency(
                 model, example_inputs=example, verbose=False
             )
-    except TimeLimitExceeded:
+    except TimeoutError:
         raise
     except Exception as exc:
         where = failing_module(exc, model)
@@ -121,9 +121,11 @@ class ChannelUnits:
             name = self._name.get(module, type(module).__name__)
             channels = list(range(pruner.get_out_channels(module)))
             try:
-                with time_limit(GROUP_SECONDS, f"grouping the channels of '{name}'"):
+                with time_limit(GROUP_SECONDS, f"grouping the channels of '{name}'") as limit:
                     group = graph.get_pruning_group(module, pruner.prune_out_channels, channels)
-            except TimeLimitExceeded as exc:
+            except TimeoutError as exc:
+                if not fired(exc, limit):
+                    raise
                 visited.add(module)
                 self.notes.append(
                     f"The channels of layer '{name}' are left out: {exc} (the dependency search "

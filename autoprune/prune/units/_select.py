@@ -20,7 +20,7 @@ from autoprune.prune.units._conv1d import is_conv1d
 from autoprune.prune.units._history import HistoryEntry, as_history
 from autoprune.prune.units._layouts import find_layouts
 from autoprune.prune.units._protocol import StructuredUnits
-from autoprune.prune.units._time_limit import TimeLimitExceeded, time_limit
+from autoprune.prune.units._time_limit import fired, time_limit
 from autoprune.prune.units._transformer import TRANSFORMER_KINDS, TransformerUnits
 
 #: the longest finding a model's structured units may take (seconds)
@@ -59,7 +59,7 @@ def structured_units(
     """
     what = f"Finding the structured units of {type(model).__name__}"
     try:
-        with time_limit(seconds, what):
+        with time_limit(seconds, what) as limit:
             notes = _conv1d_note(model)
             if find_layouts(model)[0]:
                 units = TransformerUnits(model, example_input)
@@ -75,7 +75,9 @@ def structured_units(
                 raise PruningError(f"{exc} {' '.join(notes)}") from exc
             channels.notes[:0] = notes
             return channels
-    except TimeLimitExceeded as exc:
+    except TimeoutError as exc:
+        if not fired(exc, limit):
+            raise
         raise PruningError(
             f"{exc}: use unstructured or N:M granularity for this model, or declare its attention "
             "layout (Task(attention=[AttentionLayout(...)]))."

@@ -1,10 +1,12 @@
 """A time limit on the main thread: finding structured units never hangs.
 
-:func:`time_limit` raises :class:`TimeLimitExceeded` in the code it guards once
+:func:`time_limit` raises ``TimeoutError`` in the code it guards once
 ``seconds`` have passed (a ``SIGALRM`` timer; Python code is interrupted between
-two bytecodes, a long native call when it returns). Limits nest: an inner limit
-never outlives an outer one, and the outer one is re-armed on exit. Off the main
-thread, or where there is no ``SIGALRM``, the code runs without a limit.
+two bytecodes, a long native call when it returns); the error's ``limit`` is
+the object the ``with`` statement gave, so nested limits tell theirs apart.
+Limits nest: an inner limit never outlives an outer one, and the outer one is
+re-armed on exit. Off the main thread, or where there is no ``SIGALRM``, the
+code runs without a limit.
 
 Example:
     >>> with time_limit(5.0, "counting"):
@@ -14,7 +16,7 @@ Example:
     ...     with time_limit(0.05, "spinning"):
     ...         while True:
     ...             pass
-    ... except TimeLimitExceeded as exc:
+    ... except TimeoutError as exc:
     ...     print(exc)
     spinning took more than 0.05 s
 """
@@ -26,11 +28,22 @@ import signal
 import threading
 import time
 
-from autoprune.errors import PruningError
+
+class Limit:
+    """The handle of one :func:`time_limit` (``TimeoutError.limit`` says which fired)."""
+
+    def __init__(self, seconds: float | None, what: str) -> None:
+        self.seconds, self.what = seconds, what
+
+    def error(self) -> TimeoutError:
+        error = TimeoutError(f"{self.what} took more than {self.seconds:g} s")
+        error.limit = self
+        return error
 
 
-class TimeLimitExceeded(PruningError):
-    """Raised inside code that ran past its :func:`time_limit`."""
+def fired(exc: BaseException, limit: Limit) -> bool:
+    """Whether ``exc`` is the ``TimeoutError`` of ``limit`` (not of an outer limit)."""
+    return isinstance(exc, TimeoutError) and getattr(exc, "limit", None) is limit
 
 
 def can_limit() -> bool:
@@ -40,23 +53,24 @@ def can_limit() -> bool:
 
 @contextlib.contextmanager
 def time_limit(seconds: float | None, what: str):
-    """Raise :class:`TimeLimitExceeded` ("<what> took more than <seconds> s") when ``seconds`` pass."""
+    """Raise ``TimeoutError("<what> took more than <seconds> s")`` when ``seconds`` pass."""
+    limit = Limit(seconds, what)
     if seconds is None or not can_limit():
-        yield
+        yield limit
         return
     outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
     if outer_left and outer_left <= seconds:
-        yield  # the outer limit comes first
+        yield limit  # the outer limit comes first
         return
     start = time.monotonic()
 
     def expire(signum, frame):
-        raise TimeLimitExceeded(f"{what} took more than {seconds:g} s")
+        raise limit.error()
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        yield
+        yield limit
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
