@@ -144,7 +144,10 @@ def erk_densities(shapes: dict[str, Sequence[int]], density: float) -> dict[str,
 
 
 OWL_M = 5.0  # an outlier scores above M times its layer's mean score (OWL's default)
-OWL_LAMBDA = 0.08  # layer densities spread over [density - lambda, density + lambda]
+OWL_LAMBDA = 0.08  # layer densities spread over [density - lambda, density + lambda] ...
+OWL_DENSITY = (
+    0.3  # ... at the paper's 70% sparsity; at lower densities the spread shrinks in proportion
+)
 
 
 @torch.no_grad()
@@ -195,10 +198,16 @@ def outlier_ratios(model, task, *, seed: int = 0, images: int = 256, m: float = 
 def owl_densities(ratios: dict[str, float], density: float, lam: float = OWL_LAMBDA) -> dict:
     """OWL's per-layer densities: outlier ratios rescaled to a spread of ``2 lam`` around ``density``.
 
+    Below a density of 0.3 (OWL's 70% sparsity) the spread shrinks with the density
+    (``lam * density / 0.3``), so every layer keeps a positive share at 1-2% density.
+
     Example:
         >>> {k: round(v, 2) for k, v in owl_densities({"a": 0.0, "b": 0.01, "c": 0.02}, 0.5).items()}
         {'a': 0.42, 'b': 0.5, 'c': 0.58}
+        >>> {k: round(v, 4) for k, v in owl_densities({"a": 0.0, "b": 0.01, "c": 0.02}, 0.03).items()}
+        {'a': 0.022, 'b': 0.03, 'c': 0.038}
     """
+    lam = lam * min(1.0, density / OWL_DENSITY)
     values = list(ratios.values())
     low, high = min(values), max(values)
     if high - low <= 0:

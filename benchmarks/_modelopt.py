@@ -10,7 +10,9 @@ constraint and ``macs`` budgets with its ``flops`` constraint (its count of the
 dense model: 2 per MAC); when our own count of the result is over the budget,
 the constraint is tightened and the search run again (at most 3 times).
 
-It needs the optional ``nvidia-modelopt`` package (``make bench-deps``); without
+A limit FastNAS's space cannot reach (it does not prune a convolution that feeds
+a flatten) gives an n/a row with its message. It needs the optional
+``nvidia-modelopt`` package (``make bench-deps``); without
 it the rows say so. It runs on the CPU; on transformers it needs Model
 Optimizer's Hugging Face plugin, which the benchmark does not install.
 
@@ -92,7 +94,10 @@ class ModelOptFastNAS(Method):
         for _ in range(ATTEMPTS):
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True, exist_ok=True)
-            model = self._prune(mtp, ctx, budget.kind, share, loader, score, work, seed)
+            try:
+                model = self._prune(mtp, ctx, budget.kind, share, loader, score, work, seed)
+            except ValueError as exc:  # FastNAS refuses a limit its search space cannot reach
+                raise BudgetError(f"FastNAS: {' '.join(str(exc).split())[:200]}") from exc
             cost = ctx.fraction(model, budget.kind)
             tries.append({"constraint": round(share, 6), "cost": round(cost, 6)})
             if cost <= budget.value:

@@ -29,7 +29,7 @@ import pandas as pd
 from benchmarks._tables import headline_markdown
 
 BLOCK = re.compile(
-    r"<!-- results: (?P<path>\S+) regime=(?P<regime>[\w-]+) -->\n(?P<body>.*?)\n<!-- /results -->",
+    r"<!-- results: (?P<path>\S+) regime=(?P<regime>[\w-]+) -->\n(?P<body>.*?)<!-- /results -->",
     re.DOTALL,
 )
 FIGURE = re.compile(r"(?<![\d.])\d+\.\d{3,}(?![\d.])")
@@ -69,13 +69,17 @@ def stale_blocks(text: str, root: Path) -> list[str]:
 
 
 def unsourced_figures(text: str, root: Path) -> list[str]:
-    """Figures of the Benchmarks section found in none of the results files the section links to."""
+    """Figures of the Benchmarks section's prose found in none of the results files it links to.
+
+    The marked tables are left to :func:`stale_blocks`.
+    """
     section = _section(text)
     sources = {m for m in LINK.findall(section)} | {m["path"] for m in BLOCK.finditer(section)}
     corpus = "\n".join(
         (Path(root) / s).read_text() for s in sorted(sources) if (Path(root) / s).is_file()
     )
-    return sorted({f for f in FIGURE.findall(section) if f not in corpus})
+    prose = BLOCK.sub("", section)
+    return sorted({f for f in FIGURE.findall(prose) if f not in corpus})
 
 
 def update_readme(readme: Path) -> bool:

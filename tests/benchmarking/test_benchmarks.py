@@ -82,7 +82,10 @@ def test_owl_gives_layers_with_more_outliers_more_weights_around_the_mean_densit
     assert densities["c"] - densities["a"] == pytest.approx(0.16)
     assert sum(densities.values()) / 3 == pytest.approx(0.3)
     assert owl_densities({"a": 0.01, "b": 0.01}, 0.2) == {"a": 0.2, "b": 0.2}
-    assert min(owl_densities({"a": 0.0, "b": 1.0}, 0.01).values()) == 1e-3  # never below 0.1%
+    extreme = owl_densities({"a": 0.0, "b": 1.0}, 0.01)  # the spread shrinks with the density
+    assert extreme["a"] == pytest.approx(0.01 - 0.08 / 30) and extreme["b"] == pytest.approx(
+        0.01 + 0.08 / 30
+    )
 
 
 # ----------------------------------------------------------------------------- statistics
