@@ -5,12 +5,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
+# torchvision's release for that torch: its model definitions are the zoo's (benchmarks/zoo.py)
+TORCHVISION_SPEC ?= torchvision==0.28.0
 STAMP  := $(VENV)/.installed
+ZOO_STAMP := $(VENV)/.installed-zoo
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
 .PHONY: install data test test-fast demo bench bench-deps bench-quick bench-structured bench-reliability lint clean
 
-install: $(STAMP) data
+install: $(STAMP) $(ZOO_STAMP) data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +22,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev,onnx,cluster,transformers]"
 	touch $(STAMP)
+
+# PyPI's torchvision is a CUDA build: installed without its dependencies (no second torch), its
+# compiled operators do not load, and benchmarks/_torchvision.py imports the model definitions.
+$(ZOO_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps "$(TORCHVISION_SPEC)"
+	touch $(ZOO_STAMP)
 
 # Debian packages the tests and the demo need, when they are missing and we are allowed to install them:
 # Fashion-MNIST (the data) and PostgreSQL (a real database for the multi-worker tests).
@@ -79,6 +88,11 @@ bench-reliability: install
 	AUTOPRUNE_KILL_REPORT=results/reliability/kill_resume.json \
 	AUTOPRUNE_FUZZ_COUNTS=results/reliability/fuzz_counts.json \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_reliability.py tests/test_fuzz.py
+
+# Every torchvision classification model and the Hugging Face families through inspect, structured
+# pruning, a forward pass, apply + load_pruned and ONNX export: results/zoo/zoo.md and zoo.csv.
+zoo: install
+	$(BIN)/python -m benchmarks.zoo
 
 lint: install
 	$(BIN)/ruff check autoprune tests benchmarks
