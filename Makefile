@@ -23,10 +23,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,onnx,cluster,transformers]"
 	touch $(STAMP)
 
-# PyPI's torchvision is a CUDA build: installed without its dependencies (no second torch), its
-# compiled operators do not load, and benchmarks/_torchvision.py imports the model definitions.
+# PyPI's torchvision is a CUDA build: installed without its dependencies (no second torch) into a
+# folder of its own, off the path (transformers would import it and fail on its compiled operators);
+# benchmarks/_torchvision.py imports the model definitions from there.
 $(ZOO_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --no-deps "$(TORCHVISION_SPEC)"
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/torchvision "$(TORCHVISION_SPEC)"
 	touch $(ZOO_STAMP)
 
 # Debian packages the tests and the demo need, when they are missing and we are allowed to install them:

@@ -1,15 +1,18 @@
 """torchvision's model definitions beside a CPU build of torch.
 
 PyPI's torchvision wheels are built against a CUDA torch: installed without
-their dependencies beside the CPU torch the project pins (``make install``
-takes ``torchvision==0.28.0``, the release built for torch 2.13), their compiled
+their dependencies beside the CPU torch the project pins, their compiled
 operators (``torchvision::nms`` and the others of ``torchvision._C``) cannot
 load, and ``import torchvision`` then fails while registering fake (meta)
 kernels for those missing operators. The model definitions need none of them.
-:func:`import_torchvision` tries the compiled operators first; when they cannot
-load, it imports torchvision with an empty ``torchvision._meta_registrations``
-(those registrations only describe the missing operators' output shapes to
-torch.compile), so the models, transforms and everything else in Python work.
+``make install`` puts ``torchvision==0.28.0`` (the release built for torch
+2.13) into a folder of its own, :data:`TARGET` (``.venv/torchvision``), off the
+import path: on it, ``transformers`` would import torchvision and fail.
+:func:`import_torchvision` adds that folder to the path and tries the compiled
+operators; when they cannot load, it imports torchvision with an empty
+``torchvision._meta_registrations`` (those registrations only describe the
+missing operators' output shapes to torch.compile), so the models, transforms
+and everything else in Python work, for ``transformers`` too once imported.
 
 Example:
     >>> tv = import_torchvision()  # doctest: +SKIP
@@ -26,7 +29,11 @@ from pathlib import Path
 
 import torch
 
-HINT = "install it with 'make install' (pip install --no-deps torchvision==0.28.0)"
+#: where ``make install`` puts torchvision (pip install --no-deps --target)
+TARGET = Path(sys.prefix) / "torchvision"
+HINT = (
+    f"install it with 'make install' (pip install --no-deps --target {TARGET} torchvision==0.28.0)"
+)
 
 
 def compiled_operators_load(package_dir: Path) -> bool:
@@ -45,6 +52,8 @@ def import_torchvision() -> types.ModuleType:
     """The ``torchvision`` module, importable beside a CPU torch (see the module docstring)."""
     if "torchvision" in sys.modules:
         return sys.modules["torchvision"]
+    if TARGET.is_dir() and str(TARGET) not in sys.path:
+        sys.path.append(str(TARGET))
     spec = importlib.util.find_spec("torchvision")
     if spec is None or spec.origin is None:
         raise ImportError(f"torchvision is not installed: {HINT}.")
