@@ -42,8 +42,15 @@ CHANNEL_KINDS = ("channels", "in_channels")
 GROUP_SECONDS = 10.0
 
 
-def trace(model: nn.Module, example_input: torch.Tensor):
-    """torch-pruning's dependency graph of ``model`` (a forward pass in eval mode)."""
+#: a recorded call of a module: positional and keyword arguments
+Call = tuple[tuple, dict]
+
+
+def trace(model: nn.Module, example_input: torch.Tensor | Call):
+    """torch-pruning's dependency graph of ``model`` (a forward pass in eval mode).
+
+    ``example_input`` is a tensor, or the arguments of a recorded call ``(args, kwargs)``.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import torch_pruning as tp  # only structured pruning needs it
@@ -53,21 +60,33 @@ def trace(model: nn.Module, example_input: torch.Tensor):
     try:
         with warnings.catch_warnings(), torch.enable_grad():
             warnings.simplefilter("ignore")
-            example = example_input.to(model_device(model))
+            if isinstance(example_input, torch.Tensor):
+                return tp.DependencyGraph().build_dependency(
+                    model, example_inputs=example_input.to(model_device(model)), verbose=False
+                )
             return tp.DependencyGraph().build_dependency(
-                model, example_inputs=example, verbose=False
+                model, example_inputs=example_input, forward_fn=_call, verbose=False
             )
     except TimeoutError:
         raise
     except Exception as exc:
-        where = failing_module(exc, model)
-        raise PruningError(
-            f"The model cannot be traced for structured pruning{where} "
-            f"({type(exc).__name__}: {shorten(' '.join(str(exc).split()), 120, text=True)}). "
+        reason = (
+            f"{failing_module(exc, model)} "
+            f"({type(exc).__name__}: {shorten(' '.join(str(exc).split()), 120, text=True)})"
+        )
+        error = PruningError(
+            f"The model cannot be traced for structured pruning{reason}. "
             "Use unstructured or N:M granularity for this model, or declare its attention layout."
-        ) from exc
+        )
+        error.reason = reason
+        raise error from exc
     finally:
         model.train(was_training)
+
+
+def _call(model: nn.Module, call: Call):
+    args, kwargs = call
+    return model(*args, **kwargs)
 
 
 def failing_module(exc: BaseException, model: nn.Module) -> str:
@@ -86,7 +105,7 @@ def failing_module(exc: BaseException, model: nn.Module) -> str:
 class ChannelUnits:
     """Dependency groups of a model, their channel scores, and physical removal."""
 
-    def __init__(self, model: nn.Module, example_input: torch.Tensor) -> None:
+    def __init__(self, model: nn.Module, example_input: torch.Tensor | Call) -> None:
         self.model = model
         self.graph = trace(model, example_input)
         self._name = {module: name for name, module in model.named_modules()}
@@ -255,7 +274,7 @@ class ChannelUnits:
 
 
 def replay_channels(
-    model: nn.Module, example_input: torch.Tensor, history: Iterable[HistoryEntry]
+    model: nn.Module, example_input: torch.Tensor | Call, history: Iterable[HistoryEntry]
 ) -> None:
     """Remove, in order, the channels ``history`` records from a fresh ``model``, in place."""
     steps = [

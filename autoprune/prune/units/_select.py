@@ -2,7 +2,8 @@
 
 A model with attention blocks of a known or declared layout is pruned by heads
 and feed-forward neurons (:class:`TransformerUnits`); any other model by
-channels (:class:`ChannelUnits`). Finding the units runs under a time limit
+channels (:class:`ChannelUnits`), or, when it cannot be traced whole, by the
+channels inside each of its blocks (:class:`BlockChannelUnits`). Finding the units runs under a time limit
 (:data:`DISCOVERY_SECONDS`): past it, a :class:`PruningError` names the model
 and what to do instead, and the process is never left hanging.
 """
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from autoprune.errors import PruningError
+from autoprune.prune.units._blocks import BlockChannelUnits
 from autoprune.prune.units._channels import CHANNEL_KINDS, ChannelUnits, replay_channels
 from autoprune.prune.units._conv1d import is_conv1d
 from autoprune.prune.units._history import HistoryEntry, as_history
@@ -70,9 +72,7 @@ def structured_units(
             try:
                 channels = ChannelUnits(model, example_input)
             except PruningError as exc:
-                if not notes:
-                    raise
-                raise PruningError(f"{exc} {' '.join(notes)}") from exc
+                channels = _block_by_block(model, example_input, exc, notes)
             channels.notes[:0] = notes
             return channels
     except TimeoutError as exc:
@@ -82,6 +82,20 @@ def structured_units(
             f"{exc}: use unstructured or N:M granularity for this model, or declare its attention "
             "layout (Task(attention=[AttentionLayout(...)]))."
         ) from exc
+
+
+def _block_by_block(
+    model: nn.Module, example_input: torch.Tensor, error: PruningError, notes: list[str]
+) -> BlockChannelUnits:
+    """The channels inside the blocks of a model that cannot be traced whole; else ``error``."""
+    blocks = BlockChannelUnits(model, example_input)
+    if not blocks.groups:
+        raise PruningError(f"{error} {' '.join(notes)}".strip()) from error
+    reason = getattr(error, "reason", f" ({error})")
+    blocks.notes.insert(
+        0, f"The model cannot be traced whole{reason}: its channels are grouped block by block."
+    )
+    return blocks
 
 
 def replay_history(
@@ -103,7 +117,13 @@ def replay_history(
     if kinds <= set(TRANSFORMER_KINDS) and kinds:
         TransformerUnits(model).replay(entries)
     elif kinds <= set(CHANNEL_KINDS):
-        replay_channels(model, example_input, entries)
+        try:
+            replay_channels(model, example_input, entries)
+        except PruningError as exc:  # a model that can only be traced block by block
+            blocks = BlockChannelUnits(model, example_input)
+            if not all(entry.unit in blocks.groups for entry in entries if entry.removed):
+                raise exc from None
+            blocks.replay(entries)
     else:
         raise PruningError(
             f"A pruning history holds either channels or heads and neurons. Got kinds {sorted(kinds)} instead."
