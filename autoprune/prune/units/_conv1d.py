@@ -33,18 +33,17 @@ class TransposedLinear(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__(in_features, out_features, bias=bias)
-        self._register_state_dict_hook(_transpose_out)
-        self._register_load_state_dict_pre_hook(_transpose_in)
+        self.register_state_dict_post_hook(_transpose_out)
+        self.register_load_state_dict_pre_hook(_transpose_in)
 
 
-def _transpose_out(module, state_dict, prefix, local_metadata):
+def _transpose_out(module, state_dict, prefix, local_metadata) -> None:
     key = prefix + "weight"
     if key in state_dict:
         state_dict[key] = state_dict[key].t()
-    return state_dict
 
 
-def _transpose_in(state_dict, prefix, *args):
+def _transpose_in(module, state_dict, prefix, *args) -> None:
     key = prefix + "weight"
     if key in state_dict and state_dict[key].dim() == 2:
         state_dict[key] = state_dict[key].t()
