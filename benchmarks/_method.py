@@ -48,14 +48,15 @@ class Method:
     structured: bool = False
     cnn_only: str = ""  # why the method gives no row on a transformer (empty: it runs there)
     transformer_only: bool = False
-    seed_free: bool = (
-        False  # the pruned model does not depend on the seed (one match for all seeds)
-    )
+    # the pruned model does not depend on the seed (one match serves every seed)
+    seed_free: bool = False
+    kinds_note: str = ""  # why a structured method meets only its ``kinds``
 
     def unsupported(self, ctx, budget: Budget | None) -> str | None:
         """Why this method cannot give a row for ``budget`` (None when it can)."""
         if budget is not None and budget.kind not in self.kinds:
-            why = f" ({SPARSE_IS_NOT_FASTER})" if budget.needs_structure else ""
+            note = self.kinds_note or (SPARSE_IS_NOT_FASTER if budget.needs_structure else "")
+            why = f" ({note})" if note else ""
             return f"cannot meet {budget.kind} budgets{why}"
         if ctx is not None and self.cnn_only and ctx.has_heads:
             return self.cnn_only

@@ -19,6 +19,10 @@ Optimizer's Hugging Face plugin, which the benchmark does not install.
 Example:
     >>> ModelOptFastNAS().kinds
     ('params', 'macs')
+    >>> from autoprune.budgets import parse_budget
+    >>> ModelOptFastNAS().unsupported(None, parse_budget("latency=0.5"))
+    'cannot meet latency budgets (FastNAS constrains FLOPs and parameters, not measured latency)'
+
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class ModelOptFastNAS(Method):
     cnn_only = (
         "FastNAS prunes transformers through Model Optimizer's Hugging Face plugin (not installed)"
     )
+    kinds_note = "FastNAS constrains FLOPs and parameters, not measured latency"
 
     def run(self, ctx, budget, seed):
         try:
