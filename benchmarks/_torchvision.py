@@ -14,10 +14,7 @@ operators; when they cannot load, it imports torchvision with an empty
 missing operators' output shapes to torch.compile), so the models, transforms
 and everything else in Python work, for ``transformers`` too once imported.
 
-Example:
-    >>> tv = import_torchvision()  # doctest: +SKIP
-    >>> len(tv.models.list_models(module=tv.models)) > 50  # doctest: +SKIP
-    True
+``tests/zoo/`` imports it this way (``benchmarks.zoo`` lists the models).
 """
 
 from __future__ import annotations
