@@ -257,7 +257,7 @@ def test_a_policy_with_100000_rounds_is_refused_at_once(tmp_path, no_work):
         ({"finetune": {"iterative_rounds": 100_000}}, "finetune.iterative_rounds"),
         ({"finetune": {"gradual_every": 10**7}}, "finetune.gradual_every"),
         ({"tiers": 10**6}, "tiers"),
-        ({"screening": {"startup": 10**6}}, "screening.startup"),
+        ({"evolution": {"parents": 10**6}}, "evolution.parents"),
         ({"sensitivity": {"val_items": 10**9}}, "sensitivity.val_items"),
     ],
 )
@@ -622,9 +622,9 @@ def test_exponent_numbers_without_a_dot_are_numbers(tmp_path):
     from autoprune.search import load_space
 
     space = tmp_path / "space.yaml"
-    space.write_text("finetune: {lr: 1e-3}\nbudget_use: [5E-1, 1]\n")
+    space.write_text("finetune: {lr: 1e-3}\nlevels: [1, 5E-1]\n")
     loaded = load_space(space)
-    assert loaded.finetune.lr == (1e-3, 1e-3) and loaded.budget_use == (0.5, 1.0)
+    assert loaded.finetune.lr == (1e-3, 1e-3) and loaded.levels == (1.0, 0.5)
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         "schema_version: 1\npolicy:\n  layers: {fc1: {sparsity: 5e-1}}\n  finetune: {lr: 2e-4}\n"

@@ -146,7 +146,13 @@ def test_budgets_constructed_in_python_are_validated():
 def test_policy_constraints_are_declared_once_and_keep_their_messages():
     from autoprune.policy import FINETUNE_FIELDS, LayerPolicy, Policy
 
-    assert set(FINETUNE_FIELDS) == {"epochs", "lr", "batch_size", "recalibrate_bn"}
+    assert set(FINETUNE_FIELDS) == {
+        "epochs",
+        "lr",
+        "batch_size",
+        "recalibrate_bn",
+        "distill_weight",
+    }
     with pytest.raises(PolicyError, match=r"The 'sparsity' parameter must be in \[0, 1\). Got 1.0"):
         LayerPolicy(sparsity=1.0)
     with pytest.raises(

@@ -179,7 +179,10 @@ def add_pick_arguments(parser: argparse.ArgumentParser) -> None:
         help="how the final model is picked (default %(default)s)",
     )
     parser.add_argument(
-        "--top", type=int, default=3, help="front candidates fine-tuned fully (default %(default)s)"
+        "--top",
+        type=int,
+        default=1,
+        help="recovered candidates trained back fully before the pick (default %(default)s)",
     )
     parser.add_argument(
         "--tolerance",

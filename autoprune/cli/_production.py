@@ -17,7 +17,7 @@ def cmd_apply(args) -> int:
     from autoprune.apply import check_finite, check_out, save_pruned
     from autoprune.budgets import measure_costs
     from autoprune.policy_file import check_fingerprint, load_policy
-    from autoprune.training import dense_model, evaluate, prune_and_finetune
+    from autoprune.training import dense_model, evaluate, finetune_policy
 
     document = load_policy(args.policy)  # validated before anything is computed or written
     check_out(args.out, overwrite=args.overwrite)
@@ -30,8 +30,13 @@ def cmd_apply(args) -> int:
     check_finite(dense.model, what=f"The checkpoint {args.checkpoint or dense.info.get('path')}")
     policy = document.policy
     epochs = None if args.finetune else 0
-    outcome = prune_and_finetune(
-        copy.deepcopy(dense.model), policy, task, epochs=epochs, progress=not args.quiet
+    outcome = finetune_policy(
+        copy.deepcopy(dense.model),
+        policy,
+        task,
+        dense=dense.model,
+        epochs=epochs,
+        progress=not args.quiet,
     )
     val = evaluate(outcome.model, task.val_data, task).metric
     test = evaluate(outcome.model, task.test_data, task).metric

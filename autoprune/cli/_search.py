@@ -28,7 +28,7 @@ def _print_search_result(result) -> None:
     )
     print(f"  dense validation {ctx.task.metric_name}: {ctx.dense_info['val_metric']:.4f}")
     if front.empty:
-        print("  no feasible fine-tuned trial yet: run more trials or loosen the budget")
+        print("  no feasible recovered candidate yet: run more trials or loosen the budget")
     else:
         rows = [
             {
@@ -41,12 +41,13 @@ def _print_search_result(result) -> None:
                 "granularity": r.granularity,
                 "scope": r.scope,
                 "criterion": r.criterion,
-                "schedule": r.schedule,
-                "seed": r.seed or "",
+                "level": float(r.level),
+                "from": r.seed or r.provenance,
             }
             for r in front.itertuples()
         ]
-        print("  Pareto front (feasible, fine-tuned):")
+        kind = "recovered" if (front.fidelity == "recovered").all() else "one-shot"
+        print(f"  Pareto front (feasible, {kind}):")
         print("\n".join("    " + line for line in format_table(rows).splitlines()))
         best = result.best
         print(

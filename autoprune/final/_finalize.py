@@ -37,7 +37,7 @@ def finalize(
     result_or_run_dir,
     *,
     rule: str = "best",
-    top: int = 3,
+    top: int = 1,
     tolerance: float = 0.005,
     epochs: float | None = None,
     progress: bool = True,

@@ -1,4 +1,8 @@
-"""Step 2 of the final model: fine-tune each shortlisted candidate fully, choose on validation.
+"""Step 2 of the final model: recover each shortlisted candidate fully, choose on validation.
+
+The recovery is the policy's own (:func:`~autoprune.training.finetune_policy`:
+distillation from the dense model for the search's one-shot policies),
+``final_epochs`` long.
 
 A global structured ranking is first pinned to the channel ratios it reaches
 on the dense model (:func:`~autoprune.training.pin_structure`): the shape whose
@@ -14,7 +18,13 @@ import pandas as pd
 from autoprune.final._rules import choose
 from autoprune.final._summary import Candidate
 from autoprune.policy import Policy
-from autoprune.training import PruneOutcome, evaluate, pin_structure, prune_and_finetune
+from autoprune.training import (
+    PruneOutcome,
+    evaluate,
+    finetune_policy,
+    pin_structure,
+    prune_and_finetune,
+)
 
 
 class Shapes:
@@ -61,7 +71,9 @@ def finetune_candidates(
         number = int(row.number)
         searched = shapes.policies[number]
         policy = final_policy(searched, shapes, number, epochs)
-        outcome = prune_and_finetune(ctx.fresh_dense(), policy, ctx.task, progress=progress)
+        outcome = finetune_policy(
+            ctx.fresh_dense(), policy, ctx.task, dense=ctx.dense, progress=progress
+        )
         val = evaluate(outcome.model, ctx.task.val_data, ctx.task).metric
         candidate = Candidate(
             number=number,

@@ -59,6 +59,7 @@ FINETUNE_FIELDS = {
     "lr": Interval(float, 0, 1, closed="neither"),
     "batch_size": [None, Interval(int, 1, MAX_BATCH_SIZE)],
     "recalibrate_bn": BOOL,
+    "distill_weight": Interval(float, 0, 1),
 }
 POLICY_FIELDS = {
     "scope": Options(SCOPES),

@@ -30,12 +30,17 @@ class ScheduleSpec:
 
 @dataclass(frozen=True)
 class FinetuneRecipe:
-    """Masked fine-tuning after pruning: epochs (fractional allowed), learning rate, BN recalibration."""
+    """Training back after pruning: epochs (fractional allowed), learning rate, BN recalibration.
+
+    ``distill_weight`` > 0 trains a one-shot policy back by distillation from the
+    dense model (:func:`~autoprune.training.recover`; 1: distillation only).
+    """
 
     epochs: float = 1.0
     lr: float = 1e-4
     batch_size: int | None = None
     recalibrate_bn: bool = True
+    distill_weight: float = 0.0
 
     def __post_init__(self) -> None:
         validate_fields(self, FINETUNE_FIELDS, error=PolicyError)

@@ -8,7 +8,7 @@ prose, no drawing); :func:`build_report` draws the figures and writes
 Example:
     >>> import pandas as pd
     >>> t = pd.DataFrame({"number": [0, 1], "state": ["COMPLETE"] * 2, "feasible": [True, False],
-    ...                   "fidelity": ["finetuned", "rejected"], "val_metric": [0.9, 0.95],
+    ...                   "fidelity": ["recovered", "rejected"], "val_metric": [0.9, 0.95],
     ...                   "cost": [0.5, 1.3]})
     >>> list(classify(t)["category"])
     ['front', 'infeasible']

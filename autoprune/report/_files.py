@@ -18,7 +18,15 @@ import pandas as pd
 from autoprune._io import read_json
 from autoprune.errors import RunError
 
-TEXT_COLUMNS = ("seed", "fail_reason", "fidelity", "granularity", "scope", "criterion", "schedule")
+TEXT_COLUMNS = (
+    "seed",
+    "fail_reason",
+    "fidelity",
+    "provenance",
+    "granularity",
+    "scope",
+    "criterion",
+)
 
 
 def read_table(path: Path) -> pd.DataFrame | None:

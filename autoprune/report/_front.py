@@ -1,15 +1,16 @@
 """The data behind the Pareto plot and table: every trial classified, references marked.
 
-Each completed trial is one of: ``front`` (feasible, fine-tuned, not
-dominated), ``dominated`` (feasible, fine-tuned, dominated), ``screened``
-(feasible but not fine-tuned: its metric is a screening value),
-``infeasible`` (over budget). The dense model and the seed policies (uniform,
-sensitivity, global) are marked for comparison.
+Each completed trial is one of: ``front`` (feasible, recovered, not
+dominated), ``dominated`` (feasible, recovered, dominated), ``one-shot``
+(feasible and confirmed but not recovered: its metric is the pruned model's,
+untrained), ``scored`` (a first look only: no metric measured) or
+``infeasible`` (over budget). The dense model and the seed policies are marked
+for comparison.
 
 Example:
     >>> import pandas as pd
     >>> t = pd.DataFrame({"number": [0, 1, 2], "state": ["COMPLETE"] * 3, "feasible": [True, True, False],
-    ...                   "fidelity": ["finetuned", "finetuned", "rejected"], "val_metric": [0.9, 0.8, 0.95],
+    ...                   "fidelity": ["recovered", "recovered", "rejected"], "val_metric": [0.9, 0.8, 0.95],
     ...                   "cost": [0.5, 0.9, 1.3], "seed": ["", "uniform:unstructured", ""]})
     >>> list(classify(t)["category"])
     ['front', 'dominated', 'infeasible']
@@ -26,10 +27,15 @@ from autoprune._pareto import pareto_mask
 def classify(trials: pd.DataFrame) -> pd.DataFrame:
     """Completed trials with a ``category`` column (see the module docstring)."""
     done = trials[trials["state"] == "COMPLETE"].copy()
+    fidelity = done["fidelity"]
     category = np.where(
         ~done["feasible"].astype(bool),
         "infeasible",
-        np.where(done["fidelity"] == "finetuned", "dominated", "screened"),
+        np.where(
+            fidelity == "recovered",
+            "dominated",
+            np.where(fidelity == "confirmed", "one-shot", "scored"),
+        ),
     )
     done["category"] = category
     tuned = done["category"] == "dominated"

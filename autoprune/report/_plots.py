@@ -23,15 +23,15 @@ from autoprune.report._data import ParetoData
 STYLE = {
     "front": dict(color="tab:red", marker="o", s=42, zorder=4, label="Pareto front"),
     "dominated": dict(
-        color="tab:blue", marker="o", s=18, alpha=0.55, zorder=3, label="dominated (fine-tuned)"
+        color="tab:blue", marker="o", s=18, alpha=0.55, zorder=3, label="recovered, dominated"
     ),
-    "screened": dict(
+    "one-shot": dict(
         color="tab:gray",
         marker=".",
         s=22,
         alpha=0.6,
         zorder=2,
-        label="screened only (not fine-tuned)",
+        label="one-shot (pruned, not trained back)",
     ),
     "infeasible": dict(color="black", marker="x", s=22, alpha=0.5, zorder=2, label="over budget"),
 }
@@ -101,7 +101,7 @@ def _draw_trials(ax, classified: pd.DataFrame) -> None:
 def pareto_plot(
     pareto: ParetoData, path: str | Path, *, cost_label: str, metric_label: str
 ) -> Path:
-    """Validation metric against cost / limit: front, dominated, screened, infeasible, dense, seeds, final."""
+    """Validation metric against cost / limit: front, dominated, one-shot, infeasible, dense, seeds, final."""
     plt, fig, ax = figure()
     classified = pareto.classified
     _draw_trials(ax, classified)
@@ -165,28 +165,27 @@ def sparsity_plot(layers: list[dict], path: str | Path) -> Path:
 
 
 def history_plot(trials: pd.DataFrame, path: str | Path, *, metric_label: str) -> Path:
-    """Validation metric by trial number, and the best feasible fine-tuned metric so far."""
+    """Each candidate's distance from the dense model by trial number, and the best confirmed so far."""
     plt, fig, ax = figure(7.0, 3.8)
-    done = trials[trials["state"] == "COMPLETE"].sort_values("number")
-    tuned = done[(done["fidelity"] == "finetuned") & done["feasible"].astype(bool)]
-    others = done.drop(tuned.index)
+    done = trials[(trials["state"] == "COMPLETE") & trials["fitness"].notna()]
+    done = done[done["fitness"] > -1e29].sort_values("number")
+    distance = (-done["fitness"]).clip(lower=1e-9)
+    sure = (done["fidelity"] == "confirmed") & done["feasible"].astype(bool)
     ax.scatter(
-        others["number"],
-        others["val_metric"],
+        done.loc[~sure, "number"],
+        distance[~sure],
         color="tab:gray",
         s=14,
         alpha=0.6,
-        label="screened or over budget",
+        label="first look, or over budget",
     )
-    ax.scatter(
-        tuned["number"], tuned["val_metric"], color="tab:blue", s=18, label="feasible, fine-tuned"
-    )
-    if not tuned.empty:
-        best = tuned.set_index("number")["val_metric"].cummax()
+    ax.scatter(done.loc[sure, "number"], distance[sure], color="tab:blue", s=18, label="confirmed")
+    if sure.any():
+        best = distance[sure].set_axis(done.loc[sure, "number"]).cummin()
         full = best.reindex(done["number"]).ffill()
-        ax.step(
-            full.index, full.values, where="post", color="tab:red", label="best feasible so far"
-        )
+        ax.step(full.index, full.values, where="post", color="tab:red", label="best so far")
+    ax.set_yscale("log")
+    metric_label = "distance from the dense model (lower is better)"
     failed = trials[trials["state"] == "FAIL"]
     for number in failed["number"]:
         ax.axvline(number, color="black", alpha=0.15, lw=1)

@@ -33,14 +33,14 @@ FRONT_COLUMNS = [
     "granularity",
     "scope",
     "criterion",
-    "schedule",
+    "level",
     "seed",
 ]
 MISSING_TEXT = {
     MISSING_TRIALS: "trials.csv (no trial has been exported yet: resume the search, or run "
     "'autoprune report --finalize')",
     MISSING_FINAL: "final/final.json (no final model yet: run 'autoprune report RUN_DIR --finalize')",
-    MISSING_FRONT: "a feasible fine-tuned trial (the front is empty)",
+    MISSING_FRONT: "a feasible recovered trial (the front is empty)",
 }
 QUANTITY_NAMES = {
     "params": "parameters (non-zero)",

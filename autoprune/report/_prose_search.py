@@ -6,7 +6,7 @@ Example:
     >>> print(to_markdown(missing_blocks(["front"]), Path(".")), end="")
     ## Not in this report yet
     <BLANKLINE>
-    a feasible fine-tuned trial (the front is empty).
+    a feasible recovered trial (the front is empty).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from autoprune.report._prose import FRONT_COLUMNS, MISSING_TEXT
 from autoprune.report._render import Heading, Image, Table, Text
 
 PARETO_CAPTION = (
-    "Pareto plot: front, dominated, screened-only and over-budget trials; dense model and seed "
+    "Pareto plot: recovered (front and dominated), one-shot and over-budget trials; dense model and seed "
     "policies marked"
 )
 

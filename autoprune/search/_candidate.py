@@ -1,14 +1,13 @@
-"""Candidates: sample a policy from the space, then fit it to the budget.
+"""Candidates: a proposal of the sampler, fitted to its share of the budget exactly.
 
-The sampler picks granularity, scope, criterion, schedule, learning rate, a
-``budget_use`` (the share of the budget the candidate spends) and the
-amounts: one per unit (or per sensitivity tier) for local scope, one global
-amount for global scope. The amounts are then *fitted* to that share: an
-allocation over it moves every unit the same fraction of the way towards its
-cap until the estimate fits; one under it moves towards the lower bounds as
-far as it still fits (bisection on the analytic cost model). The sampled
-values keep their proportions; the share decides the cost. A candidate that
-cannot fit even at its caps is flagged and rejected before any fine-tuning.
+The sampler (:mod:`._evolution`) gives a budget *level*, a granularity, a
+criterion and the amounts: one per unit (or per sensitivity tier) for local
+scope; the heuristic seeds may give one global amount instead. The amounts are
+then *fitted* to the level: an allocation over it moves every unit the same
+fraction of the way towards its cap until the analytic estimate fits; one under
+it moves towards the lower bounds as far as it still fits (bisection on the
+cost model). The proposal keeps its proportions; the level decides the cost. A
+candidate that cannot fit even at its caps is flagged and scored no further.
 
 Example:
     >>> import optuna
@@ -16,7 +15,7 @@ Example:
     >>> ctx = example_context()
     >>> trial = optuna.create_study(directions=["maximize", "minimize"]).ask()
     >>> candidate = suggest(trial, ctx)
-    >>> candidate.fits and ctx.meets(candidate.estimates)
+    >>> candidate.fits and ctx.meets(candidate.estimates, candidate.level)
     True
 """
 
@@ -35,14 +34,15 @@ REPAIR_STEPS = 24
 
 @dataclass
 class Candidate:
-    """A sampled, budget-fitted policy and what is known about it before pruning."""
+    """A proposed, budget-fitted policy and what is known about it before pruning."""
 
     policy: Policy
     granularity: str
     scope: str
     amounts: dict[str, float | str]
     estimates: dict[str, float]
-    budget_use: float
+    level: float  # the share of the budget it was fitted to
+    criterion: str = "l1"
     repaired: bool = False
     fits: bool = True
     info: dict = field(default_factory=dict)
@@ -73,74 +73,75 @@ def _repair(
     return (*up(first_true(lambda b: ctx.meets(up(b)[1], use), steps=REPAIR_STEPS)), True, True)
 
 
-def _lr(trial, ctx: SearchContext) -> float:
-    low, high = ctx.space.finetune.lr
-    return low if low == high else trial.suggest_float("lr", low, high, log=True)
-
-
 def _amount(trial, name: str, low: float, high: float) -> float:
     return low if high - low < 1e-9 else trial.suggest_float(name, low, high)
 
 
 def suggest(trial, ctx: SearchContext) -> Candidate:
-    """Sample one candidate for ``trial`` and fit it to the budget."""
+    """The candidate of ``trial``: its sampled (or queued) proposal fitted to its level."""
     space = ctx.space
+    levels = list(space.levels)
+    level = trial.suggest_categorical("level", levels) if len(levels) > 1 else levels[0]
     granularity = trial.suggest_categorical("granularity", list(ctx.granularities))
     scopes = [s for s in space.scopes if not (granularity == "nm" and s == "global")] or ["local"]
     scope = trial.suggest_categorical("scope", scopes) if len(scopes) > 1 else scopes[0]
     criterion = trial.suggest_categorical("criterion", list(space.criteria))
-    schedule = trial.suggest_categorical("schedule", list(space.schedules))
-    lr = _lr(trial, ctx)
-    low_use, high_use = space.budget_use
-    use = low_use if low_use == high_use else trial.suggest_float("budget_use", low_use, high_use)
-    common = dict(criterion=criterion, schedule=schedule, lr=lr)
 
     if granularity == "nm":
         amounts = {
             u: trial.suggest_categorical(f"nm:{u}", ["dense", *space.nm]) for u in ctx.units["nm"]
         }
-        policy = ctx.policy("nm", amounts, **common)
+        policy = ctx.policy("nm", amounts, criterion=criterion)
         estimates = ctx.estimate(policy)
         return Candidate(
-            policy, granularity, "local", amounts, estimates, use, fits=ctx.meets(estimates, use)
+            policy,
+            granularity,
+            "local",
+            amounts,
+            estimates,
+            level,
+            fits=ctx.meets(estimates, level),
         )
 
     bounds = ctx.bounds[granularity]
     if scope == "global":
-        return _suggest_global(trial, ctx, granularity, bounds, use, common)
+        return _suggest_global(trial, ctx, granularity, bounds, level, criterion)
+    sampled = _local_proposal(trial, ctx, granularity, bounds)
 
-    if space.tiers:
+    def allocation(target_of):
+        def make(beta: float):
+            amounts = {u: a + beta * (target_of(u) - a) for u, a in sampled.items()}
+            return amounts, ctx.estimate(ctx.policy(granularity, amounts, criterion=criterion))
+
+        return make
+
+    up, down = allocation(lambda u: bounds[u][1]), allocation(lambda u: bounds[u][0])
+    amounts, estimates, repaired, fits = _repair(up, down, ctx, level)
+    policy = ctx.policy(granularity, amounts, criterion=criterion)
+    return Candidate(
+        policy, granularity, "local", amounts, estimates, level, criterion, repaired, fits
+    )
+
+
+def _local_proposal(trial, ctx: SearchContext, granularity: str, bounds) -> dict[str, float]:
+    """One amount per unit: sampled per unit, or per sensitivity tier when the space asks."""
+    if ctx.space.tiers:
         tiers = ctx.tiers(granularity)
         levels = {
             t: trial.suggest_float(f"{granularity}:tier{t}", 0.0, 1.0)
             for t in sorted(set(tiers.values()))
         }
-        sampled = {u: lo + levels[tiers[u]] * (hi - lo) for u, (lo, hi) in bounds.items()}
-    else:
-        sampled = {
-            u: _amount(trial, f"{granularity}:{u}", lo, hi) for u, (lo, hi) in bounds.items()
-        }
-
-    def allocation(target_of):
-        def make(beta: float):
-            amounts = {u: a + beta * (target_of(u) - a) for u, a in sampled.items()}
-            return amounts, ctx.estimate(ctx.policy(granularity, amounts, **common))
-
-        return make
-
-    up, down = allocation(lambda u: bounds[u][1]), allocation(lambda u: bounds[u][0])
-    amounts, estimates, repaired, fits = _repair(up, down, ctx, use)
-    policy = ctx.policy(granularity, amounts, **common)
-    return Candidate(policy, granularity, "local", amounts, estimates, use, repaired, fits)
+        return {u: lo + levels[tiers[u]] * (hi - lo) for u, (lo, hi) in bounds.items()}
+    return {u: _amount(trial, f"{granularity}:{u}", lo, hi) for u, (lo, hi) in bounds.items()}
 
 
 def _suggest_global(
-    trial, ctx: SearchContext, granularity: str, bounds, use: float, common: dict
+    trial, ctx: SearchContext, granularity: str, bounds, level: float, criterion: str
 ) -> Candidate:
     """One global amount; the per-unit allocation comes from ranking the criterion's scores."""
     pruner = Pruner(
         ctx.fresh_dense(),
-        ctx.policy(granularity, {}, scope="global", global_amount=0.0, **common),
+        ctx.policy(granularity, {}, scope="global", global_amount=0.0, criterion=criterion),
         calibration=Calibration.from_task(ctx.task),
     )
     capacity = pruner.max_global_amount()
@@ -151,11 +152,15 @@ def _suggest_global(
             amount = min(capacity, sampled + beta * (target - sampled))
             allocation = pruner.amounts(lambda _final, amount=amount: amount)
             return {"global": amount, **allocation}, ctx.estimate(
-                ctx.policy(granularity, allocation, **common)
+                ctx.policy(granularity, allocation, criterion=criterion)
             )
 
         return make
 
-    amounts, estimates, repaired, fits = _repair(allocation(capacity), allocation(0.0), ctx, use)
-    policy = ctx.policy(granularity, {}, scope="global", global_amount=amounts["global"], **common)
-    return Candidate(policy, granularity, "global", amounts, estimates, use, repaired, fits)
+    amounts, estimates, repaired, fits = _repair(allocation(capacity), allocation(0.0), ctx, level)
+    policy = ctx.policy(
+        granularity, {}, scope="global", global_amount=amounts["global"], criterion=criterion
+    )
+    return Candidate(
+        policy, granularity, "global", amounts, estimates, level, criterion, repaired, fits
+    )

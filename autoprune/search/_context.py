@@ -190,20 +190,23 @@ class SearchContext:
         scope: str = "local",
         global_amount: float | None = None,
         criterion: str = "l1",
-        schedule: str = "one-shot",
-        lr: float = 1e-4,
-        epochs: float | None = None,
     ) -> Policy:
-        """The Policy of an allocation (N:M allocations map layers to patterns)."""
+        """The Policy of an allocation (N:M allocations map layers to patterns).
+
+        Its schedule is the space's first; its recipe is the space's recovery
+        (epochs) and fine-tuning learning rate: what the best candidates get.
+        """
         space = self.space
         settings = dict(
             schedule=ScheduleSpec(
-                name=schedule,
+                name=space.schedules[0],
                 rounds=space.finetune.iterative_rounds,
                 every=space.finetune.gradual_every,
             ),
             finetune=FinetuneRecipe(
-                epochs=space.finetune.epochs if epochs is None else epochs, lr=lr
+                epochs=space.recovery.epochs,
+                lr=space.finetune.learning_rate,
+                distill_weight=space.recovery.distill_weight,
             ),
             seed=self.setup.seed,
         )
@@ -232,13 +235,27 @@ class SearchContext:
             }
         return Policy(layers=layers, **settings)
 
+    def reached_policy(self, policy: Policy, reached: dict[str, float]) -> Policy:
+        """The local policy of the amounts ``policy`` reached (what the cost model estimates)."""
+        granularities = {lp.granularity for lp in policy.layers.values()}
+        if granularities != {"unstructured"} and granularities != {"structured"}:
+            return policy  # N:M patterns (or nothing): the policy says exactly what it removes
+        return self.policy(granularities.pop(), reached)
+
     def estimate(self, policy: Policy) -> dict[str, float]:
         """Estimated value of every budgeted quantity for a local-scope policy."""
-        costs = self.cost_model.estimate(policy)
-        out = {"params": costs.params, "macs": costs.macs, "size": costs.bytes}
-        if self.latency_model is not None:
-            out["latency"] = self.latency_model.predict(self.cost_model.structural_macs(policy))
+        costs = self.costs(policy)
+        out = {"params": costs["params"], "macs": costs["macs"], "size": costs["bytes"]}
+        out["latency"] = costs.get("latency_ms")
         return {kind: out[kind] for kind in self.limits}
+
+    def costs(self, policy: Policy) -> dict[str, float]:
+        """Estimated parameters, MACs, bytes (and latency with a latency budget) of a local-scope policy."""
+        costs = self.cost_model.estimate(policy)
+        out = {"params": costs.params, "macs": costs.macs, "bytes": costs.bytes}
+        if self.latency_model is not None:
+            out["latency_ms"] = self.latency_model.predict(self.cost_model.structural_macs(policy))
+        return out
 
     def meets(self, estimates: dict[str, float], use: float = 1.0) -> bool:
         return all(estimates[k] <= use * limit for k, limit in self.limits.items())

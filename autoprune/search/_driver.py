@@ -4,17 +4,19 @@
 2. open (or create) the study and prepare it once: dense model, sensitivity,
    latency samples (:func:`~autoprune.search._study.ensure_prepared`);
 3. build the shared context, check that the budget can be met;
-4. re-queue lost trials, queue the seeds and the slots
+4. re-queue lost trials, queue the heuristic seeds and the candidate slots
    (:func:`~autoprune.search._study.fill_queue`);
-5. run the trials here, or in ``n_jobs`` worker processes;
-6. record the search time, return the trials and the front.
+5. run the candidates here, or in ``n_jobs`` worker processes: each is scored
+   without training;
+6. queue the recovery of the best confirmed candidates and run it;
+7. record the search time, return the trials and the front.
 
 Example:
     >>> import tempfile
-    >>> result = search("digits-mlp", "params=0.3", space="quick", n_trials=2,
+    >>> result = search("digits-mlp", "params=0.3", space="quick", n_trials=6,
     ...                 out=tempfile.mkdtemp(), progress=False)
-    >>> int((result.trials.state == "COMPLETE").sum())
-    2
+    >>> result.trials.fidelity.isin(["scored", "confirmed"]).sum(), (result.trials.fidelity == "recovered").sum()
+    (np.int64(6), np.int64(3))
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from autoprune.search._study import (
     ensure_prepared,
     fill_queue,
     open_study,
+    queue_recoveries,
     stored_preparation,
     stored_setup,
 )
@@ -114,6 +117,8 @@ def search(
     fill_queue(study, store, lambda: seed_trials(ctx), n_trials, quiet=not progress)
     try:
         _run_trials(study, store, ctx, run_dir, study_name, options, progress)
+        queue_recoveries(study, store, ctx.space, quiet=not progress)
+        _run_trials(study, store, ctx, run_dir, study_name, options, progress)
     finally:
         seconds = record_run_time(run_dir, ctx.limits, time.perf_counter() - start)
     trials = trials_frame(study)
@@ -141,7 +146,9 @@ def _setup(task: Task, budget, space, n_trials: int, seed: int, options: SearchO
 
 def _run_trials(study, store, ctx, run_dir, study_name, options: SearchOptions, progress) -> None:
     """Run the trials here, or in ``options.n_jobs`` worker processes; a progress bar meanwhile."""
-    bar = SearchProgress(study, ctx.setup.n_trials, progress)
+    bar = SearchProgress(
+        study, ctx.setup.n_trials + ctx.space.recovery.top + len(ctx.space.levels) - 1, progress
+    )
     try:
         if options.n_jobs == 1 and options.backend == "loky":
             run_worker(

@@ -1,28 +1,35 @@
-"""One trial: sample, prune, check the budget, screen, and fine-tune only what can matter.
+"""One trial: a candidate scored without training, or one of the best candidates recovered.
 
-1. :func:`suggest` a candidate fitted to the budget;
-2. prune a copy of the dense model (BatchNorm recalibrated) and measure its
-   exact costs; the budgets enter Optuna as constraints (``trial.set_constraint``,
-   feasible when <= 0). A latency budget's cost is the latency model's estimate;
-   the report measures the candidates it shows;
-3. a candidate over budget stops here (its screening metric is the pruned
-   model's): no fine-tuning is spent on it. A feasible one gets the short
-   fine-tune the space's ``screening.epochs`` asks for, if any, before screening;
-4. a feasible candidate is *promoted* to the trial fine-tune when it can
-   change the front: its optimistic outcome (the best fine-tuned metric of any
-   trial that screened no better) is not already reached by a fine-tuned trial
-   at most as costly (seeds and the first ``screening.startup`` trials are
-   always promoted);
-5. the trial reports (validation metric, cost as a fraction of the primary
-   budget's limit) and records everything it measured as user attributes.
+A *candidate* trial:
+
+1. :func:`~._candidate.suggest` fits the sampler's proposal (or a queued
+   heuristic) to its level of the budget;
+2. the :class:`~._scoring.CandidateScorer` prunes the working copy of the dense
+   model (structured units zeroed, traced once), re-estimates BatchNorm and
+   measures the distance of its outputs from the dense model's on the first
+   ``fitness.first_look`` calibration items; the budgets enter Optuna as
+   constraints (``trial.set_constraint``, feasible when <= 0);
+3. a feasible candidate whose first look is among the best ``confirm_share`` of
+   its level so far (and every heuristic) is *confirmed*: its distance on all
+   ``fitness.confirm`` items and its one-shot validation metric are measured.
+
+A *recovery* trial (queued for the best confirmed candidates once the others
+are done) prunes the dense model physically as its candidate's policy says,
+trains it back with the space's recovery (distillation from the dense model,
+:func:`~autoprune.training.recover`) and measures its validation metric and
+exact costs: the pick is made among recovered candidates.
+
+The trial reports ``(score, cost / limit)``: the score is the fitness
+(minus the distance) of a candidate, the validation metric of a recovered one;
+everything measured is stored with the trial.
 
 Example:
     >>> import optuna
     >>> from autoprune.search._context import example_context
     >>> study = optuna.create_study(directions=["maximize", "minimize"])
     >>> trial = study.ask()
-    >>> metric, cost = Objective(example_context())(trial)
-    >>> 0 < metric <= 1, trial.user_attrs["fidelity"] in ("finetuned", "screened", "rejected")
+    >>> fitness, cost = Objective(example_context())(trial)
+    >>> fitness <= 0, trial.user_attrs["fidelity"] in ("scored", "confirmed", "rejected")
     (True, True)
 """
 
@@ -31,13 +38,18 @@ from __future__ import annotations
 import math
 import time
 
+from optuna.trial import TrialState
+
 from autoprune.budgets import measure_costs
 from autoprune.errors import TrainingDiverged, TrialFailed
+from autoprune.policy import Policy
 from autoprune.search._candidate import Candidate, suggest
 from autoprune.search._context import SearchContext
-from autoprune.training import evaluate, prune_and_finetune
+from autoprune.search._evolution import confirmed
+from autoprune.training import evaluate, finetune_policy
 
-SCREEN_SLACK = 0.01  # screening metrics this close count as "no better"
+REJECTED = -1e30  # the score of a candidate that cannot fit its level at all
+MIN_LOOKS = 5  # a level's first candidates are all confirmed
 
 
 class Objective:
@@ -45,97 +57,139 @@ class Objective:
 
     def __init__(self, ctx: SearchContext) -> None:
         self.ctx = ctx
+        self._scorer = None
+
+    @property
+    def scorer(self):
+        if self._scorer is None:
+            from autoprune.search._scoring import CandidateScorer
+
+            self._scorer = CandidateScorer(self.ctx)
+        return self._scorer
 
     def __call__(self, trial) -> tuple[float, float]:
         start = time.perf_counter()
+        if "recover_of" in trial.user_attrs:
+            values = self._recover(trial)
+        else:
+            values = self._score(trial)
+        trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
+        return values
+
+    # ------------------------------------------------------------------ candidates
+
+    def _score(self, trial) -> tuple[float, float]:
         ctx = self.ctx
+        trial.set_user_attr("provenance", _provenance(trial))
         candidate = suggest(trial, ctx)
+        self._record(trial, candidate)
+        if not candidate.fits:
+            cost = max(candidate.estimates[k] / v for k, v in ctx.limits.items())
+            self._constraints(trial, candidate.estimates)
+            trial.set_user_attr("fidelity", "rejected")
+            return REJECTED, cost
+        built = self.scorer.build(candidate.policy)
+        feasible = self._constraints(trial, built.estimates)
+        cost = built.estimates[ctx.primary.kind] / ctx.limits[ctx.primary.kind]
+        trial.set_user_attr("allocation", {u: round(a, 6) for u, a in built.reached.items()})
+        trial.set_user_attr("costs", built.costs)
+        trial.set_user_attr("cost", cost)
+        fitness = -built.distance(items=ctx.space.fitness.first_look)
+        _check_finite(fitness, "the pruned model's outputs")
+        trial.set_user_attr("first_look", fitness)
+        fidelity = "scored"
+        if feasible and (candidate.info.get("seed") or self._promising(trial, fitness)):
+            fitness = -built.distance(items=ctx.space.fitness.confirm)
+            _check_finite(fitness, "the pruned model's outputs")
+            metric = self.scorer.validation_metric(built, items=ctx.space.fitness.val_items)
+            trial.set_user_attr("val_metric", metric)
+            fidelity = "confirmed"
+        trial.set_user_attr("fitness", fitness)
+        trial.set_user_attr("fidelity", fidelity)
+        return fitness, cost
+
+    def _record(self, trial, candidate: Candidate) -> None:
+        candidate.info["seed"] = bool(trial.user_attrs.get("seed"))
         trial.set_user_attr("policy", candidate.policy.to_dict())
+        trial.set_user_attr("level", candidate.level)
+        trial.set_user_attr("granularity", candidate.granularity)
+        trial.set_user_attr("criterion", candidate.criterion)
+        trial.set_user_attr("scope", candidate.scope)
         trial.set_user_attr("estimates", candidate.estimates)
         trial.set_user_attr("repaired", candidate.repaired)
-        trial.set_user_attr("fits_estimate", candidate.fits)
+
+    def _constraints(self, trial, costs: dict[str, float]) -> bool:
+        feasible = True
+        for budget in self.ctx.budgets:
+            excess = costs[budget.kind] / self.ctx.limits[budget.kind] - 1.0
+            trial.set_constraint(budget.kind, min(excess, 1e12))
+            feasible &= excess <= 0
+        trial.set_user_attr("feasible", bool(feasible))
+        return feasible
+
+    def _promising(self, trial, fitness: float) -> bool:
+        """Is this first look among the best ``confirm_share`` of its level's first looks so far?"""
+        level = trial.user_attrs["level"]
+        looks = sorted(
+            (
+                t.user_attrs["first_look"]
+                for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.user_attrs.get("level") == level and "first_look" in t.user_attrs
+            ),
+            reverse=True,
+        )
+        if len(looks) < MIN_LOOKS:
+            return True
+        best = looks[: max(1, math.ceil(self.ctx.space.fitness.confirm_share * len(looks)))]
+        return fitness >= best[-1]
+
+    # ------------------------------------------------------------------ recovery
+
+    def _recover(self, trial) -> tuple[float, float]:
+        ctx = self.ctx
+        source = trial.study.get_trials(deepcopy=False)[int(trial.user_attrs["recover_of"])]
+        policy = Policy.from_dict(source.user_attrs["policy"])
+        for key in ("level", "granularity", "criterion", "scope", "provenance"):
+            if key in source.user_attrs:
+                trial.set_user_attr(key, source.user_attrs[key])
+        trial.set_user_attr("policy", policy.to_dict())
         try:
-            # pruned only: the exact costs decide feasibility before any fine-tuning is spent
-            screened = prune_and_finetune(ctx.fresh_dense(), candidate.policy, ctx.task, epochs=0)
-            latency = ctx.latency_of if ctx.latency_model is not None else None
-            costs = measure_costs(
-                screened.model,
-                ctx.example_input,
-                latency=latency,
-                scope=ctx.scope,
-                history=screened.history,
-            )
-            feasible = True
-            for budget in ctx.budgets:
-                excess = costs.of(budget.kind) / ctx.limits[budget.kind] - 1.0
-                trial.set_constraint(budget.kind, excess)
-                feasible &= excess <= 0
-            if (
-                feasible and ctx.space.screening.epochs > 0
-            ):  # a short fine-tune, for feasible candidates only
-                screened = prune_and_finetune(
-                    ctx.fresh_dense(), candidate.policy, ctx.task, epochs=ctx.space.screening.epochs
-                )
-            screen = evaluate(screened.model, ctx.task.val_data, ctx.task)
+            outcome = finetune_policy(ctx.fresh_dense(), policy, ctx.task, dense=ctx.dense)
         except TrainingDiverged as exc:
-            raise TrialFailed(f"during screening: {exc}") from exc
-        if not math.isfinite(screen.metric) or not math.isfinite(screen.loss):
-            raise TrialFailed(f"the pruned model gives a non-finite loss ({screen.loss}) or metric")
+            raise TrialFailed(f"during recovery: {exc}") from exc
+        model = outcome.model.eval()
+        latency = ctx.latency_of if ctx.latency_model is not None else None
+        costs = measure_costs(
+            model, ctx.example_input, latency=latency, scope=ctx.scope, history=outcome.history
+        )
+        feasible = self._constraints(trial, {b.kind: costs.of(b.kind) for b in ctx.budgets})
+        result = evaluate(model, ctx.task.val_data, ctx.task)
+        _check_finite(result.metric, "recovery")
         cost = costs.of(ctx.primary.kind) / ctx.limits[ctx.primary.kind]
         trial.set_user_attr("costs", costs.as_dict())
         trial.set_user_attr("cost", cost)
-        trial.set_user_attr("screen_metric", screen.metric)
-        trial.set_user_attr("layers", _achieved(screened.layers))
-        metric, fidelity = screen.metric, "rejected"
-        if feasible:
-            fidelity = "screened"
-            if self._promote(trial, screen.metric, cost):
-                metric = self._finetune(candidate)
-                fidelity = "finetuned"
-        trial.set_user_attr("fidelity", fidelity)
-        trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
-        return metric, cost
+        trial.set_user_attr("layers", _achieved(outcome.layers))
+        trial.set_user_attr("val_metric", result.metric)
+        trial.set_user_attr("fidelity", "recovered" if feasible else "rejected")
+        return result.metric, cost
 
-    def _finetune(self, candidate: Candidate) -> float:
-        ctx = self.ctx
-        try:
-            outcome = prune_and_finetune(ctx.fresh_dense(), candidate.policy, ctx.task)
-        except TrainingDiverged as exc:
-            raise TrialFailed(f"during fine-tuning: {exc}") from exc
-        result = evaluate(outcome.model, ctx.task.val_data, ctx.task)
-        if not math.isfinite(result.metric) or not math.isfinite(result.loss):
-            raise TrialFailed(f"fine-tuning gave a non-finite loss ({result.loss})")
-        return result.metric
 
-    def _promote(self, trial, screen_metric: float, cost: float) -> bool:
-        """Fine-tune only a candidate that could still change the front.
+def _check_finite(value: float, what: str) -> None:
+    if not math.isfinite(value):
+        raise TrialFailed(f"{what} gave a non-finite result ({value})")
 
-        Its optimistic outcome is the best fine-tuned metric ever reached by a
-        candidate that screened no better (plus ``screening.margin``). If a fine-tuned
-        trial at most as costly already reaches that, the candidate cannot
-        improve the front and keeps its screening result.
-        """
-        if trial.user_attrs.get("seed"):
-            return True
-        from optuna.trial import TrialState
 
-        done = [
-            t
-            for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("fidelity") in ("screened", "finetuned")
-        ]
-        if len(done) < self.ctx.space.screening.startup:
-            return True
-        tuned = [t for t in done if t.user_attrs.get("fidelity") == "finetuned"]
-        comparable = [
-            t.values[0]
-            for t in tuned
-            if t.user_attrs["screen_metric"] <= screen_metric + SCREEN_SLACK
-        ]
-        if not comparable:
-            return True  # it screens better than anything fine-tuned so far
-        optimistic = max(comparable) + self.ctx.space.screening.margin
-        return not any(t.values[0] >= optimistic and t.values[1] <= cost for t in tuned)
+def _provenance(trial) -> str:
+    """``seed`` (a queued heuristic), ``sampler`` (a child of a confirmed candidate) or ``startup``."""
+    if trial.user_attrs.get("seed"):
+        return "seed"
+    started = trial.datetime_start
+    parents = [
+        t
+        for t in confirmed(trial.study)
+        if t.datetime_complete is not None and (started is None or t.datetime_complete <= started)
+    ]
+    return "sampler" if parents else "startup"
 
 
 def _achieved(rows: list[dict]) -> dict[str, dict]:

@@ -1,11 +1,21 @@
 """A finished (or running) study as tables: every trial, and the Pareto front.
 
+A trial's *fidelity* says how far it got: ``rejected`` (over its budget, or
+unable to fit it), ``scored`` (a first look at its distance from the dense
+model), ``confirmed`` (the distance on every calibration item and a one-shot
+validation metric) or ``recovered`` (trained back: the validation metric of the
+model the final pick is made among). ``provenance`` says where a candidate came
+from: ``seed`` (a heuristic), ``startup`` (a uniform draw before any candidate
+was confirmed) or ``sampler`` (a child of a confirmed candidate); a recovery
+trial keeps its candidate's.
+
 Example:
     >>> import optuna
     >>> study = optuna.create_study(directions=["maximize", "minimize"])
     >>> for metric, cost in [(0.9, 1.0), (0.8, 0.5), (0.7, 0.9)]:
     ...     trial = study.ask()
-    ...     trial.set_user_attr("fidelity", "finetuned")
+    ...     trial.set_user_attr("fidelity", "recovered")
+    ...     trial.set_user_attr("val_metric", metric)
     ...     trial.set_constraint("params", cost - 1.0)
     ...     _ = study.tell(trial, [metric, cost])
     >>> front_of(trials_frame(study))[["number", "val_metric", "cost"]].values.tolist()
@@ -28,15 +38,15 @@ TRIAL_COLUMNS = [
     "number",
     "state",
     "fidelity",
+    "provenance",
     "seed",
+    "level",
     "granularity",
     "scope",
     "criterion",
-    "schedule",
-    "lr",
-    "budget_use",
+    "fitness",
+    "first_look",
     "val_metric",
-    "screen_metric",
     "cost",
     "params",
     "macs",
@@ -48,6 +58,7 @@ TRIAL_COLUMNS = [
     "worker",
     "fail_reason",
     "retry_of",
+    "recover_of",
     "policy",
 ]
 
@@ -57,32 +68,32 @@ def _row(trial) -> dict:
     costs = attrs.get("costs", {})
     constraints = trial.constraints
     complete = trial.state == TrialState.COMPLETE
+    latency = costs.get("latency_ms", costs.get("latency"))
     return {
         "number": trial.number,
         "state": trial.state.name,
         "fidelity": attrs.get("fidelity", ""),
+        "provenance": attrs.get("provenance", ""),
         "seed": attrs.get("seed", ""),
-        "granularity": params.get("granularity", ""),
-        "scope": attrs.get("policy", {}).get("scope", params.get("scope", "")),
-        "criterion": params.get("criterion", ""),
-        "schedule": params.get("schedule", ""),
-        "lr": attrs.get("policy", {}).get("finetune", {}).get("lr", math.nan),
-        "budget_use": params.get("budget_use", math.nan),
-        "val_metric": trial.values[0] if complete and trial.values else math.nan,
-        "screen_metric": attrs.get("screen_metric", math.nan),
+        "level": attrs.get("level", params.get("level", math.nan)),
+        "granularity": attrs.get("granularity", params.get("granularity", "")),
+        "scope": attrs.get("scope", attrs.get("policy", {}).get("scope", "")),
+        "criterion": attrs.get("criterion", params.get("criterion", "")),
+        "fitness": attrs.get("fitness", math.nan),
+        "first_look": attrs.get("first_look", math.nan),
+        "val_metric": attrs.get("val_metric", math.nan),
         "cost": trial.values[1] if complete and trial.values else attrs.get("cost", math.nan),
         "params": costs.get("params", math.nan),
         "macs": costs.get("macs", math.nan),
-        "bytes": costs.get("bytes", math.nan),
-        "latency_ms": costs.get("latency_ms", math.nan)
-        if costs.get("latency_ms") is not None
-        else math.nan,
+        "bytes": costs.get("bytes", costs.get("size", math.nan)),
+        "latency_ms": latency if latency is not None else math.nan,
         "feasible": bool(constraints) and all(v <= 0 for v in constraints.values()),
         "repaired": bool(attrs.get("repaired", False)),
         "seconds": attrs.get("seconds", math.nan),
         "worker": attrs.get("worker", ""),
         "fail_reason": attrs.get("fail_reason", ""),
         "retry_of": attrs.get("retry_of", attrs.get("replaces", math.nan)),
+        "recover_of": attrs.get("recover_of", math.nan),
         "policy": json.dumps(attrs["policy"], sort_keys=True) if "policy" in attrs else "",
     }
 
@@ -104,9 +115,16 @@ def trials_frame(study) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 
-def front_of(trials: pd.DataFrame) -> pd.DataFrame:
-    """Non-dominated feasible, fine-tuned trials over (validation metric, cost), cheapest first."""
-    pool = trials[(trials.state == "COMPLETE") & trials.feasible & (trials.fidelity == "finetuned")]
+def front_of(trials: pd.DataFrame, fidelity: str | None = None) -> pd.DataFrame:
+    """Non-dominated feasible trials over (validation metric, cost), cheapest first.
+
+    Among recovered trials (the ones the final pick is made among) when there are
+    any, else among confirmed ones (their one-shot metric); ``fidelity`` chooses.
+    """
+    done = trials[(trials.state == "COMPLETE") & trials.feasible]
+    if fidelity is None:
+        fidelity = "recovered" if (done.fidelity == "recovered").any() else "confirmed"
+    pool = done[(done.fidelity == fidelity) & done.val_metric.notna()]
     if pool.empty:
         return pool.copy()
     mask = pareto_mask(pool.val_metric.to_numpy(), pool.cost.to_numpy())

@@ -1,28 +1,44 @@
-"""Seed trials: the sensitivity analysis's policies, enqueued before anything is sampled.
+"""Seed trials: the one-line heuristics, queued before anything is sampled, at every budget level.
 
-For each granularity the space allows (unstructured, structured) the seeds
-that already meet the budget: uniform, sensitivity-proportional and global
-magnitude (:mod:`autoprune.sensitivity._seeds`), and for unstructured pruning
-global LAMP (Lee et al. 2021), the strongest fixed allocation at high
-sparsity. Each becomes the parameters of an enqueued trial, so the sampler
-learns from good points first.
+For each level of the space and each granularity it allows, the heuristics a
+user would otherwise apply, each fitted to the level (every unit bounded by its
+sensitivity cap):
+
+- ``uniform``: the same amount on every unit;
+- ``sensitivity``: each unit what its sensitivity curve allows at a common
+  damage level (when the analysis ran);
+- ``erk`` (unstructured): Erdos-Renyi-Kernel densities, a layer's density
+  proportional to (sum of its dimensions) / (product of its dimensions);
+- ``owl`` (unstructured): outlier-weighted layerwise sparsity (Yin et al.
+  2024): layers with more outlier weights (|w| x mean |x| above 5 times its
+  layer's mean) are pruned less;
+- ``global``: one magnitude ranking across layers (channels for structured);
+- ``lamp`` (unstructured): the global ranking of LAMP scores (Lee et al. 2021);
+- ``global-taylor`` (structured): the global ranking of Taylor scores.
+
+Each is the parameters of a queued trial, so the evolution starts from the best
+of them and a search can only improve on them.
 
 Example:
     >>> from autoprune.search._context import example_context
-    >>> [name for _, name in seed_trials(example_context())]  # the quick space: local scope only
-    ['uniform:unstructured', 'sensitivity:unstructured']
+    >>> [name for _, name in seed_trials(example_context())][:4]
+    ['uniform:unstructured@1', 'sensitivity:unstructured@1', 'erk:unstructured@1', 'owl:unstructured@1']
 """
 
 from __future__ import annotations
 
-import math
-import warnings
+import torch
 
 from autoprune._bisect import first_true
 from autoprune.errors import BudgetError
-from autoprune.prune import Calibration, Pruner
+from autoprune.introspect import prunable_layers
+from autoprune.prune import Calibration, Pruner, get_criterion
+from autoprune.prune._statistics import collect_statistics
 from autoprune.search._context import SearchContext
 from autoprune.sensitivity import sensitivity_allocation, uniform_allocation
+
+OWL_LAMBDA = 0.08  # OWL's spread of layer sparsities around the target
+OWL_M = 5.0  # an outlier scores above this many times its layer's mean
 
 
 def _cost_fn(ctx: SearchContext, granularity: str):
@@ -33,22 +49,17 @@ def _cost_fn(ctx: SearchContext, granularity: str):
     return cost
 
 
-def _common_params(ctx: SearchContext, granularity: str, scope: str) -> dict:
-    space = ctx.space
-    params = {
-        "granularity": granularity,
-        "criterion": "l1" if "l1" in space.criteria else space.criteria[0],
-    }
-    scopes = [s for s in space.scopes if not (granularity == "nm" and s == "global")]
+def _first_criterion(ctx: SearchContext, *preferred: str) -> str:
+    return next((c for c in preferred if c in ctx.space.criteria), ctx.space.criteria[0])
+
+
+def _params(ctx: SearchContext, granularity: str, criterion: str, scope: str, level: float) -> dict:
+    params = {"granularity": granularity, "criterion": criterion}
+    if len(ctx.space.levels) > 1:
+        params["level"] = level
+    scopes = [s for s in ctx.space.scopes if not (granularity == "nm" and s == "global")]
     if len(scopes) > 1:
         params["scope"] = scope
-    params["schedule"] = "one-shot" if "one-shot" in space.schedules else space.schedules[0]
-    low, high = space.finetune.lr
-    if low != high:
-        params["lr"] = math.sqrt(low * high)
-    low_use, high_use = space.budget_use
-    if low_use != high_use:
-        params["budget_use"] = high_use
     return params
 
 
@@ -72,51 +83,104 @@ def _local_params(ctx: SearchContext, granularity: str, allocation: dict[str, fl
     }
 
 
-def seed_trials(ctx: SearchContext) -> list[tuple[dict, str]]:
-    """(params, name) of every seed that fits the budget; seeds that cannot are skipped with a warning."""
+def _shaped(shape: dict[str, float], caps: dict[str, float], cost, target: float):
+    """``amount(k) = clamp(shape(k))`` for the smallest k in [0, 1] meeting ``target``."""
+
+    def make(k: float) -> dict[str, float]:
+        return {u: min(caps[u], max(0.0, f(k))) for u, f in shape.items()}
+
+    if cost(make(1.0)) > target:
+        raise BudgetError("even at the caps it does not meet the budget")
+    return make(first_true(lambda k: cost(make(k)) <= target, steps=40))
+
+
+def _erk_shape(ctx: SearchContext, units: list[str]) -> dict:
+    layers = prunable_layers(ctx.dense)
+    density = {}
+    for name in units:
+        dims = list(layers[name].weight.shape)
+        density[name] = sum(dims) / float(torch.tensor(dims, dtype=torch.float64).prod())
+    top = max(density.values())
+    return {u: (lambda k, d=density[u] / top: 1.0 - (1.0 - k) * d) for u in units}
+
+
+def _owl_shape(ctx: SearchContext, units: list[str]) -> dict:
+    layers = prunable_layers(ctx.dense)
+    stats = collect_statistics(
+        ctx.dense, layers, Calibration.from_task(ctx.task), needs={"act_in"}, seed=ctx.setup.seed
+    )
+    criterion = get_criterion("activation")
+    ratio = {}
+    for name in units:
+        scores = criterion.weight_scores(layers[name], stats.get(name, {}))
+        ratio[name] = float((scores > OWL_M * scores.mean()).float().mean())
+    low, high = min(ratio.values()), max(ratio.values())
+    spread = {u: 0.0 if high <= low else (r - low) / (high - low) for u, r in ratio.items()}
+    return {u: (lambda k, s=spread[u]: k + OWL_LAMBDA * (1.0 - 2.0 * s)) for u in units}
+
+
+def _local_seeds(ctx: SearchContext, granularity: str, level: float) -> list[tuple[dict, str]]:
+    caps = {u: hi for u, (_, hi) in ctx.bounds[granularity].items()}
+    units, cost = list(caps), _cost_fn(ctx, granularity)
+    makers = {"uniform": lambda: uniform_allocation(units, cost=cost, target=level, caps=caps)}
+    if granularity in ctx.sensitivity:
+        makers["sensitivity"] = lambda: sensitivity_allocation(
+            ctx.sensitivity[granularity], cost=cost, target=level, caps=caps, units=units
+        )
+    if granularity == "unstructured":
+        makers["erk"] = lambda: _shaped(_erk_shape(ctx, units), caps, cost, level)
+        makers["owl"] = lambda: _shaped(_owl_shape(ctx, units), caps, cost, level)
+    criterion = _first_criterion(ctx, "l1", "l2")
     seeds = []
-    for granularity in ("unstructured", "structured"):
-        if granularity not in ctx.granularities or granularity not in ctx.sensitivity:
-            continue
-        caps = {u: hi for u, (_, hi) in ctx.bounds[granularity].items()}
-        units = list(caps)
-        cost = _cost_fn(ctx, granularity)
-        for name in ("uniform", "sensitivity"):
-            try:
-                if name == "uniform":
-                    allocation = uniform_allocation(units, cost=cost, target=1.0, caps=caps)
-                else:
-                    allocation = sensitivity_allocation(
-                        ctx.sensitivity[granularity], cost=cost, target=1.0, caps=caps, units=units
-                    )
-            except BudgetError as exc:
-                warnings.warn(f"Seed '{name}' ({granularity}) skipped: {exc}", stacklevel=2)
-                continue
-            params = {
-                **_common_params(ctx, granularity, "local"),
-                **_local_params(ctx, granularity, allocation),
-            }
-            seeds.append((params, f"{name}:{granularity}"))
-        if "global" not in ctx.space.scopes:
-            continue
-        common = _common_params(ctx, granularity, "global")
-        criteria = {"global": common["criterion"]}  # global magnitude, then LAMP's normalised one
-        if (
-            granularity == "unstructured"
-            and "lamp" in ctx.space.criteria
-            and "lamp" not in criteria.values()
-        ):
-            criteria["lamp"] = "lamp"
-        for name, criterion in criteria.items():
-            amount = _global_amount(ctx, granularity, cost, criterion=criterion)
-            if amount is not None:
-                params = {**common, "criterion": criterion, f"global:{granularity}": amount}
-                seeds.append((params, f"{name}:{granularity}"))
+    for name, make in makers.items():
+        try:
+            allocation = make()
+        except BudgetError:
+            continue  # this heuristic cannot reach this level within the caps
+        params = {
+            **_params(ctx, granularity, criterion, "local", level),
+            **_local_params(ctx, granularity, allocation),
+        }
+        seeds.append((params, f"{name}:{granularity}@{level:g}"))
     return seeds
 
 
-def _global_amount(ctx: SearchContext, granularity: str, cost, *, criterion: str) -> float | None:
-    """The smallest global amount (ranking by ``criterion``) whose allocation meets the budget."""
+def _global_seeds(ctx: SearchContext, granularity: str, level: float) -> list[tuple[dict, str]]:
+    criteria = {"global": _first_criterion(ctx, "l1", "l2")}
+    if granularity == "unstructured" and "lamp" in ctx.space.criteria:
+        criteria["lamp"] = "lamp"
+    if granularity == "structured" and "taylor" in ctx.space.criteria:
+        criteria["global-taylor"] = "taylor"
+    seeds, cost = [], _cost_fn(ctx, granularity)
+    for name, criterion in criteria.items():
+        amount = _global_amount(ctx, granularity, cost, criterion=criterion, level=level)
+        if amount is not None:
+            params = {
+                **_params(ctx, granularity, criterion, "global", level),
+                f"global:{granularity}": amount,
+            }
+            seeds.append((params, f"{name}:{granularity}@{level:g}"))
+    return seeds
+
+
+def seed_trials(ctx: SearchContext) -> list[tuple[dict, str]]:
+    """(params, name) of every heuristic that fits its level (one that cannot reach it is left out)."""
+    seeds = []
+    for level in ctx.space.levels:
+        for granularity in ("unstructured", "structured"):
+            if granularity not in ctx.granularities:
+                continue
+            if "local" in ctx.space.scopes:
+                seeds += _local_seeds(ctx, granularity, level)
+            if "global" in ctx.space.scopes:
+                seeds += _global_seeds(ctx, granularity, level)
+    return seeds
+
+
+def _global_amount(
+    ctx: SearchContext, granularity: str, cost, *, criterion: str, level: float
+) -> float | None:
+    """The smallest global amount (ranking by ``criterion``) whose allocation meets ``level``."""
     policy = ctx.policy(granularity, {}, scope="global", global_amount=0.0, criterion=criterion)
     pruner = Pruner(ctx.fresh_dense(), policy, calibration=Calibration.from_task(ctx.task))
     capacity = pruner.max_global_amount()
@@ -124,10 +188,6 @@ def _global_amount(ctx: SearchContext, granularity: str, cost, *, criterion: str
     def allocation_cost(amount: float) -> float:
         return cost(pruner.amounts(lambda _final: amount))
 
-    if allocation_cost(capacity) > 1.0:
-        warnings.warn(
-            f"Global seed ({granularity}, {criterion}) skipped: even at the caps it does not fit the budget.",
-            stacklevel=2,
-        )
-        return None
-    return first_true(lambda amount: allocation_cost(amount) <= 1.0, 0.0, capacity)
+    if allocation_cost(capacity) > level:
+        return None  # even at the caps this ranking cannot reach this level
+    return first_true(lambda amount: allocation_cost(amount) <= level, 0.0, capacity)

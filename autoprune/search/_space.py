@@ -1,20 +1,21 @@
 """Search spaces: YAML files in ``search_spaces/``, validated on load.
 
 A space says which scopes, granularities, criteria and schedules the search
-may choose, the range of every per-layer amount, how candidates are screened
-and fine-tuned, and how the sensitivity analysis bounds them. Every field has
+may choose, the range of every per-layer amount, the budget levels it evolves
+candidates for, how candidates are scored and recovered, and how the
+sensitivity analysis bounds them. Every field has
 a default (``search_spaces/default.yaml`` shows them all); an unknown field,
 a wrong type or a value out of range is a :class:`SearchSpaceError` naming the
 field.
 
 Example:
     >>> space = load_space("quick")
-    >>> space.granularities, space.finetune.epochs
+    >>> space.granularities, space.recovery.epochs
     (('unstructured',), 0.3)
-    >>> SearchSpace.from_dict({"criteria": ["l1", "psychic"]})
+    >>> SearchSpace.from_dict({"criteria": ["l1", "psychic"]})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    autoprune.errors.SearchSpaceError: criteria[1]: must be one of l1, l2, random, taylor, obd, activation, lamp. Got 'psychic' instead.
+    autoprune.errors.SearchSpaceError: criteria[1]: must be one of l1, l2, ... Got 'psychic' instead.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from autoprune.errors import SearchSpaceError
 from autoprune.search._space_fields import (
     SPACE_FIELDS,
     AmountRange,
+    EvolutionSettings,
     FinetuneSettings,
-    ScreeningSettings,
+    FitnessSettings,
+    RecoverySettingsSpec,
     SensitivitySettings,
     read_fields,
 )
@@ -52,9 +55,11 @@ class SearchSpace:
     sparsity: AmountRange = AmountRange(0.0, 0.99)
     channel_ratio: AmountRange = AmountRange(0.0, 0.9)
     tiers: int = 0
-    budget_use: tuple[float, float] = (0.7, 1.0)
+    levels: tuple[float, ...] = (1.0, 0.75, 0.5)
     sensitivity: SensitivitySettings = SensitivitySettings()
-    screening: ScreeningSettings = ScreeningSettings()
+    fitness: FitnessSettings = FitnessSettings()
+    evolution: EvolutionSettings = EvolutionSettings()
+    recovery: RecoverySettingsSpec = RecoverySettingsSpec()
     finetune: FinetuneSettings = FinetuneSettings()
 
     @classmethod

@@ -3,12 +3,12 @@
 A reader takes ``(where, value)``, ``where`` naming the field by its path
 (``sensitivity.grid[2]``), and returns the parsed value or raises a
 :class:`SearchSpaceError` naming it. :data:`SPACE_FIELDS` declares the top
-level; the ``sensitivity``, ``screening`` and ``finetune`` sections are
-sub-specs with their own declared fields.
+level; the ``sensitivity``, ``fitness``, ``evolution``, ``recovery`` and
+``finetune`` sections are sub-specs with their own declared fields.
 
 Example:
-    >>> SPACE_FIELDS["nm"]("nm", "2:4"), SPACE_FIELDS["budget_use"]("budget_use", 0.9)
-    (('2:4',), (0.9, 0.9))
+    >>> SPACE_FIELDS["nm"]("nm", "2:4"), SPACE_FIELDS["levels"]("levels", [1.0, 0.5])
+    (('2:4',), (1.0, 0.5))
     >>> SPACE_FIELDS["sparsity"]("sparsity", {"low": 0.5, "high": 0.2}, )
     Traceback (most recent call last):
     ...
@@ -36,7 +36,9 @@ from autoprune.policy import (
 )
 
 MAX_TIERS = 100  # sensitivity tiers (one search dimension each)
-MAX_STARTUP = 10_000  # trials always fine-tuned before screening starts
+MAX_MOVES = 100  # unit pairs one mutation trades between, parents drawn from
+MAX_TOP = 100  # candidates recovered before the pick
+MAX_LEVELS = 10  # budget levels a search evolves candidates for
 MAX_VAL_ITEMS = 10_000_000  # validation items of the sensitivity analysis
 MAX_AMOUNT = 0.999  # the largest per-layer amount a space may allow
 
@@ -138,6 +140,32 @@ def _pair(low: float, high: float, *, below: bool = False) -> Reader:
     return read
 
 
+def _integer_pair(low: int, high: int) -> Reader:
+    def read(where: str, value: Any) -> tuple[int, int]:
+        pair = value if isinstance(value, list) else [value, value]
+        if len(pair) != 2:
+            _fail(where, "an integer or a list [low, high]", value)
+        first, second = (_integer(low, high)(f"{where}[{i}]", v) for i, v in enumerate(pair))
+        if first > second:
+            _fail(where, "low <= high", value)
+        return first, second
+
+    return read
+
+
+def _levels(where: str, value: Any) -> tuple[float, ...]:
+    """Shares of the budget, the budget itself (1.0) first: [1.0, 0.75, 0.5]."""
+    _check(where, value, NON_EMPTY_LIST)
+    if len(value) > MAX_LEVELS:
+        _fail(where, f"a list of at most {MAX_LEVELS} shares", value)
+    levels = tuple(
+        _number(0.0, 1.0, closed="right")(f"{where}[{i}]", v) for i, v in enumerate(value)
+    )
+    if levels[0] != 1.0 or len(set(levels)) != len(levels):
+        _fail(where, "distinct shares of the budget starting with 1.0 (the budget itself)", value)
+    return levels
+
+
 def _mapping(where: str, value: Any, known) -> dict:
     if value is None:
         return {}
@@ -198,19 +226,52 @@ class SensitivitySettings:
 
 
 @dataclass(frozen=True)
-class ScreeningSettings:
-    epochs: float = 0.0
-    margin: float = 0.002
-    startup: int = 4
+class FitnessSettings:
+    """How a candidate is scored without training: calibration items and BatchNorm recalibration."""
+
+    first_look: int = (
+        256  # training items every candidate's distance to the dense model is measured on
+    )
+    confirm: int = 2048  # items of a confirmation (promising candidates and every seed)
+    confirm_share: float = 0.3  # confirmed: a first look among this best share of its level so far
+    bn_items: int = 1024  # training items BatchNorm statistics are re-estimated on
+    val_items: int = (
+        2000  # validation items the one-shot metric of a confirmed candidate is measured on
+    )
+
+
+@dataclass(frozen=True)
+class EvolutionSettings:
+    """How the sampler proposes candidates: mutations of the best confirmed ones, fitted to the budget."""
+
+    moves: tuple[int, int] = (1, 3)  # how many pairs of units trade an amount in one mutation
+    step: tuple[float, float] = (0.02, 0.15)  # how much they trade (a fraction of a unit)
+    criterion_switch: float = 0.1  # the chance a child ranks by another criterion of the space
+    parents: int = 4  # a child's parent is drawn from the best this many confirmed candidates
+
+
+@dataclass(frozen=True)
+class RecoverySettingsSpec:
+    """The recovery of the best candidates before the pick (distillation from the dense model)."""
+
+    top: int = (
+        3  # candidates recovered at the budget itself (and the best one at every other level)
+    )
+    epochs: float = 0.5
+    distill_weight: float = 1.0  # 0: the task loss only; 1: distillation from the dense model only
 
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    epochs: float = 0.5
-    lr: tuple[float, float] = (1e-4, 1e-3)
+    lr: tuple[float, float] = (5e-4, 5e-4)  # a number, or [low, high]: its geometric mean is used
     final_epochs: float = 3.0
     iterative_rounds: int = 3
     gradual_every: int = 20
+
+    @property
+    def learning_rate(self) -> float:
+        low, high = self.lr
+        return (low * high) ** 0.5
 
 
 # The declared fields of a space file, section by section: each field's reader checks and parses it.
@@ -222,13 +283,25 @@ SENSITIVITY_FIELDS: dict[str, Reader] = {
     "tolerance": _number(0.0, 1.0),
     "val_items": _integer(1, MAX_VAL_ITEMS),
 }
-SCREENING_FIELDS: dict[str, Reader] = {
-    "epochs": _number(0.0, 100.0),
-    "margin": _number(0.0, 1.0),
-    "startup": _integer(0, MAX_STARTUP),
+FITNESS_FIELDS: dict[str, Reader] = {
+    "first_look": _integer(1, MAX_VAL_ITEMS),
+    "confirm": _integer(1, MAX_VAL_ITEMS),
+    "confirm_share": _number(0.0, 1.0),
+    "bn_items": _integer(1, MAX_VAL_ITEMS),
+    "val_items": _integer(1, MAX_VAL_ITEMS),
+}
+EVOLUTION_FIELDS: dict[str, Reader] = {
+    "moves": _integer_pair(1, MAX_MOVES),
+    "step": _pair(0.0, 1.0),
+    "criterion_switch": _number(0.0, 1.0),
+    "parents": _integer(1, MAX_MOVES),
+}
+RECOVERY_FIELDS: dict[str, Reader] = {
+    "top": _integer(0, MAX_TOP),
+    "epochs": _number(0.0, 1000.0),
+    "distill_weight": _number(0.0, 1.0),
 }
 FINETUNE_FIELDS: dict[str, Reader] = {
-    "epochs": _number(0.0, 1000.0),
     "lr": _pair(1e-8, 1.0, below=True),
     "final_epochs": _number(0.0, 1000.0),
     "iterative_rounds": _integer(1, MAX_ROUNDS),
@@ -245,8 +318,10 @@ SPACE_FIELDS: dict[str, Reader] = {
     "sparsity": _amounts(AmountRange(0.0, 0.99)),
     "channel_ratio": _amounts(AmountRange(0.0, 0.9)),
     "tiers": _integer(0, MAX_TIERS),
-    "budget_use": _pair(0.01, 1.0),
+    "levels": _levels,
     "sensitivity": lambda w, v: read_fields(SensitivitySettings, SENSITIVITY_FIELDS, w, v, w + "."),
-    "screening": lambda w, v: read_fields(ScreeningSettings, SCREENING_FIELDS, w, v, w + "."),
+    "fitness": lambda w, v: read_fields(FitnessSettings, FITNESS_FIELDS, w, v, w + "."),
+    "evolution": lambda w, v: read_fields(EvolutionSettings, EVOLUTION_FIELDS, w, v, w + "."),
+    "recovery": lambda w, v: read_fields(RecoverySettingsSpec, RECOVERY_FIELDS, w, v, w + "."),
     "finetune": lambda w, v: read_fields(FinetuneSettings, FINETUNE_FIELDS, w, v, w + "."),
 }

@@ -136,3 +136,40 @@ def fill_queue(
                     study.enqueue_trial(params, user_attrs={"seed": name}, skip_if_exists=False)
             study.set_user_attr(SEEDED_ATTR, True)
         top_up_slots(study, n_trials)
+
+
+def recovery_picks(study, space) -> list[int]:
+    """The candidates to recover: the best ``recovery.top`` at the budget, the best at every other level.
+
+    Best by fitness among feasible confirmed candidates; one policy is picked once.
+    """
+    from autoprune.search._evolution import confirmed
+
+    picks, seen = [], set()
+    for level in space.levels:
+        wanted = space.recovery.top if level == space.levels[0] else min(1, space.recovery.top)
+        taken = 0
+        for trial in confirmed(study, level):
+            key = repr(trial.user_attrs.get("policy"))
+            if taken >= wanted:
+                break
+            if key not in seen:
+                seen.add(key)
+                picks.append(trial.number)
+                taken += 1
+    return picks
+
+
+def queue_recoveries(study, store, space, *, quiet: bool = False) -> int:
+    """Queue a recovery trial for every pick not recovered yet (lock-guarded); returns how many."""
+    say = _waiting_line(study.study_name, "queue the recoveries", quiet)
+    with study_lock(store, study.study_name, on_wait=say):
+        done = {
+            t.user_attrs["recover_of"]
+            for t in study.get_trials(deepcopy=False)
+            if "recover_of" in t.user_attrs
+        }
+        new = [n for n in recovery_picks(study, space) if n not in done]
+        for number in new:
+            study.enqueue_trial({}, user_attrs={"recover_of": number}, skip_if_exists=False)
+        return len(new)

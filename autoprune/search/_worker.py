@@ -68,21 +68,6 @@ def sampler_seed(seed: int, slot: int) -> int:
     return (seed * 1_000_003 + 7919 * (slot + 1)) % 2**32
 
 
-def make_sampler(seed: int, slot: int):
-    """Multivariate TPE for the trial in ``slot`` (see :func:`sampler_seed`)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
-            seed=sampler_seed(seed, slot),
-            multivariate=True,
-            group=True,
-            constant_liar=True,
-            n_startup_trials=8,
-        )
-
-
 def count(study, *states) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
@@ -93,8 +78,13 @@ def slot_of(trial) -> int:
 
 
 def top_up_slots(study, n_trials: int) -> int:
-    """Enqueue empty slots until COMPLETE + RUNNING + WAITING reaches ``n_trials``; returns how many."""
-    have = count(study, TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    """Enqueue empty candidate slots until COMPLETE + RUNNING + WAITING candidates reach ``n_trials``."""
+    alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    have = sum(
+        1
+        for t in study.get_trials(deepcopy=False, states=alive)
+        if "recover_of" not in t.user_attrs
+    )
     for _ in range(max(0, n_trials - have)):
         study.enqueue_trial({}, skip_if_exists=False)
     return max(0, n_trials - have)
@@ -122,7 +112,7 @@ def requeue(study, trial, **attrs) -> None:
         if "policy" in trial.user_attrs
         else dict(trial.system_attrs.get("fixed_params", {}))
     )
-    keep = {k: trial.user_attrs[k] for k in ("seed",) if trial.user_attrs.get(k)}
+    keep = {k: trial.user_attrs[k] for k in ("seed", "recover_of") if k in trial.user_attrs}
     study.enqueue_trial(
         params,
         user_attrs={**keep, "retry_of": trial.number, "slot": slot_of(trial), **attrs},
@@ -259,6 +249,9 @@ def run_worker(
     study, store, ctx, *, seed: int, max_failures: int, on_trial=None, poll: float = 1.0
 ) -> int:
     """Run claimed trials until no slot is left; returns the number this worker finished."""
+    from autoprune.search._evolution import evolution_space, make_sampler
+
+    space = evolution_space(ctx)
     me = WorkerId.here()
     objective = Objective(ctx)
     finished = 0
@@ -269,7 +262,7 @@ def run_worker(
                 continue  # another worker's trial is still running: it may be lost and come back
             return finished
         trial_id, frozen = claimed
-        study.sampler = make_sampler(seed, slot_of(frozen))
+        study.sampler = make_sampler(space, seed, slot_of(frozen))
         trial = optuna.Trial(study, trial_id)
         finished += _run_one(study, store, trial, trial_id, objective, max_failures)
         if on_trial is not None:

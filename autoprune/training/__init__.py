@@ -24,6 +24,7 @@ from autoprune.training._prune_finetune import (
     pin_structure,
     prune_and_finetune,
 )
+from autoprune.training._prune_recover import finetune_policy, prune_and_recover
 from autoprune.training._recovery import RecoveryLog, RecoverySettings, recover
 from autoprune.training._settings import TrainingSettings
 
@@ -43,6 +44,8 @@ __all__ = [
     "pin_structure",
     "prune_and_finetune",
     "recalibrate_batchnorm",
+    "finetune_policy",
+    "prune_and_recover",
     "recover",
     "train_model",
 ]

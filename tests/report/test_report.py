@@ -77,12 +77,12 @@ def test_classify_marks_every_category():
             "number": range(5),
             "state": ["COMPLETE"] * 4 + ["FAIL"],
             "feasible": [True, True, True, False, False],
-            "fidelity": ["finetuned", "finetuned", "screened", "rejected", ""],
+            "fidelity": ["recovered", "recovered", "confirmed", "rejected", ""],
             "val_metric": [0.9, 0.85, 0.95, 0.99, np.nan],
             "cost": [0.5, 0.7, 0.2, 2.0, np.nan],
         }
     )
-    assert list(classify(trials).category) == ["front", "dominated", "screened", "infeasible"]
+    assert list(classify(trials).category) == ["front", "dominated", "one-shot", "infeasible"]
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def _tiny_run(run_dir, trials: list[dict]) -> None:
 def test_report_data_of_a_run_without_front_or_final_model(tmp_path):
     from autoprune.report._data import MISSING_FINAL, MISSING_FRONT
 
-    row = {"feasible": True, "fidelity": "screened", "seed": "", "fail_reason": ""}
+    row = {"feasible": True, "fidelity": "confirmed", "seed": "", "fail_reason": ""}
     _tiny_run(
         tmp_path / "run",
         [
@@ -256,7 +256,7 @@ def test_report_data_of_a_run_without_front_or_final_model(tmp_path):
     assert data.missing == [MISSING_FINAL, MISSING_FRONT]
     assert (data.n_complete, data.n_failed) == (3, 1)
     assert [(f.number, f.reason) for f in data.failed] == [(2, "boom")]
-    assert data.pareto.category_counts == {"screened": 2, "infeasible": 1}
+    assert data.pareto.category_counts == {"one-shot": 2, "infeasible": 1}
     assert data.pareto.dense_cost == 10.0 and data.pareto.final_point is None
     assert list(data.pareto.seeds.number) == [3]
     assert data.final is None and data.comparison == [] and data.sensitivity == []
@@ -299,7 +299,8 @@ def test_finalize_keeps_a_global_structured_pick_in_the_shape_the_budget_saw(tmp
         "granularities": ["structured"],
         "criteria": ["l1"],
         "schedules": ["gradual"],
-        "finetune": {"epochs": 0.3, "lr": 1e-3, "final_epochs": 2.0, "gradual_every": 2},
+        "recovery": {"epochs": 0.3},
+        "finetune": {"lr": 1e-3, "final_epochs": 2.0, "gradual_every": 2},
     }
     out = tmp_path / "run"
     result = search(

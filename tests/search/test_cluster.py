@@ -11,7 +11,7 @@ import time
 import optuna
 import pandas as pd
 import pytest
-from cli_args import digits_search
+from cli_args import candidates, digits_search
 from postgres_server import PostgresServer, binaries
 
 from autoprune.search import open_run
@@ -77,8 +77,8 @@ def test_two_workers_on_postgresql_share_one_study_and_one_sensitivity_analysis(
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
     study = _study(postgres, "shared")
-    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert len(complete) == 10 and len(study.trials) == 10
+    complete = [t for t in candidates(study.trials) if t.state.name == "COMPLETE"]
+    assert len(complete) == 10 and len(candidates(study.trials)) == 10
     assert len({t.user_attrs["worker"] for t in complete}) == 2  # both machines ran trials
     prepared = [d for d in ("machine-a", "machine-b") if (tmp_path / d / "sensitivity").is_dir()]
     assert len(prepared) == 1  # one sensitivity analysis for the study, not one per worker
@@ -134,7 +134,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_requeued_and_finished_by_the_ot
     assert len(retry) == 1 and retry[0].state.name == "COMPLETE"
     assert retry[0].params == lost.params
     assert retry[0].user_attrs["worker"].endswith(f":{b.pid}")
-    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 14
+    assert sum(t.state.name == "COMPLETE" for t in candidates(study.trials)) == 14
 
 
 def test_dask_backend_gives_the_same_sensitivity_table_as_local_processes(
@@ -185,5 +185,5 @@ def test_a_search_fans_its_workers_out_over_a_dask_cluster(tmp_path):
             progress=False,
             options=SearchOptions(n_jobs=2, backend="dask", scheduler=cluster.scheduler_address),
         )
-    assert (result.trials.state == "COMPLETE").sum() == 6
-    assert len(open_run(tmp_path / "run").trials) == 6
+    assert (candidates(result.trials).state == "COMPLETE").sum() == 6
+    assert len(candidates(open_run(tmp_path / "run").trials)) == 6

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from cli_args import digits_search
+from cli_args import candidates, digits_search
 
 from autoprune.errors import RunError
 from autoprune.search import SearchOptions, open_run, search, trials_frame
@@ -60,7 +60,7 @@ def _study(run_dir):
 def _outcomes(run_dir) -> list[tuple[str, tuple]]:
     """What the completed trials drew and measured, in the order they ran (retries in their slot)."""
     study = _study(run_dir)
-    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    done = [t for t in candidates(study.trials) if t.state.name == "COMPLETE"]
     done.sort(key=lambda t: t.datetime_start)
     return [
         (json.dumps(t.params, sort_keys=True), tuple(round(v, 6) for v in t.values)) for t in done
@@ -113,6 +113,7 @@ def test_two_processes_on_one_study_draw_different_trials(tmp_path):
     for proc in procs:
         assert proc.wait(timeout=600) == 0, proc.stderr.read()
     trials = trials_frame(_study(out))
+    trials = candidates(trials)
     sampled = trials[(trials.state == "COMPLETE") & (trials.seed == "")]
     assert len(trials[trials.state == "COMPLETE"]) == 12 and trials.worker.nunique() >= 2
     assert sampled.policy.is_unique  # each process draws from streams of its own
@@ -137,10 +138,11 @@ def test_a_crash_while_slots_are_queued_is_made_whole_by_the_next_run(tmp_path, 
 
     monkeypatch.setattr(study_module, "top_up_slots", top_up_then_crash)
     with pytest.raises(Crash):
-        search("digits-mlp", "params=0.3", space=QUICK, n_trials=8, out=out, progress=False)
+        search("digits-mlp", "params=0.3", space=QUICK, n_trials=12, out=out, progress=False)
     monkeypatch.setattr(study_module, "top_up_slots", real)
-    result = search("digits-mlp", "params=0.3", space=QUICK, n_trials=8, out=out, progress=False)
-    assert (result.trials.state == "COMPLETE").sum() == 8 and len(result.trials) == 8
+    result = search("digits-mlp", "params=0.3", space=QUICK, n_trials=12, out=out, progress=False)
+    trials = candidates(result.trials)
+    assert (trials.state == "COMPLETE").sum() == 12 and len(trials) == 12
 
 
 def test_a_crash_half_way_through_the_seeds_queues_each_seed_once(tmp_path, monkeypatch):
@@ -160,7 +162,7 @@ def test_a_crash_half_way_through_the_seeds_queues_each_seed_once(tmp_path, monk
     result = search("digits-mlp", "params=0.3", space=QUICK, n_trials=8, out=out, progress=False)
     seeds = result.trials.seed[result.trials.seed != ""]
     assert len(seeds) >= 2 and seeds.is_unique  # every seed ran, none twice
-    assert (result.trials.state == "COMPLETE").sum() == 8
+    assert (candidates(result.trials).state == "COMPLETE").sum() == 8
 
 
 # ---------------------------------------------------------------------------- the journal
@@ -197,7 +199,7 @@ def test_a_search_resumes_after_a_write_cut_short_by_a_full_disk(tmp_path):
     ]  # a full disk cut this record short; after space was freed it was written again
     journal.write_bytes(b"\n".join(lines[:-1]) + b"\n" + last[: len(last) // 2] + last + b"\n")
     second = search("digits-mlp", "params=0.3", space=QUICK, n_trials=4, out=out, progress=False)
-    assert (second.trials.state == "COMPLETE").sum() == 4
+    assert (candidates(second.trials).state == "COMPLETE").sum() == 4
     kept = second.trials.set_index("number").loc[before.number, ["val_metric", "policy"]]
     assert kept.reset_index().equals(before.reset_index(drop=True))
 
@@ -351,7 +353,7 @@ def test_a_trial_of_a_silent_remote_worker_is_retried_after_the_grace_period(tmp
     storage.set_trial_state_values(waiting._trial_id, state=optuna.trial.TrialState.RUNNING)
     result = search("digits-mlp", "params=0.3", space=QUICK, n_trials=3, out=tmp_path / "run", progress=False, options=SearchOptions(storage=url, study_name="s"))  # fmt: skip
     trials = result.trials
-    assert (trials.state == "COMPLETE").sum() == 3
+    assert (candidates(trials).state == "COMPLETE").sum() == 3
     lost = trials[trials.number == waiting.number]
     assert lost.state.iloc[0] == "FAIL" and "heartbeats" in lost.fail_reason.iloc[0]
     assert list(trials[trials.retry_of == waiting.number].state) == ["COMPLETE"]

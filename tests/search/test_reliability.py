@@ -15,7 +15,7 @@ import time
 import pandas as pd
 import pytest
 import torch
-from cli_args import digits_search
+from cli_args import candidates, digits_search
 
 from autoprune.apply import load_pruned
 from autoprune.search import SearchOptions, open_run, search
@@ -47,7 +47,7 @@ def _complete(out) -> int:
         study = optuna.load_study(study_name=out.name, storage=storage)
     except Exception:
         return 0
-    return sum(t.state.name == "COMPLETE" for t in study.trials)
+    return sum(t.state.name == "COMPLETE" for t in candidates(study.trials))
 
 
 def _front_content(out) -> list[tuple]:
@@ -128,9 +128,10 @@ def test_sigkill_at_random_moments_then_resume_keeps_every_trial_and_the_same_fr
     assert len(kills) >= 4, kills
     assert "a trial (late)" in kills or "a trial (early)" in kills
     study = open_run(interrupted).study
-    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    complete = [t for t in candidates(study.trials) if t.state.name == "COMPLETE"]
     assert len(complete) == N_TRIALS  # nothing lost, nothing duplicated
-    now = {(t.number, json.dumps(t.params, sort_keys=True), tuple(t.values)) for t in complete}
+    finished = [t for t in study.trials if t.state.name == "COMPLETE"]  # recoveries too
+    now = {(t.number, json.dumps(t.params, sort_keys=True), tuple(t.values)) for t in finished}
     for snapshot in snapshots:
         assert snapshot <= now  # every trial finished before a kill is still there, unchanged
     lost = [t for t in study.trials if t.state.name == "FAIL"]
@@ -161,12 +162,13 @@ def test_two_worker_processes_finish_exactly_n_trials(tmp_path):
         options=SearchOptions(n_jobs=2),
     )
     trials = result.trials
+    trials = candidates(trials)
     assert (trials.state == "COMPLETE").sum() == 10 and len(trials) == 10
     assert trials.number.is_unique
     workers = {w.rpartition(":")[2] for w in trials.worker}
     assert len(workers) == 2  # both processes did work
     json.loads((result.run_dir / "run.json").read_text())  # not corrupted
-    assert len(open_run(result.run_dir).trials) == 10
+    assert len(candidates(open_run(result.run_dir).trials)) == 10
 
 
 def test_the_same_seed_gives_the_same_trial_sequence(tmp_path):
@@ -221,8 +223,9 @@ def test_every_kind_of_failing_trial_is_recorded_and_reported(digits_task, tmp_p
         "scopes": ["local"],
         "criteria": ["l1"],
         "schedules": ["one-shot"],
-        "finetune": {"epochs": 0.2, "lr": 1e-3},
-        "budget_use": [0.3, 1.0],
+        "recovery": {"epochs": 0.2},
+        "finetune": {"lr": 1e-3},
+        "levels": [1.0, 0.5, 0.3],
     }
     result = search(
         task,
@@ -237,7 +240,7 @@ def test_every_kind_of_failing_trial_is_recorded_and_reported(digits_task, tmp_p
     assert "diverged" in reasons or "non-finite" in reasons
     assert "MemoryError: out of memory (simulated)" in reasons
     assert "RuntimeError: model stopped running after pruning" in reasons
-    assert (result.trials.state == "COMPLETE").sum() == 6
+    assert (candidates(result.trials).state == "COMPLETE").sum() == 6
     finalize(result, top=1, epochs=0.1, progress=False)
     report = build_report(result.run_dir)["markdown"].read_text()
     assert "## Failed trials" in report and "model stopped running after pruning" in report

@@ -23,7 +23,7 @@ def test_spaces_are_listed_and_unknown_names_refused():
 
 def test_a_space_file_by_path(tmp_path):
     path = tmp_path / "mine.yaml"
-    path.write_text("granularities: [structured]\nfinetune: {epochs: 2, lr: 0.0005}\n")
+    path.write_text("granularities: [structured]\nfinetune: {final_epochs: 2, lr: 0.0005}\n")
     space = load_space(str(path))
     assert space.granularities == ("structured",) and space.finetune.lr == (0.0005, 0.0005)
     path.write_text("granularities: [structured\n")
@@ -49,15 +49,16 @@ def test_a_space_file_by_path(tmp_path):
             r"sparsity.layers.fc1: must be \[low, high\]",
         ),
         ({"finetune": {"lr": "fast"}}, "finetune.lr: must be a number or a"),
-        ({"finetune": {"epochs": -1}}, r"finetune.epochs: must be in \[0, 1000\]"),
-        ({"screening": {"margin": 2}}, r"screening.margin: must be in \[0, 1\]"),
+        ({"recovery": {"epochs": -1}}, r"recovery.epochs: must be in \[0, 1000\]"),
+        ({"fitness": {"confirm_share": 2}}, r"fitness.confirm_share: must be in \[0, 1\]"),
         ({"sensitivity": {"grid": [0.5, 1.0]}}, r"sensitivity.grid\[1\]: must be in \(0, 0.999\]"),
         ({"sensitivity": {"enabled": "yes"}}, "sensitivity.enabled: must be true or false"),
         (
             {"tiers": 3, "sensitivity": {"enabled": False}},
             "tiers come from the sensitivity analysis",
         ),
-        ({"budget_use": [0.9, 0.2]}, "budget_use: must be"),
+        ({"levels": [0.9, 0.2]}, "levels: must be distinct shares of the budget starting with 1.0"),
+        ({"evolution": {"moves": [3, 1]}}, "evolution.moves: must be low <= high"),
         ({"typo": 1}, "unknown field 'typo'"),
         ({"finetune": {"epoch": 1}}, "finetune: unknown field 'epoch'"),
         ([1, 2], "must be a mapping"),

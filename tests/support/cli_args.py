@@ -22,3 +22,16 @@ def digits_search(trials: int, *extra: str) -> list[str]:
         str(trials),
         *extra,
     ]
+
+
+def candidates(trials):
+    """The candidate trials of a trials table or a list of Optuna trials (not the recovery trials).
+
+    Example:
+        >>> import pandas as pd
+        >>> len(candidates(pd.DataFrame({"recover_of": [float("nan"), 3.0]})))
+        1
+    """
+    if hasattr(trials, "recover_of"):
+        return trials[trials.recover_of.isna()]
+    return [t for t in trials if "recover_of" not in t.user_attrs]

@@ -6,7 +6,7 @@ MOMENT is where the process kills itself (SIGKILL), the first time trial number 
 
 - ``after-claim``: right after its state changed to RUNNING, before anything else is written;
 - ``mid-sampling``: at its second drawn parameter (the first is already stored);
-- ``mid-trial``: when its pruning starts (every parameter drawn, nothing measured).
+- ``mid-trial``: when its candidate is built (every parameter drawn, nothing measured).
 
 A marker file (``$AUTOPRUNE_KILL_MARKER``) is written just before the kill, so the
 same command run again is not killed a second time.
@@ -71,7 +71,9 @@ def install(moment: str, number: int) -> None:
 
         objective.suggest = suggest_then_die
     elif moment == "mid-trial":
-        prune = objective.prune_and_finetune
+        import autoprune.search._scoring as scoring
+
+        build = scoring.CandidateScorer.build
         current = {}
         call = objective.Objective.__call__
 
@@ -79,13 +81,13 @@ def install(moment: str, number: int) -> None:
             current["number"] = trial.number
             return call(self, trial)
 
-        def prune_then_die(*args, **kwargs):
+        def build_then_die(self, policy):
             if current.get("number") == number and _armed():
                 _die()
-            return prune(*args, **kwargs)
+            return build(self, policy)
 
         objective.Objective.__call__ = remember
-        objective.prune_and_finetune = prune_then_die
+        scoring.CandidateScorer.build = build_then_die
     elif moment == "pause-after-save":
         import time
 

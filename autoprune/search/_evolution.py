@@ -1,0 +1,161 @@
+"""The sampler: budget-exact mutations of the best confirmed candidates (an evolutionary search).
+
+Each new trial is assigned a budget *level* (a share of the budget) by its
+slot, then gets a child of one of the best confirmed candidates at that level
+(a parent drawn from the best ``evolution.parents``; the best one at any level
+before that level has its own). A child trades amounts between units: a few
+pairs of units, one pruned more and one less by the same step, as EvoPress's
+level switches do; the objective then fits the child to its level of the budget
+exactly (:mod:`autoprune.search._candidate`), so every candidate spends the
+budget it was made for and candidates differ only in how they spread it. Now and
+then a child ranks by another criterion of the space. Before any candidate is
+confirmed, proposals are uniform draws within the bounds.
+
+The heuristic policies (uniform, global magnitude, LAMP, ERK, OWL) are queued
+as the first trials with fixed parameters: the evolution starts from the best of
+them, so it can only improve on them.
+
+Example:
+    >>> import optuna
+    >>> space = EvolutionSpace(levels=(1.0, 0.5), granularities=("unstructured",),
+    ...                        criteria=("l1",), bounds={"unstructured": {"fc1": (0.0, 0.9)}})
+    >>> [level_of_slot(space.levels, slot) for slot in range(8)]
+    [1.0, 1.0, 1.0, 0.5, 0.5, 1.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.trial import TrialState
+
+from autoprune.search._space_fields import EvolutionSettings
+
+
+@dataclass(frozen=True)
+class EvolutionSpace:
+    """What the sampler may propose: levels, granularities, criteria, and each unit's bounds."""
+
+    levels: tuple[float, ...]
+    granularities: tuple[str, ...]
+    criteria: tuple[str, ...]
+    bounds: dict[str, dict[str, tuple[float, float]]]
+    settings: EvolutionSettings = EvolutionSettings()
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        out: dict[str, optuna.distributions.BaseDistribution] = {
+            "level": CategoricalDistribution(list(self.levels)),
+            "granularity": CategoricalDistribution(list(self.granularities)),
+            "criterion": CategoricalDistribution(list(self.criteria)),
+        }
+        for granularity, units in self.bounds.items():
+            for unit, (low, high) in units.items():
+                if high - low >= 1e-9:
+                    out[f"{granularity}:{unit}"] = FloatDistribution(low, high)
+        return out
+
+
+def level_of_slot(levels: tuple[float, ...], slot: int) -> float:
+    """The budget level slot ``slot`` evolves for: the budget itself in 3 of every 5 slots."""
+    if len(levels) == 1:
+        return levels[0]
+    position = slot % 5
+    if position < 3:
+        return levels[0]
+    others = levels[1:]
+    return others[(2 * (slot // 5) + position - 3) % len(others)]
+
+
+def confirmed(study, level: float | None = None) -> list:
+    """Feasible confirmed candidates (at ``level`` when given), best fitness first."""
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.user_attrs.get("fidelity") == "confirmed"
+        and t.user_attrs.get("feasible")
+        and (level is None or t.user_attrs.get("level") == level)
+    ]
+    return sorted(trials, key=lambda t: (-t.user_attrs["fitness"], t.number))
+
+
+class EvolutionSampler(BaseSampler):
+    """One trial's sampler: a child of a good confirmed candidate, from the slot's own stream."""
+
+    def __init__(self, space: EvolutionSpace, *, seed: int, slot: int) -> None:
+        self.space = space
+        self.slot = slot
+        self.rng = np.random.default_rng(seed)
+        self.fallback = RandomSampler(seed=seed)
+
+    def infer_relative_search_space(self, study, trial) -> dict:
+        return self.space.distributions()
+
+    def sample_relative(self, study, trial, search_space) -> dict:
+        level = level_of_slot(self.space.levels, self.slot)
+        parents = confirmed(study, level) or confirmed(study)
+        if not parents:
+            return {"level": level, **self._uniform()}
+        pool = parents[: self.space.settings.parents]
+        parent = pool[int(self.rng.integers(len(pool)))] if self.rng.random() < 0.5 else pool[0]
+        return {"level": level, **self._child(parent)}
+
+    def _uniform(self) -> dict:
+        granularity = self.space.granularities[
+            int(self.rng.integers(len(self.space.granularities)))
+        ]
+        criterion = self.space.criteria[int(self.rng.integers(len(self.space.criteria)))]
+        amounts = {
+            f"{granularity}:{unit}": float(self.rng.uniform(low, high))
+            for unit, (low, high) in self.space.bounds.get(granularity, {}).items()
+            if high - low >= 1e-9
+        }
+        return {"granularity": granularity, "criterion": criterion, **amounts}
+
+    def _child(self, parent) -> dict:
+        attrs = parent.user_attrs
+        granularity, criterion = attrs["granularity"], attrs["criterion"]
+        bounds = self.space.bounds.get(granularity, {})
+        amounts = {u: float(attrs["allocation"].get(u, bounds[u][0])) for u in bounds}
+        movable = [u for u, (low, high) in bounds.items() if high - low >= 1e-9]
+        settings = self.space.settings
+        if len(movable) >= 2:
+            for _ in range(int(self.rng.integers(settings.moves[0], settings.moves[1] + 1))):
+                more, less = self.rng.choice(movable, size=2, replace=False)
+                step = float(self.rng.uniform(*settings.step))
+                amounts[more] = min(bounds[more][1], amounts[more] + step)
+                amounts[less] = max(bounds[less][0], amounts[less] - step)
+        if len(self.space.criteria) > 1 and self.rng.random() < settings.criterion_switch:
+            others = [c for c in self.space.criteria if c != criterion]
+            criterion = others[int(self.rng.integers(len(others)))]
+        return {
+            "granularity": granularity,
+            "criterion": criterion,
+            **{f"{granularity}:{u}": amounts[u] for u in movable},
+        }
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        if param_name == "scope":
+            return "local"  # children are per-unit allocations; the global ones are heuristics
+        return self.fallback.sample_independent(study, trial, param_name, param_distribution)
+
+
+def evolution_space(ctx) -> EvolutionSpace:
+    """The sampler's view of a search context: its levels, granularities, criteria and bounds."""
+    return EvolutionSpace(
+        levels=tuple(ctx.space.levels),
+        granularities=tuple(ctx.granularities),
+        criteria=tuple(ctx.space.criteria),
+        bounds={g: dict(b) for g, b in ctx.bounds.items()},
+        settings=ctx.space.evolution,
+    )
+
+
+def make_sampler(space: EvolutionSpace, seed: int, slot: int) -> EvolutionSampler:
+    """The sampler of the trial in ``slot``: its own stream (see :func:`~._worker.sampler_seed`)."""
+    from autoprune.search._worker import sampler_seed
+
+    return EvolutionSampler(space, seed=sampler_seed(seed, slot), slot=slot)
