@@ -25,6 +25,11 @@ def cmd_bench(args) -> int:
         if unsourced:
             print(f"Figures in no linked results file: {', '.join(unsourced)}")
         return 1 if unsourced else 0
+    if args.suite == "fidelity":
+        from benchmarks import fidelity
+
+        print(f"Wrote {fidelity.run(args.out or 'results/benchmarks/fidelity')}")
+        return 0
     if args.suite == "ablation":
         from benchmarks import ablation
 
@@ -90,9 +95,10 @@ def build_parser():
         "suite",
         nargs="?",
         default="engine",
-        choices=["engine", "compare", "transformer", "ablation", "readme"],
+        choices=["engine", "compare", "transformer", "ablation", "readme", "fidelity"],
         help="engine: criteria on real data; compare: autoprune against the baselines; "
-        "transformer: MiniLM heads and neurons; ablation: what the sensitivity analysis buys "
+        "transformer: MiniLM heads and neurons; ablation: what the sensitivity analysis buys; "
+        "fidelity: how the search's cheap score ranks against accuracy after recovery "
         "readme: rebuild the README's result tables from results/ (default %(default)s)",
     )
     p.add_argument(
