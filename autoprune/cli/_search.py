@@ -203,7 +203,10 @@ def _register_search(sub) -> None:
         help="params=0.1, macs=50%%, size=0.4MB, latency=0.5 or latency=5ms (repeatable)",
     )
     p.add_argument(
-        "--trials", type=int, default=40, help="finished trials wanted (default %(default)s)"
+        "--trials",
+        type=int,
+        default=200,
+        help="candidates to score (default %(default)s; the best are then recovered)",
     )
     p.add_argument(
         "--space", default="default", help="search space name or YAML file (default %(default)s)"

@@ -67,7 +67,7 @@ def search(
     budget,
     *,
     space: str | Path | SearchSpace | dict = "default",
-    n_trials: int = 40,
+    n_trials: int = 200,
     out: str | Path | None = None,
     seed: int = 0,
     options: SearchOptions | None = None,
