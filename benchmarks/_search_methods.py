@@ -13,6 +13,9 @@ final pick. The analysis is cached per (task, seed) in the benchmark's own
 cache (``runs/<task>/cache``); a search that found it cached is charged the
 seconds the first search of that seed spent on it (``sensitivity_charged``).
 
+``trials`` counts the candidates the search completed, ``recovered`` the
+recovery trials it spent on the best of them.
+
 Which trial won, and what it was: ``provenance`` from the run's trials table
 when it has that column (``seed``, ``startup`` or ``sampler``), else a seed
 policy when its ``seed`` column names one, a start-up sample among the first
@@ -134,10 +137,12 @@ class AutopruneSearch(Method):
         charged = self._charge(ctx, seed, spent) if self.sensitivity else 0.0
         trials = result.trials
         chosen = trials[trials.number == summary.chosen_trial].iloc[0].to_dict()
+        done = trials[trials.state == "COMPLETE"]
         return Outcome(
             model.eval(),
             {
-                "trials": int((trials.state == "COMPLETE").sum()),
+                "trials": int(done.recover_of.isna().sum()),  # candidates, not recovery trials
+                "recovered": int(done.recover_of.notna().sum()),
                 "chosen_trial": int(summary.chosen_trial),
                 "provenance": provenance(chosen),
                 "chosen_seed_policy": "" if _blank(chosen.get("seed")) else str(chosen["seed"]),

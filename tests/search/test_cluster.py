@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -17,6 +18,7 @@ from postgres_server import PostgresServer, binaries
 from autoprune.search import open_run
 
 pytestmark = pytest.mark.slow
+SUPPORT = Path(__file__).resolve().parents[1] / "support"  # interrupt_at.py
 
 ENV = {
     **os.environ,
@@ -47,19 +49,24 @@ def postgres():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _search(url, study, out, trials, *extra):
+def _search(url, study, out, trials, *extra, hold=None):
+    """A search process; with ``hold``, it stops inside its first trial (see interrupt_at.py)."""
+    command = ["-m", "autoprune.cli"]
+    env = ENV
+    if hold is not None:
+        command = [str(SUPPORT / "interrupt_at.py"), "hold-mid-trial", "-1", "--"]
+        env = {**ENV, "AUTOPRUNE_KILL_MARKER": str(hold)}
     return subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "autoprune.cli",
+            *command,
             *digits_search(
                 trials,
                 *("--storage", url, "--study", study, "--out", str(out)),
                 *("--no-finalize", "--quiet", *extra),
             ),
         ],
-        env=ENV,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -93,20 +100,13 @@ def test_a_worker_killed_mid_trial_has_its_trial_requeued_and_finished_by_the_ot
     first.communicate(
         timeout=600
     )  # prepares the study and runs it; now grow it and race two workers
-    a = _search(postgres, "killed", tmp_path / "a", 14)
-    deadline = time.time() + 300
-    victim = None
-    while time.time() < deadline and victim is None:
-        running = [
-            t
-            for t in _study(postgres, "killed").trials
-            if t.state.name == "RUNNING"
-            and t.user_attrs.get("worker", "").endswith(f":{a.pid}")
-            and "policy" in t.user_attrs  # its parameters are all drawn: a retry must reuse them
-        ]
-        victim = running[0].number if running else None
+    held = tmp_path / "held"  # worker A writes the number of the trial it holds, then waits
+    a = _search(postgres, "killed", tmp_path / "a", 14, hold=held)
+    while not held.exists() or not held.read_text():
+        assert a.poll() is None, a.communicate()[1]
         time.sleep(0.05)
-    assert victim is not None, "worker A never ran a trial"
+    victim = int(held.read_text())
+    assert "policy" in _study(postgres, "killed").trials[victim].user_attrs  # a retry reuses it
     b = subprocess.Popen(
         [
             sys.executable,

@@ -6,7 +6,9 @@ MOMENT is where the process kills itself (SIGKILL), the first time trial number 
 
 - ``after-claim``: right after its state changed to RUNNING, before anything else is written;
 - ``mid-sampling``: at its second drawn parameter (the first is already stored);
-- ``mid-trial``: when its candidate is built (every parameter drawn, nothing measured).
+- ``mid-trial``: when its candidate is built (every parameter drawn, nothing measured);
+- ``hold-mid-trial``: at the same point, but the first trial of any number to get there is held
+  (the process waits, for the test to kill it); the marker holds that trial's number.
 
 A marker file (``$AUTOPRUNE_KILL_MARKER``) is written just before the kill, so the
 same command run again is not killed a second time.
@@ -70,7 +72,9 @@ def install(moment: str, number: int) -> None:
             return suggest(trial, ctx)
 
         objective.suggest = suggest_then_die
-    elif moment == "mid-trial":
+    elif moment in ("mid-trial", "hold-mid-trial"):
+        import time
+
         import autoprune.search._scoring as scoring
 
         build = scoring.CandidateScorer.build
@@ -82,6 +86,10 @@ def install(moment: str, number: int) -> None:
             return call(self, trial)
 
         def build_then_die(self, policy):
+            if moment == "hold-mid-trial" and _armed():
+                Path(os.environ["AUTOPRUNE_KILL_MARKER"]).write_text(str(current["number"]))
+                while True:  # held until the test kills this process
+                    time.sleep(0.05)
             if current.get("number") == number and _armed():
                 _die()
             return build(self, policy)
