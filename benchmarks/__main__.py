@@ -58,6 +58,7 @@ def cmd_bench(args) -> int:
         preset,
         tasks=args.task,
         methods=args.method,
+        budgets=args.budget,
         seeds=args.seeds,
         trials=args.trials,
         epochs=args.epochs,
@@ -117,6 +118,9 @@ def build_parser():
     p.add_argument("--task", action="append", help="compare: only this task (repeatable)")
     p.add_argument(
         "--method", action="append", help="compare: only this method (repeatable), e.g. lamp"
+    )
+    p.add_argument(
+        "--budget", action="append", help="compare: only this budget (repeatable), e.g. params=0.05"
     )
     p.add_argument(
         "--seeds", default=None, help="compare: comma-separated seeds (default: the preset's)"

@@ -120,9 +120,26 @@ class BenchConfig:
         per_task = {k: getattr(plan, k) for k in TASK_SETTINGS if getattr(plan, k) is not None}
         return replace(self.defaults, **per_task)
 
-    def select(self, *, tasks=None, methods=None) -> BenchConfig:
-        """The same configuration restricted to some tasks and/or methods (by name)."""
+    def select(self, *, tasks=None, methods=None, budgets=None) -> BenchConfig:
+        """The same configuration restricted to some tasks, methods and/or budgets (by name).
+
+        Example:
+            >>> [p.name for p in full().select(budgets=["params=0.02"]).tasks]
+            ['fashion-cnn']
+        """
         plans = self.tasks
+        if budgets:
+            known = sorted({b for p in plans for b in p.budgets})
+            unknown = [b for b in budgets if b not in known]
+            if unknown:
+                raise BenchError(
+                    f"Budget {unknown[0]!r} is not in this benchmark; expected one of {', '.join(known)}."
+                )
+            plans = tuple(
+                replace(p, budgets=tuple(b for b in p.budgets if b in budgets))
+                for p in plans
+                if any(b in budgets for b in p.budgets)
+            )
         if tasks:
             known = [p.name for p in self.tasks]
             unknown = [t for t in tasks if t not in known]
@@ -130,7 +147,7 @@ class BenchConfig:
                 raise BenchError(
                     f"Task {unknown[0]!r} is not in this benchmark; expected one of {', '.join(known)}."
                 )
-            plans = tuple(p for p in self.tasks if p.name in tasks)
+            plans = tuple(p for p in plans if p.name in tasks)
         if not methods:
             return replace(self, tasks=plans)
         for name in methods:
@@ -214,13 +231,14 @@ def full(out: str | Path = "results/benchmarks") -> BenchConfig:
     """The full comparison (``make bench``): three tasks, both regimes, 5 seeds (at most 4 h on 2 cores).
 
     Recovery: 0.25 epoch (fashion-cnn), 0.15 (fashion-resnet), 0.05 (minilm-fidelity).
-    Search trials are sized so the searches fit the time (see :mod:`benchmarks._estimate`).
+    Search candidates (100, 60, 30: scored without training, the best few recovered) are sized
+    so the searches fit the time (see :mod:`benchmarks._estimate`).
     """
     return BenchConfig(
         tasks=_plans(
             FULL_BUDGETS,
             epochs={"fashion-cnn": 0.25, "fashion-resnet": 0.15, "minilm-fidelity": 0.05},
-            trials={"fashion-cnn": 4, "fashion-resnet": 3, "minilm-fidelity": 3},
+            trials={"fashion-cnn": 100, "fashion-resnet": 60, "minilm-fidelity": 30},
             methods=FULL_METHODS,
         ),
         methods=NO_ABLATION,
@@ -233,15 +251,15 @@ def full(out: str | Path = "results/benchmarks") -> BenchConfig:
 def quick(out: str | Path = "results/benchmarks/quick") -> BenchConfig:
     """The quick comparison (``make bench-quick``): one seed, two cells per task (at most 15 min).
 
-    Short recoveries (0.1, 0.05 and 0.02 epoch), 1,000 test items, two search
-    trials, the strongest few baselines on the two slower tasks: a smoke test
+    Short recoveries (0.1, 0.05 and 0.02 epoch), 1,000 test items, 30/20/8 search
+    candidates, the strongest few baselines on the two slower tasks: a smoke test
     of the yardstick, not evidence (one seed: every verdict is level).
     """
     return BenchConfig(
         tasks=_plans(
             QUICK_BUDGETS,
             epochs={"fashion-cnn": 0.1, "fashion-resnet": 0.05, "minilm-fidelity": 0.02},
-            trials={"fashion-cnn": 2, "fashion-resnet": 2, "minilm-fidelity": 2},
+            trials={"fashion-cnn": 30, "fashion-resnet": 20, "minilm-fidelity": 8},
             methods=QUICK_METHODS,
         ),
         methods=NO_ABLATION,
@@ -264,6 +282,7 @@ def configure(
     *,
     tasks=None,
     methods=None,
+    budgets=None,
     seeds: str | None = None,
     trials: int | None = None,
     epochs: float | None = None,
@@ -279,7 +298,7 @@ def configure(
         raise BenchError(
             f"Unknown benchmark preset {preset!r}; expected one of {', '.join(PRESETS)}."
         )
-    config = PRESETS[preset]().select(tasks=tasks, methods=methods)
+    config = PRESETS[preset]().select(tasks=tasks, methods=methods, budgets=budgets)
     parsed = None
     if seeds:
         try:
