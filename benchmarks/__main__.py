@@ -1,4 +1,4 @@
-"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme``.
+"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme | fidelity | features``.
 
 The benchmarks live beside the package, not in it (a user's install has no use
 for them); ``make bench`` and its siblings run them from a source checkout.
@@ -29,6 +29,11 @@ def cmd_bench(args) -> int:
         from benchmarks import fidelity
 
         print(f"Wrote {fidelity.run(args.out or 'results/benchmarks/fidelity')}")
+        return 0
+    if args.suite == "features":
+        from benchmarks import features
+
+        print(f"Wrote {features.run(args.out or 'results/benchmarks/features')}")
         return 0
     if args.suite == "ablation":
         from benchmarks import ablation
@@ -96,10 +101,11 @@ def build_parser():
         "suite",
         nargs="?",
         default="engine",
-        choices=["engine", "compare", "transformer", "ablation", "readme", "fidelity"],
+        choices=["engine", "compare", "transformer", "ablation", "readme", "fidelity", "features"],
         help="engine: criteria on real data; compare: autoprune against the baselines; "
         "transformer: MiniLM heads and neurons; ablation: what the sensitivity analysis buys; "
-        "fidelity: how the search's cheap score ranks against accuracy after recovery "
+        "fidelity: how the search's cheap score ranks against accuracy after recovery; "
+        "features: input-feature pruning against SelectKBest and RFE on breast cancer; "
         "readme: rebuild the README's result tables from results/ (default %(default)s)",
     )
     p.add_argument(

@@ -61,7 +61,7 @@ REFERENCE_COSTS = {
     ),
     "minilm-fidelity": TaskCost(
         epoch=450.0,
-        trial=20.0,
+        trial=12.0,
         test=15.0,
         latency=10.0,
         sensitivity=120.0,
