@@ -37,6 +37,7 @@ from autoprune.errors import PruningError
 from autoprune.prune._criteria import Criterion
 from autoprune.prune.units._channels import Call, ChannelUnits
 from autoprune.prune.units._history import HistoryEntry
+from autoprune.prune.units._probe import forward_once
 from autoprune.prune.units._protocol import Stats, StructuredGroup
 
 
@@ -50,15 +51,7 @@ def record_calls(model: nn.Module, example_input: torch.Tensor) -> dict[str, Cal
             calls.setdefault(name, (args, kwargs))
 
         hooks.append(module.register_forward_pre_hook(hook, with_kwargs=True))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(example_input)
-    finally:
-        for handle in hooks:
-            handle.remove()
-        model.train(was_training)
+    forward_once(model, example_input, hooks)
     return calls
 
 

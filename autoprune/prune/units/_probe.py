@@ -103,6 +103,12 @@ def _record(model: nn.Module, example_input: torch.Tensor, scopes: list[str]) ->
             calls.setdefault(scope, (_plain(args), _plain(kwargs), _shapes(output)))
 
         hooks.append(modules[scope].register_forward_hook(hook, with_kwargs=True))
+    forward_once(model, example_input, hooks)
+    return calls
+
+
+def forward_once(model: nn.Module, example_input, hooks: list) -> None:
+    """One forward pass of ``model`` in eval mode without gradients, then the hooks are removed."""
     was_training = model.training
     model.eval()
     try:
@@ -112,7 +118,6 @@ def _record(model: nn.Module, example_input: torch.Tensor, scopes: list[str]) ->
         for handle in hooks:
             handle.remove()
         model.train(was_training)
-    return calls
 
 
 def _cut_one(block: nn.Module, layout: Layout) -> bool:
