@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import subprocess
 import tempfile
 import time
 import warnings
@@ -29,6 +28,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from benchmarks._common import code_commit
 
 STEPS = ("inspect", "units", "prune", "forward", "reload", "onnx")
 SIZES = (64, 96, 128, 160, 224)  # input sides tried, smallest first
@@ -348,23 +349,6 @@ def _onnx(model: nn.Module, example: torch.Tensor, out: Path) -> None:
 # ----------------------------------------------------------------------------- the report
 
 
-def commit() -> str:
-    """The commit the zoo ran at (``+dirty`` when the work tree had changes)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "autoprune", "benchmarks"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head}+dirty" if dirty else head
-
-
 def write_results(results: list[ZooResult], out: Path, *, at: str) -> tuple[Path, Path]:
     """``zoo.csv`` (one row per model) and ``zoo.md`` (summary and table) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -431,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     models = _select(args.only, args.family)
-    at = commit()
+    at = code_commit()
     results = []
     for spec in models:
         result = run_model(spec, seconds=args.seconds)
