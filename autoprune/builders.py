@@ -29,6 +29,7 @@ BUILTIN_BUILDERS = (
     "autoprune.tasks.models:FashionCNN",
     "autoprune.tasks.models:FashionResNet",
     "autoprune.tasks.minilm:SentenceEncoder",
+    "autoprune.tasks.tabular:TabularMLP",
 )
 TRUSTED_BUILDERS_ENV = "AUTOPRUNE_TRUSTED_BUILDERS"  # more builders, comma-separated
 

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -143,6 +144,12 @@ def _row(k, method: str, seed: int, accuracy: float, kept, start: float) -> dict
 
 def summarise(frame: pd.DataFrame) -> list[dict]:
     """Per (k, method): mean and std of the test accuracy; autoprune against it (Welch)."""
+    with warnings.catch_warnings():  # scipy warns of samples without spread; _stats handles them
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _summary_rows(frame)
+
+
+def _summary_rows(frame: pd.DataFrame) -> list[dict]:
     out = []
     for k, at_k in frame.groupby("k", sort=True):
         ours = at_k[at_k.method == "autoprune"].test_accuracy.tolist()

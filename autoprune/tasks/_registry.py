@@ -30,6 +30,10 @@ from autoprune.errors import TaskError
 
 # name -> ("module:function" of its factory, one-line description)
 BUILTIN_TASKS: dict[str, tuple[str, str]] = {
+    "breast-cancer-mlp": (
+        "autoprune.tasks.tabular:breast_cancer_mlp_task",
+        "scikit-learn breast cancer (30 named features), an MLP 30-64-32-2: tabular",
+    ),
     "digits-mlp": (
         "autoprune.tasks.digits:digits_mlp_task",
         "scikit-learn digits (8x8), an MLP 64-128-64-10: tiny and fast",

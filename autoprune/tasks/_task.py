@@ -81,6 +81,8 @@ class Task:
     caches it. ``cost_modules`` (module-name prefixes) limits the parameters and
     MACs that budgets count, e.g. ``("bert.encoder",)`` for a transformer whose
     embeddings are not to be pruned; by default the whole model counts.
+    ``feature_names`` names the input features of a tabular task (one per
+    column of its 2-D inputs), so reports of input-feature pruning name them.
     """
 
     name: str
@@ -102,6 +104,7 @@ class Task:
     description: str = ""
     attention: tuple = ()
     feed_forward: tuple = ()
+    feature_names: tuple[str, ...] = ()
     spec: str | None = field(default=None, compare=False)
     spec_options: dict = field(default_factory=dict, compare=False)
 
@@ -136,6 +139,7 @@ class Task:
                 "The 'example_input' field must be a tensor with a batch dimension, "
                 f"e.g. torch.randn(1, *X.shape[1:]). Got {type(self.example_input).__name__} instead."
             )
+        self.feature_names = check_feature_names(self.feature_names, self.example_input)
         if self.loss is None:
             self.loss = nn.CrossEntropyLoss()
         if self.checkpoint is not None:
@@ -192,6 +196,34 @@ class Task:
         from autoprune.tasks._checks import check_task_data
 
         check_task_data(self, model)
+
+
+def check_feature_names(names, example_input: torch.Tensor) -> tuple[str, ...]:
+    """``names`` as a tuple if they are strings, one per column of a 2-D ``example_input``.
+
+    Example:
+        >>> check_feature_names(["a", "b"], torch.zeros(1, 3))
+        Traceback (most recent call last):
+        ...
+        autoprune.errors.TaskError: The 'feature_names' field must be 3 names, one per input column. Got ['a', 'b'] instead.
+    """
+    if names is None:
+        return ()
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise TaskError(
+            "The 'feature_names' field must be a list of strings, one per input column. "
+            f"Got {shorten(names)} instead."
+        )
+    columns = example_input.shape[1] if example_input.dim() == 2 else None
+    if names and columns != len(names):
+        expected = (
+            f"{columns} names" if columns is not None else "empty for inputs that are not 2-D"
+        )
+        raise TaskError(
+            f"The 'feature_names' field must be {expected}, one per input column. "
+            f"Got {shorten(list(names))} instead."
+        )
+    return tuple(names)
 
 
 class DeclaredBuilder:
