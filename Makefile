@@ -31,7 +31,8 @@ $(ZOO_STAMP): $(STAMP)
 	touch $(ZOO_STAMP)
 
 # Debian packages the tests and the demo need, when they are missing and we are allowed to install them:
-# Fashion-MNIST (the data) and PostgreSQL (a real database for the multi-worker tests).
+# Fashion-MNIST (the data), PostgreSQL (a real database for the multi-worker tests) and Chromium
+# (a headless browser that opens the HTML report).
 data:
 	@if [ -z "$$AUTOPRUNE_FASHION_MNIST" ] && [ ! -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
@@ -47,6 +48,14 @@ data:
 	    apt-get update -qq && apt-get install -y -qq postgresql; \
 	  else \
 	    echo "PostgreSQL is missing: the multi-worker database tests will be skipped ('sudo apt-get install postgresql')"; \
+	  fi; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "Installing the Debian package chromium (for the test that opens the HTML report)"; \
+	    apt-get update -qq && apt-get install -y -qq chromium; \
+	  else \
+	    echo "Chromium is missing: the headless-browser test of the report will be skipped ('sudo apt-get install chromium')"; \
 	  fi; \
 	fi
 

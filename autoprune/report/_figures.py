@@ -36,5 +36,5 @@ def draw_figures(data: ReportData, directory: Path) -> Figures:
     if data.final is not None:
         sparsity = sparsity_plot(data.final.final.layers, directory / "sparsity.png")
     if data.n_complete:
-        history = history_plot(data.trials, directory / "history.png", metric_label=metric_label)
+        history = history_plot(data.trials, directory / "history.png")
     return Figures(pareto=pareto, sparsity=sparsity, history=history)

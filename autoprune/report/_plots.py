@@ -1,7 +1,9 @@
 """The report's figures as PNG files: Pareto front, per-layer sparsity, optimisation history.
 
-Each function takes data the report already computed (:mod:`autoprune.report._data`)
-and a path; tests check the data, the figures only draw it.
+Each ``*_plot`` function takes data the report already computed
+(:mod:`autoprune.report._data`) and a path; its ``*_figure`` twin returns the
+figure unsaved. The axes take in every point drawn, with a margin, and the
+legend sits under the plot, never on the data.
 
 Example:
     >>> import tempfile, pathlib
@@ -17,8 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from autoprune._plotting import figure, save
+from autoprune._plotting import figure, legend_below, save
 from autoprune.report._data import ParetoData
+
+MARGIN = 0.05  # of the data range, around every point drawn
 
 STYLE = {
     "front": dict(color="tab:red", marker="o", s=42, zorder=4, label="Pareto front"),
@@ -98,11 +102,22 @@ def _draw_trials(ax, classified: pd.DataFrame) -> None:
     ax.axvline(1.0, color="tab:red", ls=":", lw=1, label="budget")
 
 
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    return save(plt, fig, path)
+
+
 def pareto_plot(
     pareto: ParetoData, path: str | Path, *, cost_label: str, metric_label: str
 ) -> Path:
     """Validation metric against cost / limit: front, dominated, one-shot, infeasible, dense, seeds, final."""
-    plt, fig, ax = figure()
+    return _save(pareto_figure(pareto, cost_label=cost_label, metric_label=metric_label), path)
+
+
+def pareto_figure(pareto: ParetoData, *, cost_label: str, metric_label: str):
+    """The figure of :func:`pareto_plot`, not saved."""
+    _, fig, ax = figure()
     classified = pareto.classified
     _draw_trials(ax, classified)
     _draw_dense(ax, pareto, classified["cost"][classified["category"] != "infeasible"])
@@ -122,22 +137,23 @@ def pareto_plot(
         )
     ax.set_xlabel(cost_label)
     ax.set_ylabel(metric_label)
-    finite = classified["val_metric"][classified["category"] != "infeasible"]
-    if len(finite):
-        low = min(finite.quantile(0.1), pareto.dense_metric) - 0.02
-        top = max(finite.max(), pareto.dense_metric) + 0.01
-        ax.set_ylim(bottom=max(0.0, low), top=min(1.005, top))
+    ax.margins(MARGIN)  # every point inside the axes, the low outliers too
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    legend_below(fig, ax)
     ax.set_title("Validation metric against cost")
-    return save(plt, fig, path)
+    return fig
 
 
 def sparsity_plot(layers: list[dict], path: str | Path) -> Path:
     """Per-layer weight sparsity and channel ratio of the final model."""
+    return _save(sparsity_figure(layers), path)
+
+
+def sparsity_figure(layers: list[dict]):
+    """The figure of :func:`sparsity_plot`, not saved."""
     import numpy as np
 
-    plt, fig, ax = figure(7.0, 0.6 + 0.35 * max(4, len(layers)))
+    _, fig, ax = figure(7.0, 1.2 + 0.35 * max(4, len(layers)))
     names = [row["layer"] for row in layers]
     y = np.arange(len(names))
     ax.barh(
@@ -156,17 +172,22 @@ def sparsity_plot(layers: list[dict], path: str | Path) -> Path:
     )
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
+    ax.set_xlim(0, 1 + MARGIN)
     ax.set_xlabel("fraction of the dense layer")
-    ax.legend(fontsize=8, loc="lower right")
+    legend_below(fig, ax, fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     ax.set_title("Final model: what each layer lost")
-    return save(plt, fig, path)
+    return fig
 
 
-def history_plot(trials: pd.DataFrame, path: str | Path, *, metric_label: str) -> Path:
+def history_plot(trials: pd.DataFrame, path: str | Path) -> Path:
     """Each candidate's distance from the dense model by trial number, and the best confirmed so far."""
-    plt, fig, ax = figure(7.0, 3.8)
+    return _save(history_figure(trials), path)
+
+
+def history_figure(trials: pd.DataFrame):
+    """The figure of :func:`history_plot`, not saved."""
+    _, fig, ax = figure(7.0, 4.2)
     done = trials[(trials["state"] == "COMPLETE") & trials["fitness"].notna()]
     done = done[done["fitness"] > -1e29].sort_values("number")
     distance = (-done["fitness"]).clip(lower=1e-9)
@@ -185,18 +206,16 @@ def history_plot(trials: pd.DataFrame, path: str | Path, *, metric_label: str) -
         full = best.reindex(done["number"]).ffill()
         ax.step(full.index, full.values, where="post", color="tab:red", label="best so far")
     ax.set_yscale("log")
-    metric_label = "distance from the dense model (lower is better)"
     failed = trials[trials["state"] == "FAIL"]
     for number in failed["number"]:
         ax.axvline(number, color="black", alpha=0.15, lw=1)
     ax.set_xlabel("trial")
-    ax.set_ylabel(metric_label)
-    if not done.empty:
-        ax.set_ylim(bottom=max(0.0, done["val_metric"].quantile(0.1) - 0.02))
+    ax.set_ylabel("distance from the dense model (lower is better)")
+    ax.margins(MARGIN)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    legend_below(fig, ax, ncols=3)
     ax.set_title(
         "Optimisation history"
         + (f" ({len(failed)} failed trials as grey lines)" if len(failed) else "")
     )
-    return save(plt, fig, path)
+    return fig

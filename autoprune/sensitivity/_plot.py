@@ -19,7 +19,7 @@ from pathlib import Path
 
 def plot_sensitivity(sens, path: str | Path) -> Path:
     """Metric against amount for every unit; returns ``path``."""
-    from autoprune._plotting import figure, save
+    from autoprune._plotting import figure, legend_below, save
 
     unit_word = (
         "fraction of weights removed"
@@ -44,5 +44,5 @@ def plot_sensitivity(sens, path: str | Path) -> Path:
         f"({sens.granularity}, {sens.criterion})"
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    legend_below(fig, ax, ncols=4)
     return save(plt, fig, path)
