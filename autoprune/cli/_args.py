@@ -33,9 +33,11 @@ FLAGS = {
     "latency_threads": Interval(int, 1, 1024),
     "seed": Interval(int, 0, MAX_SEED - 1),
     "tolerance": Interval(float, 0, 1, noun="a number"),
+    "trial": Interval(int, 0, None),
 }
 TRAIN_EPOCHS = Interval(int, 1, MAX_TRAIN_EPOCHS)  # --epochs of the commands that train
 BENCH_EPOCHS = Interval(float, 0, 1000, noun="a number")  # --epochs of bench: fine-tuning epochs
+FINETUNE_EPOCHS = {"bench": BENCH_EPOCHS, "pick": BENCH_EPOCHS}  # commands whose --epochs fine-tune
 
 
 def check_flag(attribute: str, value, constraint) -> None:
@@ -84,7 +86,7 @@ def check_args(args: argparse.Namespace) -> None:
             check_flag(attribute, value, constraint)
     epochs = getattr(args, "epochs", None)
     if epochs is not None:
-        check_flag("epochs", epochs, BENCH_EPOCHS if command == "bench" else TRAIN_EPOCHS)
+        check_flag("epochs", epochs, FINETUNE_EPOCHS.get(command, TRAIN_EPOCHS))
     out = getattr(args, "out", None)
     if out:
         check_out_dir(out)

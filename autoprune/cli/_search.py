@@ -1,4 +1,4 @@
-"""Commands of a search: search, worker, report, demo."""
+"""Commands of a search: search, worker, report, pick, demo."""
 
 from __future__ import annotations
 
@@ -150,6 +150,36 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_pick(args) -> int:
+    from autoprune.final import pick
+
+    chosen = pick(
+        args.run_dir,
+        trial=args.trial,
+        budget=args.budget,
+        out=args.out,
+        epochs=args.epochs,
+        progress=not args.quiet,
+    )
+    summary = chosen.summary
+    metric, dense, final = summary.metric, summary.dense, summary.final
+    why = f"the best under {chosen.budget}" if chosen.budget else "as asked"
+    if chosen.recover_of is not None:
+        why += f"; the recovery of candidate {chosen.recover_of}"
+    print(
+        f"Picked trial {chosen.trial} ({why}): validation {metric} {summary.val_metric:.4f}, "
+        f"test {metric} {summary.test_metric:.4f} (dense {dense.test_metric:.4f}); "
+        f"{final.params:,} non-zero params (dense {dense.params:,}), {final.bytes:,} bytes on disk"
+    )
+    for check in summary.budget_checks:
+        print(
+            f"  {check.budget}: measured {check.value:,.6g} from the saved files, limit {check.limit:,.6g}: "
+            + ("met" if check.met else "NOT MET")
+        )
+    print(f"Policy and model: {chosen.out} (policy.yaml, model.safetensors, pick.json)")
+    return 0
+
+
 def cmd_worker(args) -> int:
     from autoprune.search import worker_main
 
@@ -185,6 +215,7 @@ def register(sub) -> None:
     """Add this module's commands to the ``autoprune`` parser."""
     _register_search(sub)
     _register_report(sub)
+    _register_pick(sub)
     _register_worker(sub)
     _register_demo(sub)
 
@@ -272,6 +303,44 @@ def _register_report(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_pick_arguments(p)
     p.set_defaults(func=cmd_report)
+
+
+def _register_pick(sub) -> None:
+    """The ``pick`` command."""
+    p = sub.add_parser(
+        "pick",
+        help="the final model of another trial of a run, or under a tighter budget (no new search)",
+        description=(
+            "Make the final model of another point of a run's trials, the way the search makes "
+            "final/ (full fine-tune, one look at test, saved files measured, budgets checked), "
+            "without searching again. --trial N takes trial N (see the run's trials.csv or its "
+            "report); --budget KIND=VALUE takes the best trial whose costs meet that budget, "
+            "which must be tighter than or equal to the run's (recovered trials first, by "
+            "validation metric, then confirmed ones by their one-shot metric). The policy file, "
+            "the model and pick.json go to RUN_DIR/picks/trial-N/ unless --out says otherwise; "
+            "a non-empty directory is replaced only when an earlier pick wrote it."
+        ),
+    )
+    p.add_argument("run_dir", help="the run directory of a search")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--trial", type=int, default=None, metavar="N", help="the trial to take (its number)"
+    )
+    which.add_argument(
+        "--budget",
+        default=None,
+        metavar="KIND=VALUE",
+        help="re-pick the best trial under this tighter budget, e.g. params=0.2",
+    )
+    p.add_argument("--out", default=None, help="output directory (default RUN_DIR/picks/trial-N)")
+    p.add_argument(
+        "--epochs",
+        type=float,
+        default=None,
+        help="fine-tuning epochs (default: the search space's finetune.final_epochs)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_pick)
 
 
 def _register_worker(sub) -> None:

@@ -17,6 +17,10 @@
 :func:`finalize` returns a :class:`FinalSummary`; ``final/final.json`` is its
 serialisation, read back by :func:`read_final` (None before the first finalize).
 
+:func:`pick` makes another point of the run's trials a final model the same way,
+without searching again: a trial by number, or the best trial under a tighter
+budget; it goes to ``picks/trial-N/`` with a ``pick.json`` (:func:`read_pick`).
+
 Example:
     >>> import tempfile
     >>> read_final(tempfile.mkdtemp()) is None
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 from autoprune.final._choose import export_tables, measure_front_latency
 from autoprune.final._finalize import finalize
+from autoprune.final._pick import Pick, pick, read_pick
 from autoprune.final._publish import STAGING_PREFIX, staging_dir
 from autoprune.final._rules import RULES, choose, shortlist
 from autoprune.final._summary import (
@@ -52,11 +57,14 @@ __all__ = [
     "FinalSummary",
     "FrontLatency",
     "LatencyStats",
+    "Pick",
     "choose",
     "export_tables",
     "finalize",
     "measure_front_latency",
+    "pick",
     "read_final",
+    "read_pick",
     "shortlist",
     "staging_dir",
 ]

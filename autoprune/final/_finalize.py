@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from autoprune._constraints import Interval, Options
 from autoprune._validation import validate_params
+from autoprune.budgets import Budget
 from autoprune.final._choose import (
     front_of_run,
     front_policies,
@@ -17,7 +20,7 @@ from autoprune.final._choose import (
 from autoprune.final._finetune import Shapes, choose_tuned, finetune_candidates
 from autoprune.final._publish import publish, save_final, staging_dir
 from autoprune.final._rules import RULES, shortlist
-from autoprune.final._summary import FinalSummary
+from autoprune.final._summary import FinalSummary, FrontLatency
 from autoprune.final._verify import budget_checks, measure_saved
 from autoprune.training import evaluate
 
@@ -51,7 +54,6 @@ def finalize(
     result = _open(result_or_run_dir)
     run_dir, ctx = Path(result.run_dir), result.context
     front = front_of_run(run_dir, result.study)
-    epochs = ctx.space.finetune.final_epochs if epochs is None else epochs
     shapes = Shapes(ctx, front_policies(front))
     front_latency, budget = None, latency_budget(ctx.setup.budgets)
     if budget is not None:
@@ -61,17 +63,51 @@ def finalize(
     candidates = shortlist(
         meeting_latency(front, front_latency), rule, top=top, tolerance=tolerance
     )
+    staging = staging_dir(run_dir)
+    summary = final_model(
+        ctx,
+        candidates,
+        shapes,
+        staging,
+        rule=rule,
+        tolerance=tolerance,
+        epochs=epochs,
+        progress=progress,
+        front_latency=front_latency,
+    )
+    return publish(run_dir, staging, summary)
+
+
+def final_model(
+    ctx,
+    candidates: pd.DataFrame,
+    shapes: Shapes,
+    staging: Path,
+    *,
+    rule: str = "best",
+    tolerance: float = 0.005,
+    epochs: float | None = None,
+    progress: bool = True,
+    front_latency: list[FrontLatency] | None = None,
+    label: str | None = None,
+    extra_budgets: tuple[Budget, ...] = (),
+) -> FinalSummary:
+    """Steps 2 to 4 for ``candidates`` (trials table rows): fine-tune, choose, test once, save in ``staging``, measure.
+
+    ``label`` (default ``rule``) is the rule recorded in the summary and the policy
+    file; ``extra_budgets`` are checked on the saved model besides the run's own.
+    """
+    epochs = ctx.space.finetune.final_epochs if epochs is None else epochs
     start = time.perf_counter()
     tuned = finetune_candidates(ctx, candidates, shapes, epochs=epochs, progress=progress)
     chosen = choose_tuned(tuned, rule, tolerance=tolerance)
     test = evaluate(chosen.outcome.model, ctx.task.test_data, ctx.task)  # the one look at test
-    staging = staging_dir(run_dir)
-    save_final(ctx, staging, chosen, rule=rule, test_metric=test.metric)
+    save_final(ctx, staging, chosen, rule=label or rule, test_metric=test.metric)
     measured = measure_saved(ctx, staging, chosen.outcome.layers)
-    summary = FinalSummary(
+    return FinalSummary(
         chosen_trial=chosen.candidate.number,
         front_latency=front_latency,
-        rule=rule,
+        rule=label or rule,
         tolerance=tolerance,
         final_epochs=epochs,
         candidates=[t.candidate for t in tuned],
@@ -80,9 +116,8 @@ def finalize(
         test_loss=test.loss,
         dense=measured.dense,
         final=measured.final,
-        budget_checks=budget_checks(ctx, measured),
+        budget_checks=budget_checks(ctx, measured, extra=extra_budgets),
         finalize_seconds=round(time.perf_counter() - start, 1),
         previous_final=None,
         metric=ctx.task.metric_name,
     )
-    return publish(run_dir, staging, summary)

@@ -33,19 +33,22 @@ from autoprune.search._lock import FileLock
 STAGING_PREFIX = ".final-"
 
 
-def staging_dir(run_dir: Path) -> Path:
-    """A new, empty staging directory for this process's final model (stale ones of dead processes go)."""
+def staging_dir(run_dir: Path, prefix: str = STAGING_PREFIX) -> Path:
+    """A new, empty staging directory ``<prefix><pid>-<random>`` for this process's final model.
+
+    Stale ones (of the same ``prefix``) left by dead processes go.
+    """
     import os
     import shutil
     import tempfile
 
     from autoprune._io import pid_alive
 
-    for old in run_dir.glob(STAGING_PREFIX + "*"):
-        pid = old.name[len(STAGING_PREFIX) :].partition("-")[0]
+    for old in run_dir.glob(prefix + "*"):
+        pid = old.name[len(prefix) :].partition("-")[0]
         if old.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=run_dir))
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=run_dir))
 
 
 def keep_previous(final_dir: Path) -> Path | None:

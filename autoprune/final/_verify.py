@@ -82,8 +82,8 @@ def check_budgets(budgets: list[Budget], measured: dict, reference: dict) -> lis
     return checks
 
 
-def budget_checks(ctx, measured: Measured) -> list[BudgetCheck]:
-    """The run's budgets checked on the saved final model."""
+def budget_checks(ctx, measured: Measured, extra: tuple[Budget, ...] = ()) -> list[BudgetCheck]:
+    """The run's budgets (then ``extra`` ones, e.g. a pick's tighter budget) checked on the saved final model."""
     from autoprune.budgets import parse_budgets
 
     final = measured.final
@@ -93,7 +93,7 @@ def budget_checks(ctx, measured: Measured) -> list[BudgetCheck]:
         "size": final.bytes,
         "latency": final.latency.median_ms,
     }
-    budgets = parse_budgets(ctx.setup.budgets)
+    budgets = parse_budgets(ctx.setup.budgets) + list(extra)
     reference = {b.kind: ctx.dense_costs.of(b.kind) for b in budgets if b.kind != "latency"}
     reference["latency"] = measured.dense.latency.median_ms
     return check_budgets(budgets, values, reference)
