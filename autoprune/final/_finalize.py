@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,31 @@ from autoprune.final._rules import RULES, shortlist
 from autoprune.final._summary import FinalSummary, FrontLatency
 from autoprune.final._verify import budget_checks, measure_saved
 from autoprune.training import evaluate
+
+
+@dataclass(frozen=True)
+class FinalOptions:
+    """How :func:`final_model` fine-tunes, chooses and records the final model.
+
+    ``label`` (default ``rule``) is the rule recorded in the summary and the policy
+    file; ``extra_budgets`` are checked on the saved model besides the run's own.
+
+    Example:
+        >>> FinalOptions().recorded_rule, FinalOptions(rule="knee", label="trial").recorded_rule
+        ('best', 'trial')
+    """
+
+    rule: str = "best"
+    tolerance: float = 0.005
+    epochs: float | None = None
+    progress: bool = True
+    label: str | None = None
+    extra_budgets: tuple[Budget, ...] = ()
+
+    @property
+    def recorded_rule(self) -> str:
+        """The rule the summary and the policy file name."""
+        return self.label or self.rule
 
 
 def _open(result_or_run_dir):
@@ -69,10 +95,7 @@ def finalize(
         candidates,
         shapes,
         staging,
-        rule=rule,
-        tolerance=tolerance,
-        epochs=epochs,
-        progress=progress,
+        FinalOptions(rule=rule, tolerance=tolerance, epochs=epochs, progress=progress),
         front_latency=front_latency,
     )
     return publish(run_dir, staging, summary)
@@ -83,32 +106,26 @@ def final_model(
     candidates: pd.DataFrame,
     shapes: Shapes,
     staging: Path,
+    options: FinalOptions,
     *,
-    rule: str = "best",
-    tolerance: float = 0.005,
-    epochs: float | None = None,
-    progress: bool = True,
     front_latency: list[FrontLatency] | None = None,
-    label: str | None = None,
-    extra_budgets: tuple[Budget, ...] = (),
 ) -> FinalSummary:
     """Steps 2 to 4 for ``candidates`` (trials table rows): fine-tune, choose, test once, save in ``staging``, measure.
 
-    ``label`` (default ``rule``) is the rule recorded in the summary and the policy
-    file; ``extra_budgets`` are checked on the saved model besides the run's own.
+    ``options`` says how (:class:`FinalOptions`); ``front_latency`` is recorded in the summary.
     """
-    epochs = ctx.space.finetune.final_epochs if epochs is None else epochs
+    epochs = ctx.space.finetune.final_epochs if options.epochs is None else options.epochs
     start = time.perf_counter()
-    tuned = finetune_candidates(ctx, candidates, shapes, epochs=epochs, progress=progress)
-    chosen = choose_tuned(tuned, rule, tolerance=tolerance)
+    tuned = finetune_candidates(ctx, candidates, shapes, epochs=epochs, progress=options.progress)
+    chosen = choose_tuned(tuned, options.rule, tolerance=options.tolerance)
     test = evaluate(chosen.outcome.model, ctx.task.test_data, ctx.task)  # the one look at test
-    save_final(ctx, staging, chosen, rule=label or rule, test_metric=test.metric)
+    save_final(ctx, staging, chosen, rule=options.recorded_rule, test_metric=test.metric)
     measured = measure_saved(ctx, staging, chosen.outcome.layers)
     return FinalSummary(
         chosen_trial=chosen.candidate.number,
         front_latency=front_latency,
-        rule=label or rule,
-        tolerance=tolerance,
+        rule=options.recorded_rule,
+        tolerance=options.tolerance,
         final_epochs=epochs,
         candidates=[t.candidate for t in tuned],
         val_metric=chosen.candidate.val_metric,
@@ -116,7 +133,7 @@ def final_model(
         test_loss=test.loss,
         dense=measured.dense,
         final=measured.final,
-        budget_checks=budget_checks(ctx, measured, extra=extra_budgets),
+        budget_checks=budget_checks(ctx, measured, extra=options.extra_budgets),
         finalize_seconds=round(time.perf_counter() - start, 1),
         previous_final=None,
         metric=ctx.task.metric_name,

@@ -36,8 +36,9 @@ from torch import nn
 
 from autoprune._echo import shorten
 from autoprune._validation import check_choice
-from autoprune.errors import ParameterError, PolicyError, PruningError
-from autoprune.introspect import prunable_layers
+from autoprune.errors import PolicyError, PruningError
+from autoprune.prune._inputs_layer import first_linear, keep_columns
+from autoprune.prune._inputs_scores import check_names, input_scores, kept_indices
 from autoprune.prune.units._history import HistoryEntry, as_history
 
 INPUT_CRITERIA = ("l2", "activation")
@@ -120,7 +121,7 @@ def prune_inputs(
     pruned model ``x[:, result.kept]``.
     """
     check_choice("criterion", criterion, INPUT_CRITERIA)
-    name, first = _first_linear(model, layer)
+    name, first = first_linear(model, layer)
     history = as_history(history)
     if any(entry.unit == name and entry.kind == "in_channels" for entry in history):
         raise PruningError(
@@ -128,11 +129,11 @@ def prune_inputs(
             "with every feature to keep."
         )
     n = first.in_features
-    names = _check_names(feature_names, n)
-    scores = _scores(first, criterion, data)
-    kept = _kept(keep, scores)
+    names = check_names(feature_names, n)
+    scores = input_scores(first, criterion, data)
+    kept = kept_indices(keep, scores)
     pruned = copy.deepcopy(model)
-    _keep_columns(dict(pruned.named_modules())[name], kept)
+    keep_columns(dict(pruned.named_modules())[name], kept)
     removed = sorted(set(range(n)) - set(kept))
     entry = HistoryEntry.of(name, "in_channels", removed, units=n)
     return InputPruning(
@@ -172,135 +173,3 @@ def kept_inputs(source) -> dict:
             f"pruned model takes). Got {shorten(recorded)} instead."
         )
     return dict(recorded)
-
-
-def _first_linear(model: nn.Module, layer: str | None) -> tuple[str, nn.Linear]:
-    """The name and module of the layer that reads the model's input; it must be an ``nn.Linear``."""
-    layers = prunable_layers(model)
-    if not layers:
-        raise PruningError("The model has no prunable layer, so no input features to prune.")
-    if layer is None:
-        layer = next(iter(layers))
-    elif layer not in layers:
-        raise ParameterError(
-            f"The 'layer' parameter must name a prunable layer of the model ({', '.join(layers)}). "
-            f"Got {shorten(layer)} instead."
-        )
-    module = layers[layer]
-    if not isinstance(module, nn.Linear):
-        raise PruningError(
-            f"Input features are the columns of a first nn.Linear layer; the first layer "
-            f"'{layer}' is {type(module).__name__}."
-        )
-    called = _first_called(model, layers, layer)
-    if called != layer:
-        raise PruningError(
-            f"Layer '{layer}' does not read the model's input: on inputs (N, {module.in_features}) "
-            f"the first layer to run is '{called}'. Pass layer= the first layer."
-        )
-    return layer, module
-
-
-def _first_called(model: nn.Module, layers: dict[str, nn.Module], layer: str) -> str | None:
-    """The first of ``layers`` that runs on a zero input as wide as ``layer``'s inputs."""
-    width = layers[layer].in_features
-    order: list[str] = []
-    hooks = [
-        module.register_forward_pre_hook(lambda *_, name=name: order.append(name))
-        for name, module in layers.items()
-    ]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, width, device=layers[next(iter(layers))].weight.device))
-    except Exception as exc:  # user model: say why, in one line
-        raise PruningError(
-            f"Layer '{layer}' does not read the model's input: the model does not run on inputs "
-            f"(N, {width}) ({type(exc).__name__}: {shorten(exc, text=True)}). Pass layer= the first layer."
-        ) from exc
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
-    return order[0] if order else None
-
-
-def _check_names(names: Sequence[str] | None, n: int) -> tuple[str, ...]:
-    if names is None or (isinstance(names, (list, tuple)) and not names):
-        return ()
-    if (
-        not isinstance(names, (list, tuple))
-        or len(names) != n
-        or not all(isinstance(x, str) for x in names)
-    ):
-        raise ParameterError(
-            f"The 'feature_names' parameter must be {n} strings, one per input feature. "
-            f"Got {shorten(names)} instead."
-        )
-    return tuple(names)
-
-
-def _scores(layer: nn.Linear, criterion: str, data) -> torch.Tensor:
-    """One score per input feature: its weight column's L2 norm, times mean |x_j| for "activation"."""
-    norms = layer.weight.detach().double().norm(dim=0).cpu()
-    if criterion == "l2":
-        return norms
-    if data is None:
-        raise ParameterError(
-            "The 'data' parameter must be calibration inputs (N, n_features), an (X, y) pair or "
-            "a Dataset when criterion='activation'. Got None instead."
-        )
-    return _mean_abs(data, layer.in_features) * norms
-
-
-def _mean_abs(data, n: int) -> torch.Tensor:
-    from autoprune.tasks._data import as_dataset, iterate_batches
-
-    if isinstance(data, torch.Tensor):
-        data = (data, torch.zeros(len(data)))
-    total, count = torch.zeros(n, dtype=torch.float64), 0
-    for inputs, _ in iterate_batches(as_dataset(data, "data"), batch_size=256):
-        inputs = torch.as_tensor(inputs)
-        if inputs.dim() != 2 or inputs.shape[1] != n:
-            raise ParameterError(
-                f"The 'data' parameter must hold inputs of shape (N, {n}). "
-                f"Got a batch of shape {tuple(inputs.shape)} instead."
-            )
-        total += inputs.detach().double().abs().sum(0).cpu()
-        count += len(inputs)
-    return total / max(count, 1)
-
-
-def _kept(keep, scores: torch.Tensor) -> list[int]:
-    """The kept feature indices, ascending: the ``keep`` best by score, or the indices given."""
-    n = len(scores)
-    expected = (
-        f"an integer in [1, {n}] (the number of input features to keep) or a list of "
-        f"distinct feature indices in [0, {n})"
-    )
-    if isinstance(keep, int) and not isinstance(keep, bool):
-        if not 1 <= keep <= n:
-            raise _keep_error(expected, keep)
-        order = sorted(range(n), key=lambda i: (-float(scores[i]), i))
-        return sorted(order[:keep])
-    if isinstance(keep, (list, tuple, range)) and keep:
-        indices = list(keep)
-        if all(
-            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in indices
-        ) and len(set(indices)) == len(indices):
-            return sorted(indices)
-    raise _keep_error(expected, keep)
-
-
-def _keep_error(expected: str, keep) -> ParameterError:
-    return ParameterError(f"The 'keep' parameter must be {expected}. Got {shorten(keep)} instead.")
-
-
-def _keep_columns(layer: nn.Linear, kept: list[int]) -> None:
-    """Keep columns ``kept`` of ``layer``'s weight, in place (its ``in_features`` shrinks)."""
-    weight = layer.weight
-    index = torch.as_tensor(kept, dtype=torch.long, device=weight.device)
-    narrow = weight.data.index_select(1, index).clone()
-    layer.weight = nn.Parameter(narrow, requires_grad=weight.requires_grad)
-    layer.in_features = len(kept)

@@ -6,6 +6,9 @@ that fails in training mode stop with one :class:`TaskError` naming the split,
 instead of a traceback minutes into training. Tensor splits are checked whole
 (a vectorised pass); other Datasets by their first batch.
 
+:func:`check_model_runs` checks a freshly built model runs on the task's
+``example_input`` (in eval mode), before anything else uses it.
+
 Example:
     >>> import torch, autoprune
     >>> x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
@@ -177,3 +180,22 @@ def check_task_data(task, model: nn.Module) -> None:
         _check_train_mode(task, model, inputs)
     if isinstance(targets, torch.Tensor):
         _check_loss(task, outputs, targets)
+
+
+def check_model_runs(
+    model: nn.Module, example_input: torch.Tensor, *, context: str
+) -> torch.Tensor:
+    """Run ``model`` on ``example_input`` in eval mode; raise TaskError if it fails."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(example_input)
+    except Exception as exc:
+        raise TaskError(
+            f"The model of {context} does not run on its example_input of shape "
+            f"{tuple(example_input.shape)}: {type(exc).__name__}: {shorten(' '.join(str(exc).split()), text=True)}. "
+            "Fix example_input (it needs a batch dimension) or the model."
+        ) from exc
+    finally:
+        model.train(was_training)

@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,43 +29,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from autoprune._validation import MAX_SEED, Interval, shorten, validate_fields
+from autoprune._validation import shorten, validate_fields
 from autoprune.errors import TaskError
+from autoprune.tasks._checks import check_model_runs, check_task_data
 from autoprune.tasks._data import as_dataset, split_off
+from autoprune.tasks._identity import callable_identity
 from autoprune.tasks._metrics import get_metric, metric_name
-
-# A task's name becomes part of file names (the dense cache, the default run directory).
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
-MAX_EPOCHS = 10_000  # dense training epochs
-MAX_BATCH_SIZE = 65_536
-# The declared constraints of a task's training settings.
-TRAINING_FIELDS = {
-    "epochs": Interval(int, 0, MAX_EPOCHS),
-    "batch_size": Interval(int, 1, MAX_BATCH_SIZE),
-    "lr": Interval(float, 0, 1, closed="right"),
-    "weight_decay": Interval(float, 0, None),
-    "split_seed": Interval(int, 0, MAX_SEED, closed="left"),
-    "val_fraction": Interval(float, 0, 1, closed="left"),
-}
-
-
-def check_task_name(name) -> str:
-    """``name`` if it is a safe file-name slug: letters, digits, ``-``, ``_``, ``.``, no ``..``.
-
-    Example:
-        >>> check_task_name("digits-mlp")
-        'digits-mlp'
-        >>> check_task_name("../evil")
-        Traceback (most recent call last):
-        ...
-        autoprune.errors.TaskError: The 'name' field must be 1-100 letters, digits, '-', '_' or '.' (no '..', not starting with '.' or '-'): it names files and directories. Got '../evil' instead.
-    """
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
-        raise TaskError(
-            "The 'name' field must be 1-100 letters, digits, '-', '_' or '.' (no '..', not "
-            f"starting with '.' or '-'): it names files and directories. Got {shorten(name)} instead."
-        )
-    return name
+from autoprune.tasks._task_fields import TRAINING_FIELDS, check_feature_names, check_task_name
 
 
 @dataclass
@@ -193,37 +162,7 @@ class Task:
 
     def check_data(self, model: nn.Module) -> None:
         """Raise TaskError if the splits cannot train and evaluate ``model`` (see tasks._checks)."""
-        from autoprune.tasks._checks import check_task_data
-
         check_task_data(self, model)
-
-
-def check_feature_names(names, example_input: torch.Tensor) -> tuple[str, ...]:
-    """``names`` as a tuple if they are strings, one per column of a 2-D ``example_input``.
-
-    Example:
-        >>> check_feature_names(["a", "b"], torch.zeros(1, 3))
-        Traceback (most recent call last):
-        ...
-        autoprune.errors.TaskError: The 'feature_names' field must be 3 names, one per input column. Got ['a', 'b'] instead.
-    """
-    if names is None:
-        return ()
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise TaskError(
-            "The 'feature_names' field must be a list of strings, one per input column. "
-            f"Got {shorten(names)} instead."
-        )
-    columns = example_input.shape[1] if example_input.dim() == 2 else None
-    if names and columns != len(names):
-        expected = (
-            f"{columns} names" if columns is not None else "empty for inputs that are not 2-D"
-        )
-        raise TaskError(
-            f"The 'feature_names' field must be {expected}, one per input column. "
-            f"Got {shorten(list(names))} instead."
-        )
-    return tuple(names)
 
 
 class DeclaredBuilder:
@@ -261,58 +200,3 @@ class DeclaredBuilder:
         if isinstance(model, nn.Module):
             declare_layouts(model, self.attention, self.feed_forward)
         return model
-
-
-def callable_identity(fn: object) -> str:
-    """A stable description of a loss or metric: its qualified name, settings and code.
-
-    Two functions with the same name but different bodies, or two loss modules
-    with different settings (``label_smoothing``...), get different identities.
-
-    Example:
-        >>> callable_identity(nn.CrossEntropyLoss()) == callable_identity(nn.CrossEntropyLoss())
-        True
-        >>> callable_identity(nn.CrossEntropyLoss(label_smoothing=0.1)) == callable_identity(nn.CrossEntropyLoss())
-        False
-    """
-    import functools
-    import hashlib
-
-    if isinstance(fn, functools.partial):
-        bound = repr((fn.args, sorted(fn.keywords.items())))
-        return f"{callable_identity(fn.func)}+{hashlib.sha256(bound.encode()).hexdigest()[:8]}"
-    code = getattr(fn, "__code__", None)
-    owner = fn if code is not None or isinstance(fn, type) else type(fn)
-    name = f"{owner.__module__}.{owner.__qualname__}"
-    h = hashlib.sha256(name.encode())
-    if code is not None:
-        h.update(code.co_code)
-        h.update(repr(code.co_consts).encode())
-    else:
-        plain = (bool, int, float, str, type(None))
-        settings = (
-            sorted((k, v) for k, v in vars(fn).items() if isinstance(v, plain))
-            if hasattr(fn, "__dict__")
-            else []
-        )
-        h.update(repr(settings).encode())
-    return f"{name}:{h.hexdigest()[:12]}"
-
-
-def check_model_runs(
-    model: nn.Module, example_input: torch.Tensor, *, context: str
-) -> torch.Tensor:
-    """Run ``model`` on ``example_input`` in eval mode; raise TaskError if it fails."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return model(example_input)
-    except Exception as exc:
-        raise TaskError(
-            f"The model of {context} does not run on its example_input of shape "
-            f"{tuple(example_input.shape)}: {type(exc).__name__}: {shorten(' '.join(str(exc).split()), text=True)}. "
-            "Fix example_input (it needs a batch dimension) or the model."
-        ) from exc
-    finally:
-        model.train(was_training)
