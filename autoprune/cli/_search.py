@@ -27,6 +27,9 @@ def _print_search_result(result) -> None:
         + f"), {failed} failed, {result.seconds:.0f} s"
     )
     print(f"  dense validation {ctx.task.metric_name}: {ctx.dense_info['val_metric']:.4f}")
+    for granularity, tolerance in ctx.relaxed.items():
+        at = "not capped" if tolerance is None else f"capped at tolerance {tolerance:g}"
+        print(f"  {granularity}: the sensitivity caps missed the budget; amounts {at}")
     if front.empty:
         print("  no feasible recovered candidate yet: run more trials or loosen the budget")
     else:

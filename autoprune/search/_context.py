@@ -29,6 +29,7 @@ from autoprune.policy import (
     ScheduleSpec,
     parse_nm,
 )
+from autoprune.search._bounds import check_overrides, unit_bounds
 from autoprune.search._prepare import PreparedStudy
 from autoprune.search._setup import SearchSetup
 from autoprune.search._space import SearchSpace
@@ -84,7 +85,8 @@ class SearchContext:
             for granularity, data in prepared.sensitivity.items()
         }
         self.units = self._units()
-        self.bounds = self._bounds()
+        check_overrides(self)
+        self.bounds, self.relaxed = unit_bounds(self)
 
     @classmethod
     def load(
@@ -141,40 +143,6 @@ class SearchContext:
             n for n in layers if all(self.cost_model.layers[n].in_dim % m == 0 for m in m_values)
         ]
         return {g: units[g] for g in self.granularities}
-
-    def _bounds(self) -> dict[str, dict[str, tuple[float, float]]]:
-        self._check_overrides()
-        bounds = {}
-        for granularity, units in self.units.items():
-            if granularity == "nm":
-                continue
-            space_range = getattr(self.space, AMOUNT_FIELD[granularity])
-            caps = {}
-            if granularity in self.sensitivity:
-                caps = self.sensitivity[granularity].caps(
-                    self.space.sensitivity.tolerance, interpolate=True
-                )
-            bounds[granularity] = {}
-            for unit in units:
-                low, high = space_range.bounds(unit)
-                high = min(high, caps.get(unit, high))
-                bounds[granularity][unit] = (min(low, high), high)
-        return bounds
-
-    def _check_overrides(self) -> None:
-        """Per-layer ranges of the space must name layers (or structured units) the model has."""
-        known = {
-            "sparsity": list(prunable_layers(self.dense)),
-            "channel_ratio": list(self.cost_model.groups),
-        }
-        for field, names in known.items():
-            for layer in getattr(self.space, field).layers:
-                if layer not in names:
-                    raise SearchSpaceError(
-                        f"{field}.layers.{layer}: the model has no such "
-                        f"{'layer' if field == 'sparsity' else 'structured unit'}; "
-                        f"it has {', '.join(names) or 'none'}."
-                    )
 
     def tiers(self, granularity: str) -> dict[str, int]:
         """Sensitivity tier of each unit (only when the space asks for tiers)."""

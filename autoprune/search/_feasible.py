@@ -44,5 +44,5 @@ def check_feasible(ctx: SearchContext) -> None:
     raise BudgetError(
         "No policy in the search space can meet the budget. "
         + "; ".join(reasons)
-        + ". Raise sensitivity.tolerance or the space's upper amounts, or loosen the budget."
+        + ". Raise the space's upper amounts, or loosen the budget."
     )
