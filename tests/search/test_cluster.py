@@ -49,13 +49,15 @@ def postgres():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _search(url, study, out, trials, *extra, hold=None):
-    """A search process; with ``hold``, it stops inside its first trial (see interrupt_at.py)."""
+def _search(url, study, out, trials, *extra, hold=None, resume=None):
+    """A search process; with ``hold``, it stops inside its first trial (see interrupt_at.py):
+    for good, or until the file ``resume`` exists."""
     command = ["-m", "autoprune.cli"]
     env = ENV
     if hold is not None:
-        command = [str(SUPPORT / "interrupt_at.py"), "hold-mid-trial", "-1", "--"]
-        env = {**ENV, "AUTOPRUNE_KILL_MARKER": str(hold)}
+        moment = "hold-mid-trial" if resume is None else "pause-mid-trial"
+        command = [str(SUPPORT / "interrupt_at.py"), moment, "-1", "--"]
+        env = {**ENV, "AUTOPRUNE_KILL_MARKER": str(hold), "AUTOPRUNE_RESUME_MARKER": str(resume)}
     return subprocess.Popen(
         [
             sys.executable,
@@ -78,8 +80,19 @@ def _study(url, name):
 
 
 def test_two_workers_on_postgresql_share_one_study_and_one_sensitivity_analysis(postgres, tmp_path):
-    a = _search(postgres, "shared", tmp_path / "machine-a", 10)
+    paused, resume = tmp_path / "paused", tmp_path / "resume"
+    a = _search(postgres, "shared", tmp_path / "machine-a", 10, hold=paused, resume=resume)
+    while not paused.exists():  # A prepared the study and paused inside its first trial
+        assert a.poll() is None, a.communicate()[1]
+        time.sleep(0.05)
     b = _search(postgres, "shared", tmp_path / "machine-b", 10)
+    while not any(  # B finished a trial of its own while A waited
+        t.state.name == "COMPLETE" and t.user_attrs.get("worker", "").endswith(f":{b.pid}")
+        for t in _study(postgres, "shared").trials
+    ):
+        assert b.poll() is None or b.returncode == 0, b.communicate()[1]
+        time.sleep(0.05)
+    resume.write_text("go")
     for proc in (a, b):
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err

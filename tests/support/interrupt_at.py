@@ -8,7 +8,8 @@ MOMENT is where the process kills itself (SIGKILL), the first time trial number 
 - ``mid-sampling``: at its second drawn parameter (the first is already stored);
 - ``mid-trial``: when its candidate is built (every parameter drawn, nothing measured);
 - ``hold-mid-trial``: at the same point, but the first trial of any number to get there is held
-  (the process waits, for the test to kill it); the marker holds that trial's number.
+  (the process waits, for the test to kill it); the marker holds that trial's number;
+- ``pause-mid-trial``: the same, but the trial goes on once ``$AUTOPRUNE_RESUME_MARKER`` exists.
 
 A marker file (``$AUTOPRUNE_KILL_MARKER``) is written just before the kill, so the
 same command run again is not killed a second time.
@@ -72,7 +73,7 @@ def install(moment: str, number: int) -> None:
             return suggest(trial, ctx)
 
         objective.suggest = suggest_then_die
-    elif moment in ("mid-trial", "hold-mid-trial"):
+    elif moment in ("mid-trial", "hold-mid-trial", "pause-mid-trial"):
         import time
 
         import autoprune.search._scoring as scoring
@@ -86,10 +87,12 @@ def install(moment: str, number: int) -> None:
             return call(self, trial)
 
         def build_then_die(self, policy):
-            if moment == "hold-mid-trial" and _armed():
+            if moment != "mid-trial" and _armed():
                 Path(os.environ["AUTOPRUNE_KILL_MARKER"]).write_text(str(current["number"]))
-                while True:  # held until the test kills this process
+                resume = Path(os.environ.get("AUTOPRUNE_RESUME_MARKER", "/nonexistent/marker"))
+                while moment == "hold-mid-trial" or not resume.exists():  # held, or paused
                     time.sleep(0.05)
+                return build(self, policy)
             if current.get("number") == number and _armed():
                 _die()
             return build(self, policy)
