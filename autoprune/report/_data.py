@@ -23,10 +23,11 @@ import pandas as pd
 
 from autoprune.final import FinalSummary, read_final
 from autoprune.report._files import read_run, read_table
-from autoprune.report._front import classify, seed_rows
+from autoprune.report._front import best_structured, classify, seed_rows
 
 MISSING_TRIALS, MISSING_FINAL, MISSING_FRONT = "trials.csv", "final/final.json", "front"
 METRIC_ROWS = ("test_metric", "val_metric")
+SPEEDUP_WORTH_IT = 1.1  # a measured speedup below this is no speedup
 SENSITIVITY_GRANULARITIES = ("unstructured", "structured")
 
 
@@ -45,6 +46,8 @@ class RunInfo:
     dense_test_metric: float
     search_seconds: float | None
     sensitivity_seconds: float | None  # the total; None when the analysis did not run
+    dense_epochs: float | None = None  # None when the dense model came from a checkpoint
+    dense_costs: dict = field(default_factory=dict)  # params, macs, bytes of the dense model
 
     @property
     def cost_kind(self) -> str:
@@ -57,10 +60,11 @@ class Comparison:
     """One quantity of the final model against the dense model.
 
     ``difference`` (final - dense) is given for metrics, ``ratio`` (final / dense,
-    None when the dense value is 0) for costs.
+    None when the dense value is 0) for costs; ``speedup`` compares latencies the
+    other way round (dense / final: the dense model's is 1).
     """
 
-    quantity: str  # test_metric, val_metric, params, macs, bytes, latency_ms
+    quantity: str  # test_metric, val_metric, params, macs, bytes, latency_ms, speedup
     dense: float
     final: float
     difference: float | None = None
@@ -77,6 +81,7 @@ class ParetoData:
     dense_cost: float  # the dense model's cost / limit of the first budget
     final_point: tuple[float, float] | None  # (cost / limit, final validation metric)
     category_counts: dict[str, int]
+    final_trial: int | None = None  # the trial the final model was made of
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,10 +116,23 @@ class ReportData:
     sensitivity: list[SensitivitySection] = field(default_factory=list)
     failed: list[FailedTrial] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    structured: pd.Series | None = None  # the best feasible structured trial, if the run tried any
 
     @property
     def has_front(self) -> bool:
         return self.front is not None and not self.front.empty
+
+    @property
+    def sparse_not_faster(self) -> bool:
+        """The final model keeps zeroed weights and is smaller on disk, yet its measured speedup is
+        below :data:`SPEEDUP_WORTH_IT`."""
+        final = self.final
+        if final is None or final.final.bytes >= final.dense.bytes:
+            return False
+        if not any(zeroed_weights(layer) for layer in final.final.layers):
+            return False  # every weight removed was removed with its channel: nothing sparse
+        speedup = measured_speedup(final)
+        return speedup is not None and speedup < SPEEDUP_WORTH_IT
 
 
 def run_info(run: dict) -> RunInfo:
@@ -133,6 +151,8 @@ def run_info(run: dict) -> RunInfo:
         dense_test_metric=dense.get("test_metric", math.nan),
         search_seconds=run.get("search_seconds"),
         sensitivity_seconds=sum(sensitivity.values()) if sensitivity else None,
+        dense_epochs=dense.get("epochs"),
+        dense_costs=dict(run.get("dense_costs", {})),
     )
 
 
@@ -154,8 +174,21 @@ def _cost(quantity: str, dense: float, final: float) -> Comparison:
     return Comparison(quantity, dense, final, ratio=final / dense if dense else None)
 
 
+def zeroed_weights(layer: dict) -> bool:
+    """Whether a layer of the final model keeps zeroed weights (sparse, not removed)."""
+    after = layer.get("params_after")
+    nonzero = layer.get("nonzero_params")
+    return after is not None and nonzero is not None and nonzero < after
+
+
+def measured_speedup(final: FinalSummary) -> float | None:
+    """Dense median latency over the final model's, measured side by side (None without a latency)."""
+    dense_ms, final_ms = final.dense.latency.median_ms, final.final.latency.median_ms
+    return dense_ms / final_ms if final_ms > 0 else None
+
+
 def final_comparison(final: FinalSummary) -> list[Comparison]:
-    """Final against dense: test and validation metric, parameters, MACs, bytes, median latency."""
+    """Final against dense: metrics, parameters, dense-kernel MACs, bytes, median latency, speedup."""
     d, f = final.dense, final.final
     return [
         Comparison(
@@ -166,6 +199,7 @@ def final_comparison(final: FinalSummary) -> list[Comparison]:
         _cost("macs", d.macs, f.macs),
         _cost("bytes", d.bytes, f.bytes),
         _cost("latency_ms", d.latency.median_ms, f.latency.median_ms),
+        Comparison("speedup", 1.0, measured_speedup(final) or math.nan),
     ]
 
 
@@ -184,6 +218,7 @@ def pareto_data(run: dict, trials: pd.DataFrame, front, final) -> ParetoData:
         dense_cost=dense_cost(run),
         final_point=final_point,
         category_counts=classified["category"].value_counts().to_dict(),
+        final_trial=final.chosen_trial if final_point is not None else None,
     )
 
 
@@ -228,4 +263,5 @@ def collect_report_data(run_dir: str | Path) -> ReportData:
         sensitivity=sensitivity_sections(run_dir),
         failed=[FailedTrial(int(r.number), r.fail_reason) for r in failed.itertuples()],
         missing=missing,
+        structured=best_structured(trials),
     )

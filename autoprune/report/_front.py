@@ -50,3 +50,48 @@ def seed_rows(trials: pd.DataFrame) -> pd.DataFrame:
     if "seed" not in trials:
         return trials.iloc[0:0]
     return trials[(trials["seed"].fillna("") != "") & (trials["state"] == "COMPLETE")]
+
+
+def shown_dir(run_dir) -> str:
+    """The run directory as a command line names it: relative to the working directory when inside it."""
+    import shlex
+    from pathlib import Path
+
+    path = Path(run_dir)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            pass
+    return shlex.quote(path.as_posix())
+
+
+def pick_command(run_dir, number: int) -> str:
+    """The one command that makes trial ``number`` of ``run_dir`` a final model.
+
+    Example:
+        >>> pick_command("results/runs/x", 12)
+        'autoprune pick results/runs/x --trial 12'
+    """
+    return f"autoprune pick {shown_dir(run_dir)} --trial {int(number)}"
+
+
+def best_structured(trials: pd.DataFrame) -> pd.Series | None:
+    """The feasible structured trial with the highest validation metric: recovered ones first, else confirmed.
+
+    None when the run tried no structured policy, or none of them met the budget.
+    """
+    needed = {"granularity", "fidelity", "feasible", "val_metric", "state"}
+    if trials.empty or not needed <= set(trials.columns):
+        return None
+    pool = trials[
+        (trials["state"] == "COMPLETE")
+        & (trials["granularity"] == "structured")
+        & trials["feasible"].astype(bool)
+        & trials["val_metric"].notna()
+    ]
+    for fidelity in ("recovered", "confirmed"):
+        part = pool[pool["fidelity"] == fidelity]
+        if not part.empty:
+            return part.sort_values(["val_metric", "cost"], ascending=[False, True]).iloc[0]
+    return None

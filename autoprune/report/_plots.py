@@ -66,7 +66,7 @@ def _draw_dense(ax, pareto: ParetoData, shown: pd.Series) -> None:
 
 
 def _draw_seeds(ax, seeds: pd.DataFrame) -> None:
-    """The seed policies, each marked with its initials (U uniform, S sensitivity, G global)."""
+    """The seed policies, each marked with its heuristic's initial and its granularity's."""
     ax.scatter(
         seeds["cost"],
         seeds["val_metric"],
@@ -76,7 +76,7 @@ def _draw_seeds(ax, seeds: pd.DataFrame) -> None:
         edgecolor="tab:purple",
         lw=1.3,
         zorder=5,
-        label="seed policies (U uniform, S sensitivity, G global)",
+        label="seed policies (the heuristic's initial: U uniform, L lamp, G global, ...)",
     )
     for row in seeds.itertuples():
         name, _, granularity = str(row.seed).partition(":")
@@ -99,7 +99,16 @@ def _draw_trials(ax, classified: pd.DataFrame) -> None:
     front = classified[classified["category"] == "front"].sort_values("cost")
     if len(front) > 1:
         ax.step(front["cost"], front["val_metric"], where="post", color="tab:red", lw=1, alpha=0.7)
-    ax.axvline(1.0, color="tab:red", ls=":", lw=1, label="budget")
+    for row in front.itertuples():  # the number 'autoprune pick RUN_DIR --trial N' takes
+        ax.annotate(
+            str(int(row.number)),
+            (row.cost, row.val_metric),
+            fontsize=7,
+            color="tab:red",
+            xytext=(-4, -10),
+            textcoords="offset points",
+        )
+    ax.axvline(1.0, color="tab:red", ls=":", lw=1, label="budget (cost / limit 1)")
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -133,7 +142,9 @@ def pareto_figure(pareto: ParetoData, *, cost_label: str, metric_label: str):
             edgecolor="tab:green",
             lw=2,
             zorder=6,
-            label="final (after full fine-tune)",
+            label="final model"
+            + (f" (trial {pareto.final_trial}" if pareto.final_trial is not None else " (")
+            + ", after full fine-tune)",
         )
     ax.set_xlabel(cost_label)
     ax.set_ylabel(metric_label)

@@ -21,6 +21,7 @@ from autoprune.report._data import (
     Comparison,
     ReportData,
 )
+from autoprune.report._prose_costs import cost_notes
 from autoprune.report._render import Heading, Table, Text
 
 FRONT_COLUMNS = [
@@ -44,9 +45,10 @@ MISSING_TEXT = {
 }
 QUANTITY_NAMES = {
     "params": "parameters (non-zero)",
-    "macs": "MACs (non-zero)",
+    "macs": "MACs (dense kernels)",
     "bytes": "bytes on disk",
-    "latency_ms": "latency, median ms",
+    "latency_ms": "latency, median ms (measured)",
+    "speedup": "speedup (dense / final latency)",
 }
 
 
@@ -87,21 +89,32 @@ def header_blocks(data: ReportData) -> list:
     return [Heading(title(data), 1), Text(request), Text(progress)]
 
 
+def _difference_text(difference: float) -> str:
+    """A metric's final - dense; a higher final one is not claimed as a gain (see :func:`dense_reference_text`)."""
+    return f"within {difference:.4f} (see below)" if difference > 0 else f"{difference:+.4f}"
+
+
 def comparison_table(rows: list[Comparison], metric: str) -> Table:
     """Final against dense, one row per quantity: a difference for metrics, a ratio for costs."""
     names = {"test_metric": f"test {metric}", "val_metric": f"validation {metric}"}
     out = []
     for row in rows:
+        dense, final, changed, ratio = row.dense, row.final, "", ""
         if row.quantity in names:
-            changed, ratio = f"{row.difference:+.4f}", ""
+            changed = _difference_text(row.difference)
+        elif row.quantity == "speedup":
+            dense, final = (
+                f"{row.dense:.2f}x",
+                "n/a" if row.final != row.final else f"{row.final:.2f}x",
+            )
         else:
-            changed, ratio = "", "n/a" if row.ratio is None else f"{row.ratio:.1%}"
+            ratio = "n/a" if row.ratio is None else f"{row.ratio:.1%}"
         name = names.get(row.quantity) or QUANTITY_NAMES[row.quantity]
         out.append(
             {
                 "": name,
-                "dense": row.dense,
-                "final": row.final,
+                "dense": dense,
+                "final": final,
                 "final - dense": changed,
                 "final / dense": ratio,
             }
@@ -147,6 +160,7 @@ def final_blocks(data: ReportData) -> list:
         )
         return [*blocks, Text(text)]
     blocks.append(comparison_table(data.comparison, data.run.metric))
+    blocks += cost_notes(data)
     blocks.append(
         Text(
             f"Latency, dense: {_latency_text(final.dense.latency)}; final: "

@@ -15,13 +15,54 @@ from pathlib import Path
 
 from autoprune.report._data import ReportData
 from autoprune.report._figures import Figures
+from autoprune.report._front import pick_command
 from autoprune.report._prose import FRONT_COLUMNS, MISSING_TEXT
 from autoprune.report._render import Heading, Image, Table, Text
 
 PARETO_CAPTION = (
-    "Pareto plot: recovered (front and dominated), one-shot and over-budget trials; dense model and seed "
-    "policies marked"
+    "Pareto plot: recovered (front, numbered, and dominated), one-shot and over-budget trials; the budget "
+    "(cost / limit 1), the dense model, the seed policies and the final model marked"
 )
+DENSE_COLUMNS = {
+    "params": "params",
+    "macs": "macs",
+    "bytes": "bytes",
+}  # front column -> run.json dense_costs
+
+
+def _dense_row(data: ReportData) -> dict:
+    """The dense model as the front table's last row: the reference every trade-off gave up from."""
+    costs = data.run.dense_costs
+    row = {"number": "dense", "val_metric": data.run.dense_val_metric, "pick": "reference"}
+    if data.pareto is not None:
+        row["cost"] = data.pareto.dense_cost
+    row.update({c: costs[k] for c, k in DENSE_COLUMNS.items() if costs.get(k) is not None})
+    return row
+
+
+def front_table(data: ReportData) -> Table:
+    """The front, cheapest first, each row with the command that makes it a final model; then the dense model."""
+    columns = [c for c in FRONT_COLUMNS if c in data.front]
+    chosen = data.final.chosen_trial if data.final is not None else None
+    rows = []
+    for row in data.front[columns].to_dict(orient="records"):
+        number = int(row["number"])
+        row["pick"] = "final model" if number == chosen else ""
+        row["get this trade-off"] = f"`{pick_command(data.run_dir, number)}`"
+        rows.append(row)
+    rows.append(_dense_row(data))
+    return Table(rows, columns=[*columns, "pick", "get this trade-off"])
+
+
+def _front_text(data: ReportData) -> Text:
+    cost = data.front["cost"]
+    return Text(
+        f"Feasible, fine-tuned, non-dominated trials over (validation {data.run.metric}, cost / limit of "
+        f"the first budget), cheapest first: the search keeps candidates below the budget, so the front "
+        f"runs from cost / limit {cost.min():.2f} to {cost.max():.2f} (1 is the budget). The last row is "
+        "the dense model. Any row becomes a final model (full fine-tune, test, saved files measured) "
+        "with its command."
+    )
 
 
 def _front_latency_blocks(data: ReportData) -> list:
@@ -49,14 +90,8 @@ def front_blocks(data: ReportData, pareto: Path | None) -> list:
     if not data.has_front:
         blocks.append(Text("No feasible fine-tuned trial yet, so no front."))
     else:
-        blocks.append(
-            Text(
-                f"Feasible, fine-tuned, non-dominated trials over (validation {data.run.metric}, "
-                "cost / limit of the first budget); cheapest first."
-            )
-        )
-        columns = [c for c in FRONT_COLUMNS if c in data.front]
-        blocks.append(Table(data.front[columns].to_dict(orient="records")))
+        blocks.append(_front_text(data))
+        blocks.append(front_table(data))
         if data.final is not None and data.final.front_latency:
             blocks += _front_latency_blocks(data)
     if data.pareto is not None:

@@ -102,6 +102,12 @@ code { background: #f5f5f5; padding: 0 3px; }
 """
 
 
+def _inline_html(text: str) -> str:
+    """Escaped text with its `code spans` as <code> (an unpaired backtick spans to the end)."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
 def to_html(blocks, title: str) -> str:
     """A standalone HTML page; images are embedded as base64 PNG data."""
     out = [
@@ -112,10 +118,7 @@ def to_html(blocks, title: str) -> str:
         if isinstance(block, Heading):
             out.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
         elif isinstance(block, Text):
-            text = html.escape(block.text)
-            parts = text.split("`")
-            text = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
-            out.append(f"<p>{text}</p>")
+            out.append(f"<p>{_inline_html(block.text)}</p>")
         elif isinstance(block, Table):
             if not block.rows:
                 out.append("<p>(none)</p>")
@@ -124,7 +127,7 @@ def to_html(blocks, title: str) -> str:
             head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
             body = "".join(
                 "<tr>"
-                + "".join(f"<td>{html.escape(format_value(r.get(c, '')))}</td>" for c in cols)
+                + "".join(f"<td>{_inline_html(format_value(r.get(c, '')))}</td>" for c in cols)
                 + "</tr>"
                 for r in block.rows
             )
