@@ -292,12 +292,13 @@ def test_train_with_negative_epochs_is_refused_and_caches_nothing(own_cache):
 def test_demo_with_zero_trials_is_refused(monkeypatch):
     seen = []
     monkeypatch.setattr(
-        "autoprune.cli._search.cmd_search", lambda args: seen.append(args.trials) or 0
+        "autoprune.cli._search.cmd_search",
+        lambda args: seen.append((args.trials, args.budget, args.space)) or 0,
     )
     expect_one_line(["demo", "--trials", "0"], "--trials must be an integer in [1, ")
     assert seen == []
     status, _ = run_cli(["demo", "--trials", "3"])
-    assert status == 0 and seen == [3]
+    assert status == 0 and seen == [(3, ["size=0.25", "latency=0.6"], "structured")]
 
 
 def test_top_zero_is_refused_before_the_search(tmp_path, no_work):
