@@ -9,9 +9,9 @@ The README quotes each headline table between two markers::
 :func:`render_blocks` rebuilds every marked table from the committed CSV
 (``python -m benchmarks readme`` writes them into README.md);
 :func:`stale_blocks` lists the blocks whose text differs from what the CSV
-gives, and :func:`unsourced_figures` the figures of the Benchmarks section
-(numbers with three or more decimals) that no results file it links to
-contains. A test runs both on the committed README, so no figure is copied by
+gives, and :func:`unsourced_figures` the figures of the README's prose
+(numbers with three or more decimals) that no results file their section links
+to contains. A test runs both on the committed README, so no figure is copied by
 hand.
 
 Example:
@@ -33,13 +33,8 @@ BLOCK = re.compile(
     re.DOTALL,
 )
 FIGURE = re.compile(r"(?<![\d.])\d+\.\d{3,}(?![\d.])")
-LINK = re.compile(r"\((results/[^)\s]+\.(?:md|csv))\)")
-
-
-def _section(text: str) -> str:
-    start = text.index("## Benchmarks")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end >= 0 else len(text)]
+CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
+LINK = re.compile(r"\((results/[^)\s]+\.(?:md|csv|txt))\)")
 
 
 def render_block(root: Path, path: str, regime: str) -> str:
@@ -69,17 +64,21 @@ def stale_blocks(text: str, root: Path) -> list[str]:
 
 
 def unsourced_figures(text: str, root: Path) -> list[str]:
-    """Figures of the Benchmarks section's prose found in none of the results files it links to.
+    """Figures of the README's prose found in none of the results files their section links to.
 
-    The marked tables are left to :func:`stale_blocks`.
+    Each ``## `` section is checked against the files it links to (code, in
+    backticks or fenced, is not prose); the marked tables are left to
+    :func:`stale_blocks`.
     """
-    section = _section(text)
-    sources = {m for m in LINK.findall(section)} | {m["path"] for m in BLOCK.finditer(section)}
-    corpus = "\n".join(
-        (Path(root) / s).read_text() for s in sorted(sources) if (Path(root) / s).is_file()
-    )
-    prose = BLOCK.sub("", section)
-    return sorted({f for f in FIGURE.findall(prose) if f not in corpus})
+    missing = set()
+    for section in re.split(r"(?m)^(?=## )", text):
+        sources = {m for m in LINK.findall(section)} | {m["path"] for m in BLOCK.finditer(section)}
+        corpus = "\n".join(
+            (Path(root) / s).read_text() for s in sorted(sources) if (Path(root) / s).is_file()
+        )
+        prose = CODE.sub("", BLOCK.sub("", section))
+        missing |= {f for f in FIGURE.findall(prose) if f not in corpus}
+    return sorted(missing)
 
 
 def update_readme(readme: Path) -> bool:
