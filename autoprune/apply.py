@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +47,9 @@ from autoprune.model_dir import (
     as_document,
     example_from,
     load_error_reason,
+    load_pruned,
     save_pruned,
 )
-from autoprune.model_dir import load_pruned as _load_pruned
 from autoprune.out_dir import POLICY_FILE, WEIGHTS_FILE, check_out
 from autoprune.policy import Policy
 from autoprune.policy_file import PolicyDocument, check_fingerprint, fingerprint
@@ -135,44 +134,6 @@ def apply_policy(
         pruner.masks.apply()
     pruned.eval()
     return PrunedModel(pruned, pruner.history)
-
-
-def load_pruned(
-    directory: str | Path,
-    *,
-    build_model: Callable[[], nn.Module] | None = None,
-    example_input: torch.Tensor | None = None,
-    trusted_builders: Iterable[str] | str = (),
-) -> nn.Module:
-    """Rebuild a pruned model from its directory (see :func:`autoprune.model_dir.load_pruned`).
-
-    Blocks the policy records as removed (``results.depth``, see
-    :mod:`autoprune.prune.depth`) are removed from the built model first.
-    """
-    policy_file = Path(directory) / POLICY_FILE
-    if policy_file.is_file():
-        build_model = _shallower(as_document(policy_file), build_model, trusted_builders)
-    return _load_pruned(
-        directory,
-        build_model=build_model,
-        example_input=example_input,
-        trusted_builders=trusted_builders,
-    )
-
-
-def _shallower(document: PolicyDocument, build_model, trusted) -> Callable[[], nn.Module] | None:
-    """``build_model`` (or the policy's builder) followed by the removal of the recorded blocks."""
-    from autoprune.prune.depth import remove_recorded_blocks, removed_blocks
-
-    if not removed_blocks(document):
-        return build_model
-    if build_model is None:
-        path = document.provenance.get("builder")
-        if not path:
-            return None  # load_pruned names the missing builder
-        build_model = import_builder(path, trusted=trusted)
-    build = build_model
-    return lambda: remove_recorded_blocks(build(), document, copy=False)
 
 
 __all__ = [

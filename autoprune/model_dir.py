@@ -40,6 +40,7 @@ from autoprune.out_dir import POLICY_FILE, WEIGHTS_FILE, check_out, staging_path
 from autoprune.policy import Policy
 from autoprune.policy_file import PolicyDocument, check_fingerprint, load_policy, save_policy
 from autoprune.prune import HistoryEntry
+from autoprune.prune.depth import remove_recorded_blocks, removed_blocks
 
 MAX_INPUT_ELEMENTS = 1 << 24  # the largest example input a policy's provenance may ask for
 
@@ -115,7 +116,8 @@ def load_pruned(
     imported. ``example_input`` is needed to replay structured pruning (the
     provenance's ``input_shape`` is used when it is not given). The weights file's
     metadata is checked against the rebuilt model before anything it describes is
-    allocated or replayed.
+    allocated or replayed. Blocks the policy records as removed (``results.depth``,
+    see :mod:`autoprune.prune.depth`) are removed from the built model first.
     """
     directory = Path(directory)
     document = load_policy(directory / POLICY_FILE)
@@ -129,6 +131,8 @@ def load_pruned(
     weights = directory / WEIGHTS_FILE
     tensors, metadata = _read_weights(directory, weights)
     model = build_model()
+    if removed_blocks(document):  # depth pruning: the recorded blocks go first
+        model = remove_recorded_blocks(model, document, copy=False)
     if document.fingerprint:
         check_fingerprint(document.fingerprint, model)
     history = read_history(metadata, model, source=str(weights))
