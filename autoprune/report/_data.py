@@ -236,6 +236,12 @@ def sensitivity_sections(run_dir: Path) -> list[SensitivitySection]:
     return sections
 
 
+def _missed_latency(final: FinalSummary | None) -> frozenset[int]:
+    """Front trials whose measured latency missed the budget (none when nothing was measured)."""
+    rows = final.front_latency if final is not None and final.front_latency else []
+    return frozenset(r.number for r in rows if not r.met)
+
+
 def collect_report_data(run_dir: str | Path) -> ReportData:
     """Every number of the report of ``run_dir``, from its files; nothing is drawn or written."""
     run_dir = Path(run_dir)
@@ -263,5 +269,5 @@ def collect_report_data(run_dir: str | Path) -> ReportData:
         sensitivity=sensitivity_sections(run_dir),
         failed=[FailedTrial(int(r.number), r.fail_reason) for r in failed.itertuples()],
         missing=missing,
-        structured=best_structured(trials),
+        structured=best_structured(trials, _missed_latency(final)),
     )

@@ -76,10 +76,12 @@ def pick_command(run_dir, number: int) -> str:
     return f"autoprune pick {shown_dir(run_dir)} --trial {int(number)}"
 
 
-def best_structured(trials: pd.DataFrame) -> pd.Series | None:
+def best_structured(trials: pd.DataFrame, missed: frozenset[int] = frozenset()) -> pd.Series | None:
     """The feasible structured trial with the highest validation metric: recovered ones first, else confirmed.
 
-    None when the run tried no structured policy, or none of them met the budget.
+    ``missed``: trials whose measured latency missed the budget after the search
+    (they are not offered). None when the run tried no structured policy, or none
+    of them met the budget.
     """
     needed = {"granularity", "fidelity", "feasible", "val_metric", "state"}
     if trials.empty or not needed <= set(trials.columns):
@@ -89,6 +91,7 @@ def best_structured(trials: pd.DataFrame) -> pd.Series | None:
         & (trials["granularity"] == "structured")
         & trials["feasible"].astype(bool)
         & trials["val_metric"].notna()
+        & ~trials["number"].isin(missed)
     ]
     for fidelity in ("recovered", "confirmed"):
         part = pool[pool["fidelity"] == fidelity]

@@ -160,6 +160,8 @@ def test_the_best_structured_candidate_stands_beside_the_pick(run):
     assert int(best["number"]) == 21  # recovered first, then the highest metric, feasible only
     assert int(best_structured(trials[trials.fidelity != "recovered"])["number"]) == 20
     assert best_structured(trials[trials.granularity == "unstructured"]) is None
+    # a candidate whose measured latency missed the budget is not offered
+    assert int(best_structured(trials, frozenset({21}))["number"]) == 22
     text = _markdown(dataclasses.replace(data, trials=trials, structured=best))
     line = next(p for p in text.split("\n\n") if p.startswith("Best structured candidate"))
     assert "trial 21 (fine-tuned)" in line and "0.9000 at cost / limit 0.8000" in line
