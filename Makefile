@@ -33,31 +33,23 @@ $(ZOO_STAMP): $(STAMP)
 # Debian packages the tests and the demo need, when they are missing and we are allowed to install them:
 # Fashion-MNIST (the data), PostgreSQL (a real database for the multi-worker tests) and Chromium
 # (a headless browser that opens the HTML report).
+# $(call debian,MISSING,PACKAGE,FOR,OTHERWISE): install PACKAGE when the shell test MISSING holds
+# and we are root with apt-get; else print OTHERWISE.
+define debian
+	@if $(1); then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "Installing the Debian package $(2) ($(3))"; \
+	    apt-get update -qq && apt-get install -y -qq $(2); \
+	  else \
+	    echo "$(4)"; \
+	  fi; \
+	fi
+endef
+
 data:
-	@if [ -z "$$AUTOPRUNE_FASHION_MNIST" ] && [ ! -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-	    echo "Installing the Debian package dataset-fashion-mnist"; \
-	    apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
-	  else \
-	    echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist' or set AUTOPRUNE_FASHION_MNIST"; \
-	  fi; \
-	fi
-	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-	    echo "Installing the Debian package postgresql (for the multi-worker tests)"; \
-	    apt-get update -qq && apt-get install -y -qq postgresql; \
-	  else \
-	    echo "PostgreSQL is missing: the multi-worker database tests will be skipped ('sudo apt-get install postgresql')"; \
-	  fi; \
-	fi
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-	    echo "Installing the Debian package chromium (for the test that opens the HTML report)"; \
-	    apt-get update -qq && apt-get install -y -qq chromium; \
-	  else \
-	    echo "Chromium is missing: the headless-browser test of the report will be skipped ('sudo apt-get install chromium')"; \
-	  fi; \
-	fi
+	$(call debian,[ -z "$$AUTOPRUNE_FASHION_MNIST" ] && [ ! -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ],dataset-fashion-mnist,the data,Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist' or set AUTOPRUNE_FASHION_MNIST)
+	$(call debian,! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1,postgresql,for the multi-worker tests,PostgreSQL is missing: the multi-worker database tests will be skipped ('sudo apt-get install postgresql'))
+	$(call debian,! command -v chromium >/dev/null 2>&1,chromium,for the test that opens the HTML report,Chromium is missing: the headless-browser test of the report will be skipped ('sudo apt-get install chromium'))
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -59,7 +60,6 @@ def train_model(
     ``settings`` (:class:`TrainingSettings`) default to the task's. Raises
     :class:`~autoprune.errors.TrainingDiverged` when the loss becomes NaN or infinite.
     """
-    from autoprune._progress import progress_bar
 
     settings = (settings or TrainingSettings()).for_task(task)
     data = task.train_data if data is None else data
@@ -69,23 +69,36 @@ def train_model(
         model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
     )
     batches = _shuffled_batches(data, settings.batch_size, settings.seed)
-    caller_rng = torch.get_rng_state()  # seeded here, restored on the way out: theirs
-    torch.manual_seed(settings.seed)  # dropout and other stochastic layers
-    model.train()
     start = time.perf_counter()
-    bar = progress_bar(total=total_steps, desc=desc, unit="step", enabled=progress)
-    try:
+    with seeded_training(
+        model, settings.seed, total=total_steps, desc=desc, progress=progress
+    ) as bar:
         steps, loss = _loop(model, task, optimizer, batches, total_steps, after_step, bar)
-    finally:
-        torch.set_rng_state(caller_rng)
-        bar.close()
-    model.eval()
     return TrainingLog(
         steps=steps,
         epochs=steps / steps_per_epoch,
         loss=loss,
         seconds=time.perf_counter() - start,
     )
+
+
+@contextlib.contextmanager
+def seeded_training(model: nn.Module, seed: int, *, total: int, desc: str, progress: bool):
+    """``model`` in train mode under torch's RNG seeded with ``seed`` (dropout and other
+    stochastic layers), with a progress bar of ``total`` steps; the caller's RNG state is
+    restored on the way out, and the model is left in eval mode when the block succeeds."""
+    from autoprune._progress import progress_bar
+
+    caller_rng = torch.get_rng_state()
+    torch.manual_seed(seed)
+    model.train()
+    bar = progress_bar(total=total, desc=desc, unit="step", enabled=progress)
+    try:
+        yield bar
+    finally:
+        torch.set_rng_state(caller_rng)
+        bar.close()
+    model.eval()
 
 
 def _shuffled_batches(data, batch_size: int, seed: int) -> Iterator[tuple]:

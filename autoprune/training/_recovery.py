@@ -45,7 +45,7 @@ from autoprune._validation import MAX_SEED, validate_fields
 from autoprune.errors import ParameterError, TrainingDiverged
 from autoprune.introspect import prunable_layers
 from autoprune.tasks import Task
-from autoprune.training._loop import StepCallback, _shuffled_batches
+from autoprune.training._loop import StepCallback, _shuffled_batches, seeded_training
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_RULES = ("constant", "cosine", "linear")
@@ -210,7 +210,6 @@ def recover(
     on the CPU; raises :class:`~autoprune.errors.TrainingDiverged` on a NaN or
     infinite loss. See the module docstring for the loss.
     """
-    from autoprune._progress import progress_bar
 
     s = settings or RecoverySettings()
     if s.distill_weight > 0 and dense is None:
@@ -227,13 +226,9 @@ def recover(
     callbacks = ([ZeroKeeper(model)] if s.keep_zeros else []) + list(after_step)
     teacher = dense.eval() if dense is not None and s.distill_weight > 0 else None
     batches = _shuffled_batches(data, batch_size, s.seed)
-    caller_rng = torch.get_rng_state()
-    torch.manual_seed(s.seed)
-    model.train()
     start, running, lr = time.perf_counter(), 0.0, s.lr
-    bar = progress_bar(total=total, desc=desc, unit="step", enabled=progress)
     device = model_device(model)
-    try:
+    with seeded_training(model, s.seed, total=total, desc=desc, progress=progress) as bar:
         for step in range(total):
             lr = s.lr * lr_factor(s.lr_rule, step, total, warmup_steps)
             for group in optimizer.param_groups:
@@ -245,10 +240,6 @@ def recover(
             value = float(loss)
             running = 0.98 * running + 0.02 * value if step else value
             bar.update(1)
-    finally:
-        torch.set_rng_state(caller_rng)
-        bar.close()
-    model.eval()
     return RecoveryLog(
         steps=total,
         epochs=total / steps_per_epoch,
