@@ -36,7 +36,13 @@ from autoprune.introspect import measure_latency, profile_model, prunable_layers
 from autoprune.policy import Policy
 from autoprune.policy_file import load_policy, save_policy
 from autoprune.tasks import Task, available_tasks, get_task, register_task
-from autoprune.training import TrainingSettings, dense_model, evaluate, train_model
+from autoprune.training import (
+    TrainingSettings,
+    dense_model,
+    evaluate,
+    train_model,
+    train_with_policy,
+)
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from autoprune.final import FinalSummary, finalize
@@ -87,6 +93,7 @@ __all__ = [
     "save_pruned",
     "search",
     "train_model",
+    "train_with_policy",
 ]
 
 

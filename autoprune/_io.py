@@ -286,3 +286,22 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise AutopruneError(f"{path} does not hold a state_dict of tensors.")
     return state
+
+
+def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """``model.load_state_dict(state)`` with the model's own module versions.
+
+    A weights file keeps tensors only, not the per-module ``version`` metadata a
+    ``state_dict()`` carries; modules that read it while loading (torchvision's
+    MNASNet refuses a state without one) are given the versions of the rebuilt
+    model itself, which wrote those tensors.
+
+    Example:
+        >>> layer = torch.nn.BatchNorm1d(2)
+        >>> load_into(layer, {k: v.clone() for k, v in layer.state_dict().items()})
+    """
+    from collections import OrderedDict
+
+    versioned = OrderedDict(state)
+    versioned._metadata = getattr(model.state_dict(), "_metadata", OrderedDict())  # type: ignore[attr-defined]
+    model.load_state_dict(versioned)

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from autoprune._echo import shorten
+from autoprune._io import load_into
 from autoprune.artifact import decode_state_dict, read_history, serialize_state_dict
 from autoprune.builders import import_builder
 from autoprune.errors import AutopruneError, PolicyError, PruningError
@@ -142,7 +143,7 @@ def load_pruned(
     expected = {name: tensor.shape for name, tensor in model.state_dict().items()}
     state = decode_state_dict(tensors, metadata, expected=expected, source=str(weights))
     try:
-        model.load_state_dict(state)
+        load_into(model, state)
     except RuntimeError as exc:
         raise AutopruneError(
             f"The weights in {weights} do not fit the rebuilt model: {load_error_reason(exc)}"

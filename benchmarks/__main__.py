@@ -1,4 +1,4 @@
-"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme | fidelity | features``.
+"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme | fidelity | features | traintime``.
 
 The benchmarks live beside the package, not in it (a user's install has no use
 for them); ``make bench`` and its siblings run them from a source checkout.
@@ -34,6 +34,11 @@ def cmd_bench(args) -> int:
         from benchmarks import features
 
         print(f"Wrote {features.run(args.out or 'results/benchmarks/features')}")
+        return 0
+    if args.suite == "traintime":
+        from benchmarks import traintime
+
+        print(f"Wrote {traintime.run(args.out or 'results/benchmarks/traintime')}")
         return 0
     if args.suite == "ablation":
         from benchmarks import ablation
@@ -101,7 +106,16 @@ def build_parser():
         "suite",
         nargs="?",
         default="engine",
-        choices=["engine", "compare", "transformer", "ablation", "readme", "fidelity", "features"],
+        choices=[
+            "engine",
+            "compare",
+            "transformer",
+            "ablation",
+            "readme",
+            "fidelity",
+            "features",
+            "traintime",
+        ],
         help="engine: criteria on real data; compare: autoprune against the baselines; "
         "transformer: MiniLM heads and neurons; ablation: what the sensitivity analysis buys; "
         "fidelity: how the search's cheap score ranks against accuracy after recovery; "

@@ -25,7 +25,7 @@ from autoprune.errors import PolicyError
 
 GRANULARITIES = ("unstructured", "structured", "nm")
 SCOPES = ("local", "global")
-SCHEDULES = ("one-shot", "iterative", "gradual")
+SCHEDULES = ("one-shot", "iterative", "gradual", "regularised")
 CRITERIA = ("l1", "l2", "random", "taylor", "obd", "activation", "lamp", "wanda", "flap")
 CRITERION_ALIASES = {"magnitude": "l1", "hessian": "obd", "gradient": "taylor"}
 # The LayerPolicy field that holds a layer's amount, per granularity.
@@ -34,6 +34,7 @@ AMOUNT_FIELD = {"unstructured": "sparsity", "structured": "channel_ratio", "nm":
 # mistake; ``rounds: 100000`` would prune for many minutes before any fine-tuning).
 MAX_ROUNDS = 100  # iterative pruning rounds
 MAX_EVERY = 100_000  # optimizer steps between gradual mask updates
+MAX_STRENGTH = 100.0  # a regularised schedule's shrink, in mean unit norms
 MAX_MIN_KEPT = 100_000  # units a global ranking leaves in each layer
 MAX_ROUND_TO = 4096  # channel counts rounded to a multiple of this
 MAX_BATCH_SIZE = 65_536  # fine-tuning batch size
@@ -53,6 +54,7 @@ SCHEDULE_FIELDS = {
     "rounds": Interval(int, 1, MAX_ROUNDS),
     "every": Interval(int, 1, MAX_EVERY),
     "end": Interval(float, 0, 1),
+    "strength": Interval(float, 0, MAX_STRENGTH),
 }
 FINETUNE_FIELDS = {
     "epochs": Interval(float, 0, MAX_EPOCHS),

@@ -16,12 +16,14 @@ from autoprune.policy._constraints import FINETUNE_FIELDS, SCHEDULE_FIELDS, SCHE
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """One-shot, iterative (``rounds``) or gradual (masks updated ``every`` steps until ``end``)."""
+    """One-shot, iterative (``rounds``), gradual (masks updated ``every`` steps until ``end``)
+    or regularised (units shrunk with ``strength`` until ``end``, then pruned at once)."""
 
     name: str = "one-shot"
     rounds: int = 3
     every: int = 20
     end: float = 0.75
+    strength: float = 0.2
 
     def __post_init__(self) -> None:
         validate("schedule", self.name, Options(SCHEDULES), error=PolicyError)

@@ -12,6 +12,7 @@ from autoprune.prune._calibration import Calibration
 from autoprune.prune._criteria import Criterion, get_criterion, lamp_normalise
 from autoprune.prune._engine import Pruner
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
+from autoprune.prune._shrink import GroupShrink
 from autoprune.prune._statistics import collect_statistics
 from autoprune.prune.units import (
     AttentionLayout,
@@ -44,6 +45,7 @@ __all__ = [
     "ChannelUnits",
     "Criterion",
     "FeedForwardLayout",
+    "GroupShrink",
     "HistoryEntry",
     "MaskSet",
     "Pruner",

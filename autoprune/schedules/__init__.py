@@ -10,6 +10,10 @@ and how much of a layer's final amount is pruned at a given progress
   shrinks geometrically, ``1 - (1 - s)^(r/rounds)`` after round r.
 * ``gradual``: Zhu & Gupta's cubic schedule ``s * (1 - (1 - p)^3)``, the masks
   updated every ``every`` steps until ``end`` of the fine-tuning run.
+* ``regularised``: train-time pruning: until ``end`` of the run every step is
+  followed by a sparsity-inducing shrink (:mod:`autoprune.prune._shrink`:
+  group lasso on units, L1 on weights, ``strength``); then everything is pruned
+  at once and the rest of the run fine-tunes.
 
 Example:
     >>> it = Iterative(rounds=2)
@@ -19,6 +23,8 @@ Example:
     (0.5, 0.75)
     >>> Gradual(every=10, end=0.5).plan(100)[-1]
     (50, 1.0)
+    >>> Regularised(end=0.5).plan(100), Regularised(end=0.5).regularising(100)
+    ([(50, 1.0)], 50)
 """
 
 from __future__ import annotations
@@ -26,8 +32,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class Schedule:
+    """What every schedule answers; only ``regularised`` shrinks before it prunes."""
+
+    def regularising(self, total_steps: int) -> int:
+        """Steps (from the first) followed by a sparsity-inducing shrink."""
+        return 0
+
+
 @dataclass(frozen=True)
-class OneShot:
+class OneShot(Schedule):
     name = "one-shot"
 
     def plan(self, total_steps: int) -> list[tuple[int, float]]:
@@ -38,7 +52,7 @@ class OneShot:
 
 
 @dataclass(frozen=True)
-class Iterative:
+class Iterative(Schedule):
     rounds: int = 3
     name = "iterative"
 
@@ -52,7 +66,7 @@ class Iterative:
 
 
 @dataclass(frozen=True)
-class Gradual:
+class Gradual(Schedule):
     every: int = 20
     end: float = 0.75
     name = "gradual"
@@ -70,8 +84,27 @@ class Gradual:
         return final * (1.0 - (1.0 - progress) ** 3)
 
 
-def make_schedule(spec) -> OneShot | Iterative | Gradual:
+@dataclass(frozen=True)
+class Regularised(Schedule):
+    end: float = 0.75
+    strength: float = 0.2
+    name = "regularised"
+
+    def regularising(self, total_steps: int) -> int:
+        """Steps (from the first) followed by a shrink; the pruning event comes after them."""
+        return int(self.end * total_steps) if self.strength > 0 else 0
+
+    def plan(self, total_steps: int) -> list[tuple[int, float]]:
+        return [(int(self.end * total_steps), 1.0)]
+
+    def amount(self, final: float, progress: float) -> float:
+        return final if progress > 0 else 0.0
+
+
+def make_schedule(spec) -> Schedule:
     """The schedule of a :class:`autoprune.policy.ScheduleSpec`."""
+    if spec.name == "regularised":
+        return Regularised(end=spec.end, strength=spec.strength)
     if spec.name == "iterative":
         return Iterative(rounds=spec.rounds)
     if spec.name == "gradual":
@@ -79,4 +112,4 @@ def make_schedule(spec) -> OneShot | Iterative | Gradual:
     return OneShot()
 
 
-__all__ = ["Gradual", "Iterative", "OneShot", "make_schedule"]
+__all__ = ["Gradual", "Iterative", "OneShot", "Regularised", "Schedule", "make_schedule"]

@@ -150,6 +150,14 @@ class SearchContext:
 
     # ------------------------------------------------------------------ policies and costs
 
+    def schedule(self, name: str) -> ScheduleSpec:
+        """The schedule called ``name`` with the space's settings."""
+        return ScheduleSpec(
+            name=name,
+            rounds=self.space.finetune.iterative_rounds,
+            every=self.space.finetune.gradual_every,
+        )
+
     def policy(
         self,
         granularity: str,
@@ -166,11 +174,7 @@ class SearchContext:
         """
         space = self.space
         settings = dict(
-            schedule=ScheduleSpec(
-                name=space.schedules[0],
-                rounds=space.finetune.iterative_rounds,
-                every=space.finetune.gradual_every,
-            ),
+            schedule=self.schedule(space.schedules[0]),
             finetune=FinetuneRecipe(
                 epochs=space.recovery.epochs,
                 lr=space.finetune.learning_rate,

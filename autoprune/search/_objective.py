@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 from optuna.trial import TrialState
 
@@ -149,6 +150,8 @@ class Objective:
         ctx = self.ctx
         source = trial.study.get_trials(deepcopy=False)[int(trial.user_attrs["recover_of"])]
         policy = Policy.from_dict(source.user_attrs["policy"])
+        if "schedule" in trial.user_attrs:
+            policy = replace(policy, schedule=ctx.schedule(trial.user_attrs["schedule"]))
         for key in ("level", "granularity", "criterion", "scope", "provenance"):
             if key in source.user_attrs:
                 trial.set_user_attr(key, source.user_attrs[key])

@@ -59,6 +59,7 @@ TRIAL_COLUMNS = [
     "fail_reason",
     "retry_of",
     "recover_of",
+    "schedule",
     "policy",
 ]
 
@@ -94,6 +95,7 @@ def _row(trial) -> dict:
         "fail_reason": attrs.get("fail_reason", ""),
         "retry_of": attrs.get("retry_of", attrs.get("replaces", math.nan)),
         "recover_of": attrs.get("recover_of", math.nan),
+        "schedule": attrs.get("schedule", ""),
         "policy": json.dumps(attrs["policy"], sort_keys=True) if "policy" in attrs else "",
     }
 

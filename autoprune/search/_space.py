@@ -50,7 +50,7 @@ class SearchSpace:
     scopes: tuple[str, ...] = ("local", "global")
     granularities: tuple[str, ...] = ("unstructured", "structured")
     criteria: tuple[str, ...] = ("l1", "l2", "taylor", "obd", "activation", "lamp")
-    schedules: tuple[str, ...] = ("one-shot", "iterative", "gradual")
+    schedules: tuple[str, ...] = ("one-shot", "iterative", "gradual", "regularised")
     nm: tuple[str, ...] = ("2:4",)
     sparsity: AmountRange = AmountRange(0.0, 0.99)
     channel_ratio: AmountRange = AmountRange(0.0, 0.9)

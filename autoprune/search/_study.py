@@ -138,8 +138,10 @@ def fill_queue(
         top_up_slots(study, n_trials)
 
 
-def recovery_picks(study, space) -> list[int]:
-    """The candidates to recover: the best ``recovery.top`` at the budget, the best at every other level.
+def recovery_picks(study, space) -> list[tuple[int, str]]:
+    """The recoveries to run, as (candidate, schedule): the best ``recovery.top`` at the budget
+    and the best at every other level, under the space's first schedule; the best at the budget
+    also under each other schedule the space lists (the schedule is searched on it).
 
     Best by fitness among feasible confirmed candidates; one policy is picked once.
     """
@@ -155,8 +157,10 @@ def recovery_picks(study, space) -> list[int]:
                 break
             if key not in seen:
                 seen.add(key)
-                picks.append(trial.number)
+                picks.append((trial.number, space.schedules[0]))
                 taken += 1
+    if picks:
+        picks[1:1] = [(picks[0][0], name) for name in space.schedules[1:]]
     return picks
 
 
@@ -165,11 +169,12 @@ def queue_recoveries(study, store, space, *, quiet: bool = False) -> int:
     say = _waiting_line(study.study_name, "queue the recoveries", quiet)
     with study_lock(store, study.study_name, on_wait=say):
         done = {
-            t.user_attrs["recover_of"]
+            (t.user_attrs["recover_of"], t.user_attrs.get("schedule", space.schedules[0]))
             for t in study.get_trials(deepcopy=False)
             if "recover_of" in t.user_attrs
         }
-        new = [n for n in recovery_picks(study, space) if n not in done]
-        for number in new:
-            study.enqueue_trial({}, user_attrs={"recover_of": number}, skip_if_exists=False)
+        new = [pick for pick in recovery_picks(study, space) if pick not in done]
+        for number, schedule in new:
+            attrs = {"recover_of": number, "schedule": schedule}
+            study.enqueue_trial({}, user_attrs=attrs, skip_if_exists=False)
         return len(new)

@@ -112,7 +112,9 @@ def requeue(study, trial, **attrs) -> None:
         if "policy" in trial.user_attrs
         else dict(trial.system_attrs.get("fixed_params", {}))
     )
-    keep = {k: trial.user_attrs[k] for k in ("seed", "recover_of") if k in trial.user_attrs}
+    keep = {
+        k: trial.user_attrs[k] for k in ("seed", "recover_of", "schedule") if k in trial.user_attrs
+    }
     study.enqueue_trial(
         params,
         user_attrs={**keep, "retry_of": trial.number, "slot": slot_of(trial), **attrs},

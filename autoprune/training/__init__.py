@@ -4,6 +4,8 @@
   loops every other part trains and measures with;
 - :func:`dense_model`: the task's trained dense model, cached;
 - :func:`prune_and_finetune`: the one way a policy is applied with fine-tuning;
+- :func:`train_with_policy`: train-time pruning, a fresh model trained from scratch
+  while the policy's schedule prunes it;
 - :func:`recover` (with :class:`RecoverySettings`): the one recovery of a pruned
   model, with distillation from the dense model.
 
@@ -17,6 +19,7 @@ Example:
 
 from autoprune.training._dense import DenseModel, architecture_fingerprint, dense_model
 from autoprune.training._evaluate import Evaluation, evaluate, recalibrate_batchnorm
+from autoprune.training._from_scratch import train_with_policy
 from autoprune.training._loop import StepCallback, TrainingLog, train_model
 from autoprune.training._prune_finetune import (
     PruneOutcome,
@@ -48,4 +51,5 @@ __all__ = [
     "prune_and_recover",
     "recover",
     "train_model",
+    "train_with_policy",
 ]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from autoprune._io import cache_dir, load_weights, read_json, save_weights, write_json
+from autoprune._io import cache_dir, load_into, load_weights, read_json, save_weights, write_json
 from autoprune._validation import check_seed
 from autoprune.apply import load_error_reason
 from autoprune.errors import TaskError
@@ -89,7 +89,7 @@ def dense_model(
     stem = cache_dir(cache) / "dense" / f"{task.name}-seed{seed}-{key}"
     weights, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     if not retrain and weights.is_file() and meta.is_file():
-        model.load_state_dict(load_weights(weights))
+        load_into(model, load_weights(weights))
         model.eval()
         return DenseModel(model, {**read_json(meta), "cached": True, "path": str(weights)})
     log = train_model(
@@ -117,7 +117,7 @@ def dense_model(
 def _from_checkpoint(task: Task, model: nn.Module) -> DenseModel:
     state = load_weights(task.checkpoint)
     try:
-        model.load_state_dict(state)
+        load_into(model, state)
     except RuntimeError as exc:
         raise TaskError(
             f"Checkpoint {task.checkpoint} does not fit the model of task '{task.name}': "

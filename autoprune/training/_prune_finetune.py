@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from torch import nn
 
 from autoprune.policy import LayerPolicy, Policy
-from autoprune.prune import Calibration, HistoryEntry, Pruner
+from autoprune.prune import Calibration, GroupShrink, HistoryEntry, Pruner
 from autoprune.schedules import make_schedule
 from autoprune.tasks import Task
 from autoprune.training._evaluate import recalibrate_batchnorm
@@ -62,7 +62,9 @@ def prune_and_finetune(
 
     ``epochs`` overrides the policy's fine-tuning epochs (0: prune only, as the
     cheap screening of a search does; the schedule then collapses to its final
-    amounts). BatchNorm is recalibrated at the end when the recipe asks for it.
+    amounts). A ``regularised`` schedule shrinks the units to be pruned
+    (:class:`~autoprune.prune.GroupShrink`) after every step before its pruning
+    event. BatchNorm is recalibrated at the end when the recipe asks for it.
     """
     start = time.perf_counter()
     recipe = policy.finetune
@@ -72,6 +74,12 @@ def prune_and_finetune(
     total = finetune_steps(policy, task)
     schedule = make_schedule(policy.schedule)
     pruner = Pruner(model, policy, calibration=Calibration.from_task(task, batches=stats_batches))
+    regularising = schedule.regularising(total)
+    shrink = (
+        [GroupShrink.of(pruner, strength=schedule.strength, steps=regularising)]
+        if regularising
+        else []
+    )
     done = 0
 
     def train_until(step: int, segment: int) -> None:
@@ -81,7 +89,7 @@ def prune_and_finetune(
                 model,
                 task,
                 settings=_segment_settings(policy, segment, steps=step - done),
-                after_step=[pruner.masks],
+                after_step=[pruner.masks] + (shrink if done < regularising else []),
                 progress=progress,
                 desc="fine-tune",
             )

@@ -156,3 +156,35 @@ def test_cli_export_reports_every_variant(structured_cnn_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "torchscript  fp32" in out and "int8-dynamic" in out
     assert (tmp_path / "e" / "model.pt").is_file() and (tmp_path / "e" / "model.int8.pt").is_file()
+
+
+class _Versioned(torch.nn.Module):
+    """Like torchvision's MNASNet: refuses a state whose metadata carries no version."""
+
+    _version = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = torch.nn.Linear(4, 8)
+        self.fc2 = torch.nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs):
+        if local_metadata.get("version") not in (1, 2):
+            raise ValueError(
+                f"version should be set to 1 or 2 instead of {local_metadata.get('version')}"
+            )
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
+
+
+def test_a_module_that_reads_its_version_while_loading_reloads(tmp_path):
+    torch.manual_seed(0)
+    x = torch.randn(3, 4)
+    policy = Policy.uniform(["fc1"], 0.5, granularity="structured")
+    pruned = apply_policy(_Versioned(), policy, example_input=x)
+    out = save_pruned(pruned.model, tmp_path / "pruned", policy, history=pruned.history)
+    loaded = load_pruned(out, build_model=_Versioned, example_input=x)
+    assert loaded.fc1.out_features == 4
+    assert torch.equal(loaded(x), pruned.model(x))

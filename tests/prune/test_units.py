@@ -252,3 +252,36 @@ def test_apply_policy_returns_the_history_instead_of_hanging_it_on_the_model(tmp
     )
     again = load_pruned(out, example_input=torch.zeros(1, 64))
     assert again.fc1.out_features == 64 and torch.equal(again.fc2.weight, pruned.model.fc2.weight)
+
+
+class _GroupedBlock(nn.Module):
+    """A RegNet-like block: 1x1 conv, a grouped 3x3 conv (2 groups of 4), 1x1 conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 1)
+        self.b = nn.Conv2d(8, 8, 3, padding=1, groups=2)
+        self.c = nn.Conv2d(8, 6, 1)
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x):
+        x = self.c(torch.relu(self.b(torch.relu(self.a(x)))))
+        return self.head(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("ratio", [0.25, 0.5, 0.4])
+def test_grouped_convolutions_lose_the_same_channels_in_every_block(ratio, tmp_path):
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, 6)
+    model = _GroupedBlock()
+    units = structured_units(model, x)
+    assert units.channel_blocks == {"a": 2, "b": 2}
+    policy = Policy.uniform(["a", "b"], ratio, granularity="structured")
+    pruned = apply_policy(model, policy, example_input=x)
+    b = pruned.model.b
+    assert b.groups == 2 and b.in_channels == pruned.model.a.out_channels
+    assert b.in_channels % 2 == 0 and b.out_channels % 2 == 0
+    assert b.in_channels < 8 and b.out_channels < 8
+    out = save_pruned(pruned.model, tmp_path / "m", policy, history=pruned.history)
+    loaded = load_pruned(out, build_model=_GroupedBlock, example_input=x)
+    assert torch.equal(loaded(x), pruned.model(x))

@@ -358,3 +358,21 @@ def test_latency_search_on_a_small_convnet(conv_task, tmp_path):
         estimate = trial.user_attrs["costs"]["latency_ms"]
         assert trial.constraints["latency"] == pytest.approx(estimate / ctx.limits["latency"] - 1)
     assert torch.get_num_threads() >= 1
+
+
+def test_the_schedule_is_searched_on_the_best_candidate(tmp_path):
+    from autoprune.search import load_space
+
+    space = load_space(QUICK).to_dict()
+    space["schedules"] = ["one-shot", "regularised"]
+    result = search(
+        "digits-mlp", "params=0.25", space=space, n_trials=4, out=tmp_path, progress=False
+    )
+    recovered = result.trials[result.trials.recover_of.notna()]
+    best = recovered.recover_of.iloc[0]
+    # the best candidate at the budget under both schedules, every other pick under the first
+    assert sorted(recovered[recovered.recover_of == best].schedule) == ["one-shot", "regularised"]
+    assert (recovered[recovered.recover_of != best].schedule == "one-shot").all()
+    assert len(recovered) == recovered.recover_of.nunique() + 1
+    for row in recovered.itertuples():
+        assert json.loads(row.policy)["schedule"]["name"] == row.schedule

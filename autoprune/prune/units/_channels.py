@@ -32,6 +32,7 @@ from autoprune._echo import shorten
 from autoprune.errors import PruningError
 from autoprune.introspect import PRUNABLE_TYPES
 from autoprune.prune._criteria import Criterion
+from autoprune.prune.units._grouped import grouped_blocks, whole_offsets
 from autoprune.prune.units._history import HistoryEntry
 from autoprune.prune.units._protocol import Stats, StructuredGroup
 from autoprune.prune.units._time_limit import fired, time_limit
@@ -115,6 +116,9 @@ class ChannelUnits:
         self.notes: list[str] = []
         self._layer_group: dict[str, str] = {}
         self._output_layers: set[str] = set()
+        #: groups feeding or made by a grouped convolution: channels go in whole offsets, the
+        #: same in each of its ``groups`` blocks (each block must keep as many as the others)
+        self.channel_blocks: dict[str, int] = {}
         for group in self._all_groups():
             self._add(group)
         self.groups = dict(sorted(self.groups.items(), key=lambda item: self._order[item[0]]))
@@ -167,6 +171,9 @@ class ChannelUnits:
             outs[0], tuple(outs), tuple(ins), tuple(factors), tuple(norms)
         )
         self._layer_group.update({layer: outs[0] for layer in outs})
+        blocks = max((grouped_blocks(self._module[layer]) for layer in outs + ins), default=1)
+        if blocks > 1:
+            self.channel_blocks[outs[0]] = blocks
 
     def _members(self, group) -> tuple[list[str], list[str], list[int], list[str]]:
         outs, ins, factors, norms = [], [], [], []
@@ -222,14 +229,18 @@ class ChannelUnits:
             for layer in self.groups[group].out_layers
         ]
         if direct and all(d is not None for d in direct):
-            return torch.stack([d.double().cpu() for d in direct]).sum(0)
-        total = torch.zeros(self.channels(group), dtype=torch.float64)
-        for item in self._full_group(group):
-            per_unit = self._coupled_scores(item, criterion, stats)
-            if per_unit is not None:
-                total.scatter_add_(
-                    0, torch.as_tensor(item.root_idxs), per_unit[torch.as_tensor(item.idxs)]
-                )
+            total = torch.stack([d.double().cpu() for d in direct]).sum(0)
+        else:
+            total = torch.zeros(self.channels(group), dtype=torch.float64)
+            for item in self._full_group(group):
+                per_unit = self._coupled_scores(item, criterion, stats)
+                if per_unit is not None:
+                    total.scatter_add_(
+                        0, torch.as_tensor(item.root_idxs), per_unit[torch.as_tensor(item.idxs)]
+                    )
+        blocks = self.channel_blocks.get(group, 1)
+        if blocks > 1:  # one score per offset, the same in every block: they go together
+            total = total.view(blocks, -1).sum(0).repeat(blocks)
         return total
 
     def _coupled_scores(self, item, criterion: Criterion, stats: Stats) -> torch.Tensor | None:
@@ -245,8 +256,15 @@ class ChannelUnits:
         return None
 
     def remove(self, group: str, indices: Iterable[int]) -> None:
-        """Physically remove output channels ``indices`` of ``group`` and everything tied to them."""
-        indices = sorted(int(i) for i in indices)
+        """Physically remove output channels ``indices`` of ``group`` and everything tied to them.
+
+        In a group of :attr:`channel_blocks`, whole offsets go (the same channel of every
+        block), the ones most of ``indices`` name, as many as ``indices`` fill whole.
+        """
+        indices = [int(i) for i in indices]
+        if group in self.channel_blocks:
+            indices = whole_offsets(indices, self.channel_blocks[group], self.channels(group))
+        indices = sorted(indices)
         if not indices:
             return
         if len(indices) >= self.channels(group):
