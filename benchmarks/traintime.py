@@ -11,8 +11,9 @@ every arm trains the same total number of epochs (the dense model's
   the first half shrinks the units with a group lasso (proximal steps,
   the schedule's default ``strength``), then they are pruned and the second half fine-tunes;
 - **from scratch, gradual**: a fresh model (seed s) trained ``DENSE_EPOCHS +
-  RECOVERY_EPOCHS`` with the gradual schedule's masks moving during training
-  (``autoprune train --policy``);
+  RECOVERY_EPOCHS`` while the gradual schedule removes channels in
+  ``GRADUAL_EVENTS`` steps over the first 75% of training (``autoprune train
+  --policy``; each removal restarts the optimiser, as the layers change shape);
 - **from scratch, pruned architecture**: the same, one-shot: the random
   initialisation is pruned at step 0 and the small model trained throughout.
 
@@ -30,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from pathlib import Path
@@ -46,6 +48,9 @@ RATIO = 0.5  # channels removed from every group
 DENSE_EPOCHS = 5  # the task's dense training
 RECOVERY_EPOCHS = 1.0
 RECOVERY_LR = 5e-4
+GRADUAL_EVENTS = (
+    8  # from scratch, gradual: channels removed in this many steps over 75% of training
+)
 ARMS = (
     ("post-training, one-shot", "dense model pruned at once, then fine-tuned"),
     ("post-training, regularised", "dense model; group lasso half the fine-tune, then pruned"),
@@ -60,12 +65,17 @@ def _policy(task, schedule: str):
     from autoprune.prune import structured_units
 
     units = structured_units(task.new_model(), task.example_input)
+    steps = math.ceil(len(task.train_data) / task.batch_size) * (DENSE_EPOCHS + RECOVERY_EPOCHS)
     return Policy.uniform(
         list(units.groups),
         RATIO,
         granularity="structured",
         criterion="l1",
-        schedule=ScheduleSpec(schedule, end=0.5 if schedule == "regularised" else 0.75),
+        schedule=ScheduleSpec(
+            schedule,
+            end=0.5 if schedule == "regularised" else 0.75,
+            every=max(1, math.ceil(0.75 * steps / GRADUAL_EVENTS)),
+        ),
         finetune=FinetuneRecipe(epochs=RECOVERY_EPOCHS, lr=RECOVERY_LR),
     )
 
