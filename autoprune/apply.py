@@ -112,7 +112,7 @@ def apply_policy(
     weights must be finite.
     """
     from autoprune.prune import Calibration, Pruner
-    from autoprune.prune.depth import remove_recorded_blocks
+    from autoprune.prune.depth import remove_policy_blocks, remove_recorded_blocks
 
     document = as_document(policy)
     model = remove_recorded_blocks(model, document)  # a shallower copy when blocks were removed
@@ -125,7 +125,8 @@ def apply_policy(
         )
     pruned = copy.deepcopy(model)
     calibration = Calibration.from_task(task) if task is not None else Calibration(example_input)
-    pruner = Pruner(pruned, document.policy, calibration=calibration)
+    pruned, policy = remove_policy_blocks(pruned, document.policy, calibration.example_input)
+    pruner = Pruner(pruned, policy, calibration=calibration)
     pruner.step()
     if task is not None and document.policy.finetune.recalibrate_bn:
         from autoprune.training import recalibrate_batchnorm

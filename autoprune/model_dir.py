@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from autoprune._echo import shorten
-from autoprune._io import load_into
+from autoprune._weights import load_into
 from autoprune.artifact import decode_state_dict, read_history, serialize_state_dict
 from autoprune.builders import import_builder
 from autoprune.errors import AutopruneError, PolicyError, PruningError
@@ -41,7 +41,7 @@ from autoprune.out_dir import POLICY_FILE, WEIGHTS_FILE, check_out, staging_path
 from autoprune.policy import Policy
 from autoprune.policy_file import PolicyDocument, check_fingerprint, load_policy, save_policy
 from autoprune.prune import HistoryEntry
-from autoprune.prune.depth import remove_recorded_blocks, removed_blocks
+from autoprune.prune.depth import remove_policy_blocks, remove_recorded_blocks, removed_blocks
 
 MAX_INPUT_ELEMENTS = 1 << 24  # the largest example input a policy's provenance may ask for
 
@@ -136,9 +136,13 @@ def load_pruned(
         model = remove_recorded_blocks(model, document, copy=False)
     if document.fingerprint:
         check_fingerprint(document.fingerprint, model)
+    example = example_input
+    if document.policy.blocks:  # depth pruning chosen with the widths: blocks go first
+        example = example if example is not None else example_from(document)
+        remove_policy_blocks(model, document.policy, example, check=False)
     history = read_history(metadata, model, source=str(weights))
     if history:
-        example = example_input if example_input is not None else example_from(document)
+        example = example if example is not None else example_from(document)
         _replay(model, example, history, weights)
     expected = {name: tensor.shape for name, tensor in model.state_dict().items()}
     state = decode_state_dict(tensors, metadata, expected=expected, source=str(weights))

@@ -81,13 +81,26 @@ def _sensitivity_seconds(run: dict) -> float:
 class AutopruneSearch(Method):
     series, kinds = "search", ALL_KINDS
 
-    def __init__(self, name: str, *, sensitivity: bool) -> None:
-        self.name, self.sensitivity = name, sensitivity
-        self.description = (
-            "autoprune.search then finalize(top=1, epochs=0): the search's pick, given the shared regimes"
-            if sensitivity
-            else "the same search with the sensitivity analysis off (no caps, no seed policies)"
-        )
+    def __init__(self, name: str, *, sensitivity: bool, depth: bool = False) -> None:
+        self.name, self.sensitivity, self.depth = name, sensitivity, depth
+        if depth:
+            self.description = (
+                "the same search with depth in the space: whole blocks removed, jointly with widths"
+            )
+        elif sensitivity:
+            self.description = "autoprune.search then finalize(top=1, epochs=0): the search's pick, given the shared regimes"
+        else:
+            self.description = (
+                "the same search with the sensitivity analysis off (no caps, no seed policies)"
+            )
+
+    def space(self, name: str):
+        """The search space this method searches: the preset's, with depth when it asks."""
+        if not self.depth:
+            return name
+        from autoprune.search import load_space
+
+        return {**load_space(name).to_dict(), "depth": True}
 
     def run_dir(self, ctx, budget, seed: int):
         return ctx.runs_dir / budget.slug / f"{self.name}-seed{seed}"
@@ -113,7 +126,7 @@ class AutopruneSearch(Method):
             result = autoprune.search(
                 task,
                 f"{budget.kind}={budget.value:g}",
-                space=s.space,
+                space=self.space(s.space),
                 n_trials=s.trials,
                 out=run_dir,
                 seed=seed,
@@ -148,7 +161,8 @@ class AutopruneSearch(Method):
                 "chosen_seed_policy": "" if _blank(chosen.get("seed")) else str(chosen["seed"]),
                 "choice": ", ".join(
                     str(chosen.get(k, "?"))
-                    for k in ("granularity", "scope", "criterion", "schedule")
+                    for k in ("granularity", "scope", "criterion", "schedule", "blocks_removed")
+                    if not _blank(chosen.get(k))
                 ),
                 "search_seconds": round(float(run.get("search_seconds", seconds)), 1),
                 "sensitivity_seconds": round(spent, 1),
@@ -162,4 +176,5 @@ class AutopruneSearch(Method):
 SEARCHES: tuple[Method, ...] = (
     AutopruneSearch("autoprune", sensitivity=True),
     AutopruneSearch("autoprune-nosens", sensitivity=False),
+    AutopruneSearch("autoprune-depth", sensitivity=True, depth=True),
 )

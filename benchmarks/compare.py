@@ -157,7 +157,8 @@ class BenchConfig:
         return replace(self, tasks=plans, methods=tuple(m for m in METHOD_NAMES if m in methods))
 
 
-NO_ABLATION = tuple(m for m in METHOD_NAMES if m != "autoprune-nosens")
+# the search's variants run when named (--method): without sensitivity, with depth
+NO_ABLATION = tuple(m for m in METHOD_NAMES if m not in ("autoprune-nosens", "autoprune-depth"))
 # Torch-Pruning's uniform L1 prunes as uniform-structured does (the same ratio everywhere, L1): not run twice
 CNN_METHODS = tuple(
     m for m in NO_ABLATION if not m.startswith("global-units") and m != "tp-uniform-l1"

@@ -30,6 +30,7 @@ _ORDER = (
     "modelopt-fastnas",
     "autoprune",
     "autoprune-nosens",
+    "autoprune-depth",
 )
 METHODS: dict[str, Method] = {
     m.name: m for m in sorted((*BASELINES, *SEARCHES), key=lambda m: _ORDER.index(m.name))

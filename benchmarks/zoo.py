@@ -60,6 +60,7 @@ class ZooResult:
     seconds: float = 0.0
     steps: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    commit: str = ""
 
     @property
     def passed(self) -> bool:
@@ -77,7 +78,26 @@ class ZooResult:
             "discovery_s": round(self.discovery_seconds, 2),
             "seconds": round(self.seconds, 1),
             "notes": " | ".join(self.notes),
+            "commit": self.commit,
         }
+
+    @classmethod
+    def from_row(cls, row: dict, *, commit: str = "") -> ZooResult:
+        """The result a ``zoo.csv`` row records (``commit`` for rows written without one)."""
+        units = dict(u.split("=") for u in row["units_found"].split() if "=" in u)
+        return cls(
+            name=row["model"],
+            family=row["family"],
+            input_shape=tuple(int(d) for d in row["input"].split("x") if d),
+            units={k: int(v) for k, v in units.items()},
+            params_before=int(row["params_before"]),
+            params_after=int(row["params_after"]),
+            discovery_seconds=float(row["discovery_s"]),
+            seconds=float(row["seconds"]),
+            steps={step: row[step] for step in STEPS if row.get(step, "-") != "-"},
+            notes=[n for n in row.get("notes", "").split(" | ") if n],
+            commit=row.get("commit") or commit,
+        )
 
 
 # ----------------------------------------------------------------------------- the models
@@ -349,7 +369,7 @@ def _onnx(model: nn.Module, example: torch.Tensor, out: Path) -> None:
 # ----------------------------------------------------------------------------- the report
 
 
-def write_results(results: list[ZooResult], out: Path, *, at: str) -> tuple[Path, Path]:
+def write_results(results: list[ZooResult], out: Path) -> tuple[Path, Path]:
     """``zoo.csv`` (one row per model) and ``zoo.md`` (summary and table) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     rows = [r.row() for r in results]
@@ -358,16 +378,38 @@ def write_results(results: list[ZooResult], out: Path, *, at: str) -> tuple[Path
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["model"])
         writer.writeheader()
         writer.writerows(rows)
-    md_path.write_text(render_markdown(results, at=at))
+    md_path.write_text(render_markdown(results))
     return csv_path, md_path
 
 
-def render_markdown(results: list[ZooResult], *, at: str) -> str:
+def read_results(out: Path) -> list[ZooResult]:
+    """The results an earlier run wrote in ``out`` (none when there are none)."""
+    csv_path, md_path = out / "zoo.csv", out / "zoo.md"
+    if not csv_path.is_file():
+        return []
+    header = md_path.read_text().split("`") if md_path.is_file() else []
+    commit = header[1] if len(header) > 1 else ""
+    with csv_path.open(newline="") as f:
+        return [ZooResult.from_row(row, commit=commit) for row in csv.DictReader(f)]
+
+
+def _commits(results: list[ZooResult]) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.commit] = counts.get(r.commit, 0) + 1
+    if len(counts) == 1:
+        return f"Commit `{next(iter(counts))}`"
+    return "Commits " + ", ".join(
+        f"`{c}` ({n} model{'s' if n != 1 else ''})" for c, n in counts.items()
+    )
+
+
+def render_markdown(results: list[ZooResult]) -> str:
     """The zoo's summary per family and its table, as markdown."""
     lines = [
         "# The zoo",
         "",
-        f"Commit `{at}`, torch {torch.__version__}; random weights, batch 2. Steps: "
+        f"{_commits(results)}, torch {torch.__version__}; random weights, batch 2. Steps: "
         + ", ".join(STEPS)
         + " (prune: half of every unit group; reload: outputs equal to the pruned model's; "
         "onnx: export with parity within 1e-4 + 1e-5 x the largest output).",
@@ -412,22 +454,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", choices=("torchvision", "huggingface"))
     parser.add_argument("--out", default="results/zoo")
     parser.add_argument("--seconds", type=float, default=MODEL_SECONDS, help="limit per model")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other models' rows of an earlier run in --out (each row names its commit)",
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     models = _select(args.only, args.family)
     at = code_commit()
+    rerun = {spec.name for spec in models}
+    kept = [r for r in read_results(Path(args.out)) if r.name not in rerun] if args.merge else []
     results = []
     for spec in models:
         result = run_model(spec, seconds=args.seconds)
+        result.commit = at
         results.append(result)
         failed = [f"{s}: {result.steps[s]}" for s in STEPS if result.steps.get(s, "ok") != "ok"]
         print(
             f"{spec.name}: {'ok' if result.passed else '; '.join(failed)} ({result.seconds:.1f} s)",
             flush=True,
         )
-        write_results(results, Path(args.out), at=at)
+        write_results(_in_order(kept + results), Path(args.out))
     print(f"{sum(r.passed for r in results)} of {len(results)} models through every step")
     return 0
+
+
+def _in_order(results: list[ZooResult]) -> list[ZooResult]:
+    """Torchvision first, then Hugging Face; by name within each."""
+    return sorted(results, key=lambda r: (r.family != "torchvision", r.name))
 
 
 def _select(only: list[str] | None, family: str | None) -> list[ZooModel]:

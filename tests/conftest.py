@@ -93,3 +93,25 @@ def conv_dense(conv_task):
     from autoprune.training import dense_model
 
     return dense_model(conv_task, seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def deep_task():
+    """Digits as 1x8x8 images with a residual net of six blocks (depth pruning), in seconds."""
+    from models import deep_resnet
+
+    import autoprune
+    from autoprune.tasks.digits import load_digits_tensors
+
+    x, y = load_digits_tensors()
+    x = x.view(-1, 1, 8, 8)
+    return autoprune.Task(
+        name="digits-deep",
+        build_model=deep_resnet,
+        train_data=(x[:1200], y[:1200]),
+        val_data=(x[1200:1500], y[1200:1500]),
+        test_data=(x[1500:], y[1500:]),
+        example_input=torch.zeros(1, 1, 8, 8),
+        epochs=6,
+        lr=3e-3,
+    )

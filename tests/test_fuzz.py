@@ -705,7 +705,7 @@ NOT_FITTING = {
 @pytest.fixture(scope="module")
 def digits_checkpoint(tmp_path_factory):
     """An untrained DigitsMLP's weights: apply refuses the policy either way, without training a model."""
-    from autoprune._io import save_weights
+    from autoprune._weights import save_weights
     from autoprune.tasks.models import DigitsMLP
 
     path = tmp_path_factory.mktemp("checkpoint") / "dense.safetensors"

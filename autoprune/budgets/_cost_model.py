@@ -67,6 +67,8 @@ class CostModel:
     ) -> None:
         profile = profile_model(model, example_input)
         self.scope = scope
+        self._model, self._example = model, example_input
+        self._shallower: dict[tuple[str, ...], CostModel] = {}
         self.layers = _layers(model, {layer.name: layer.macs for layer in profile.layers})
         self.total_params = sum(
             p.numel() for n, p in model.named_parameters() if in_scope(n, scope)
@@ -162,12 +164,36 @@ class CostModel:
             return kept[group] * self.groups[group].unit_size
         return layer.out_dim
 
+    def _without_blocks(self, policy: Policy) -> tuple[CostModel, Policy]:
+        """The cost model of the model without ``policy.blocks`` (built once per set), and the
+        policy of the rest; ``self`` and ``policy`` when it removes no block."""
+        if not policy.blocks:
+            return self, policy
+        from dataclasses import replace
+
+        from autoprune.prune.depth import remove_policy_blocks
+
+        key = tuple(sorted(policy.blocks))
+        if key not in self._shallower:
+            model, _ = remove_policy_blocks(
+                copy.deepcopy(self._model), policy, self._example, check=False
+            )
+            self._shallower[key] = CostModel(model, self._example, scope=self.scope)
+        layers = {n: lp for n, lp in policy.layers.items() if not policy.inside_blocks(n)}
+        return self._shallower[key], replace(policy, layers=layers, blocks=())
+
     def estimate(self, policy: Policy) -> Costs:
-        """Parameters, MACs and (upper-estimate) bytes of ``policy`` on the dense model (local scope)."""
+        """Parameters, MACs and (upper-estimate) bytes of ``policy`` on the dense model (local scope).
+
+        Blocks the policy removes whole are costed on the model without them.
+        """
         if policy.scope != "local":
             raise ValueError(
                 "CostModel.estimate needs a local-scope policy; convert a global ranking first."
             )
+        if policy.blocks:
+            model, rest = self._without_blocks(policy)
+            return model.estimate(rest)
         kept = self.kept_channels(policy)
         params = self.total_params - self.prunable_params
         macs = sparse_macs = 0
@@ -209,6 +235,10 @@ class CostModel:
 
     def structural_macs(self, policy: Policy) -> dict[str, int]:
         """Dense MACs of each layer after the structured part of ``policy`` (latency features)."""
+        if policy.blocks:  # a removed block's layers execute nothing
+            model, rest = self._without_blocks(policy)
+            macs = model.structural_macs(rest)
+            return {name: macs.get(name, 0) for name in self.layers}
         kept = self.kept_channels(policy)
         out = {}
         for name, layer in self.layers.items():

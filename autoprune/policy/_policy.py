@@ -7,7 +7,7 @@ Example:
     >>> Policy.from_dict({"layers": {"fc1": {"sparsity": 0.5}}, "colour": "red"})
     Traceback (most recent call last):
     ...
-    autoprune.errors.PolicyError: Unknown policy field(s) ['colour']; expected some of ['global_sparsity', 'min_kept', 'round_to', 'scope', 'seed'].
+    autoprune.errors.PolicyError: Unknown policy field(s) ['colour']; expected some of ['blocks', 'global_sparsity', 'min_kept', 'round_to', 'scope', 'seed'].
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ class Policy:
     schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
     finetune: FinetuneRecipe = field(default_factory=FinetuneRecipe)
     seed: int = 0
+    #: whole blocks removed first (depth pruning); the layers inside them are then ignored
+    blocks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", _block_names(self.blocks))
         if not isinstance(self.layers, dict):
             raise PolicyError(
                 f"The 'layers' field must be a mapping of layer name to settings. Got {type(self.layers).__name__} instead."
@@ -79,6 +82,15 @@ class Policy:
             raise PolicyError(
                 "N:M sparsity has a fixed ratio per layer; use scope 'local' for 'nm'."
             )
+
+    def inside_blocks(self, layer: str) -> bool:
+        """Whether ``layer`` lies inside one of the removed :attr:`blocks`.
+
+        Example:
+            >>> Policy(layers={}, blocks=["layers.1"]).inside_blocks("layers.1.conv1")
+            True
+        """
+        return any(layer == b or layer.startswith(f"{b}.") for b in self.blocks)
 
     @property
     def ranks_channels_globally(self) -> bool:
@@ -136,6 +148,7 @@ class Policy:
     def to_dict(self) -> dict:
         """Plain data (for YAML/JSON); ``None`` settings are left out of layer entries."""
         out = asdict(self)
+        out["blocks"] = list(self.blocks)
         out["layers"] = {
             n: {k: v for k, v in asdict(lp).items() if v is not None}
             for n, lp in self.layers.items()
@@ -148,7 +161,7 @@ class Policy:
         if not isinstance(data, dict):
             raise PolicyError(f"A policy must be a mapping. Got {type(data).__name__} instead.")
         data = dict(data)
-        parsed = _parse_layers(data.pop("layers", None))
+        parsed = _parse_layers(data.pop("layers", None), depth_only=bool(data.get("blocks")))
         schedule = _build(ScheduleSpec, data.pop("schedule", {}) or {}, "schedule")
         finetune = _build(FinetuneRecipe, data.pop("finetune", {}) or {}, "finetune")
         known = {f.name for f in fields(cls)} - {"layers", "schedule", "finetune"}
@@ -163,8 +176,29 @@ class Policy:
             raise PolicyError(f"Invalid policy: {shorten(exc, text=True)}") from exc
 
 
-def _parse_layers(layers: Any) -> dict[str, LayerPolicy]:
-    """The ``layers`` mapping of plain data, each entry a LayerPolicy; names printable and distinct."""
+def _block_names(blocks: Any) -> tuple[str, ...]:
+    """The ``blocks`` field as a tuple of distinct block names, each printable text."""
+    if isinstance(blocks, str) or not isinstance(blocks, (list, tuple)):
+        raise PolicyError(
+            f"The 'blocks' field must be a list of block names. Got {shorten(blocks)} instead."
+        )
+    for name in blocks:
+        if not isinstance(name, str) or not name or not name.isprintable():
+            raise PolicyError(
+                f"The 'blocks' field must hold block names (printable text). Got {shorten(name)} instead."
+            )
+    if len(set(blocks)) < len(blocks):
+        raise PolicyError(f"The 'blocks' field names a block twice: {shorten(list(blocks))}.")
+    return tuple(blocks)
+
+
+def _parse_layers(layers: Any, *, depth_only: bool = False) -> dict[str, LayerPolicy]:
+    """The ``layers`` mapping of plain data, each entry a LayerPolicy; names printable and distinct.
+
+    Empty only in a policy that removes whole blocks (``depth_only``).
+    """
+    if depth_only and layers == {}:
+        return {}
     if not isinstance(layers, dict) or not layers:
         raise PolicyError(
             "The 'layers' field must be a non-empty mapping of layer name to settings."

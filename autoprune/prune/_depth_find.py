@@ -35,11 +35,18 @@ class SkippedBlock(nn.Module):
 
 
 def run(model: nn.Module, example_input) -> object:
-    """``model``'s output for ``example_input`` (a tensor, or a dict of keyword inputs)."""
-    with torch.no_grad():
-        if isinstance(example_input, dict):
-            return model(**example_input)
-        return model(example_input)
+    """``model``'s output for ``example_input`` (a tensor, or a dict of keyword inputs), in eval
+    mode (BatchNorm statistics untouched); every module's mode is restored afterwards."""
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            if isinstance(example_input, dict):
+                return model(**example_input)
+            return model(example_input)
+    finally:
+        for module, training in modes.items():
+            module.training = training
 
 
 def first_tensor(value):

@@ -59,6 +59,7 @@ __all__ = [
     "SkippedBlock",
     "block_scores",
     "prune_blocks",
+    "remove_policy_blocks",
     "remove_recorded_blocks",
     "removable_blocks",
     "removed_blocks",
@@ -148,15 +149,7 @@ def prune_blocks(
         raise PruningError(
             f"The 'blocks' parameter must be a non-empty list of block names. Got {shorten(blocks)} instead."
         )
-    reasons, seen = _reasons(model, example_input)
-    for name in blocks:
-        reason = reasons.get(name, "the model has no such block in a Sequential or ModuleList")
-        if reason:
-            removable = ", ".join(n for n, r in reasons.items() if not r) or "none"
-            raise PruningError(
-                f"The block '{shorten(name, text=True)}' cannot be removed: {reason}. "
-                f"Expected one of the removable blocks ({removable})."
-            )
+    seen = _checked(model, blocks, example_input)
     removed = tuple(dict.fromkeys(blocks))
     history = as_history(history)
     result = DepthPruning(model, removed, history=history)
@@ -172,6 +165,50 @@ def prune_blocks(
     shape = (1, *x.shape[1:]) if isinstance(x, torch.Tensor) else ()
     dtype = str(x.dtype).removeprefix("torch.") if isinstance(x, torch.Tensor) else "float32"
     return DepthPruning(pruned.eval(), removed, tuples, shape, dtype, history)
+
+
+def _checked(model: nn.Module, blocks: Sequence[str], example_input) -> dict[str, dict]:
+    """What :func:`observe` saw of every candidate block, once each of ``blocks`` is known removable."""
+    reasons, seen = _reasons(model, example_input)
+    for name in blocks:
+        reason = reasons.get(name, "the model has no such block in a Sequential or ModuleList")
+        if reason:
+            removable = ", ".join(n for n, r in reasons.items() if not r) or "none"
+            raise PruningError(
+                f"The block '{shorten(name, text=True)}' cannot be removed: {reason}. "
+                f"Expected one of the removable blocks ({removable})."
+            )
+    return seen
+
+
+def remove_policy_blocks(model: nn.Module, policy, example_input, *, check: bool = True):
+    """``model``, in place, without the blocks ``policy.blocks`` names; and ``policy`` without
+    the layers inside them (what prunes the rest of the model).
+
+    ``check`` makes sure each block is one :func:`removable_blocks` lists (a forward
+    pass per candidate block); the search, which proposes removable blocks only, skips it.
+
+    Example:
+        >>> import torch
+        >>> from autoprune.policy import Policy
+        >>> from autoprune.tasks.models import FashionResNet
+        >>> model, x = FashionResNet(blocks=2).eval(), torch.zeros(1, 1, 28, 28)
+        >>> policy = Policy.uniform(["layers.1.conv1", "stem.0"], 0.5, blocks=["layers.1"])
+        >>> model, rest = remove_policy_blocks(model, policy, x)
+        >>> type(model.layers[1]).__name__, list(rest.layers), model(x).shape
+        ('SkippedBlock', ['stem.0'], torch.Size([1, 10]))
+    """
+    if not policy.blocks:
+        return model, policy
+    if check:
+        seen = _checked(model, policy.blocks, example_input)
+    else:
+        found = candidates(model)
+        blocks = {name: found[name] for name in policy.blocks if name in found}
+        seen = observe(model, blocks, example_input)
+    skip(model, {name: bool(seen.get(name, {}).get("tuple")) for name in policy.blocks}, copy=False)
+    layers = {n: lp for n, lp in policy.layers.items() if not policy.inside_blocks(n)}
+    return model, dataclasses.replace(policy, layers=layers)
 
 
 def removed_blocks(source) -> dict:

@@ -34,6 +34,7 @@ FRONT_COLUMNS = [
     "granularity",
     "scope",
     "criterion",
+    "blocks_removed",
     "level",
     "seed",
 ]

@@ -43,6 +43,11 @@ def _dense_row(data: ReportData) -> dict:
 def front_table(data: ReportData) -> Table:
     """The front, cheapest first, each row with the command that makes it a final model; then the dense model."""
     columns = [c for c in FRONT_COLUMNS if c in data.front]
+    if (
+        "blocks_removed" in columns
+        and not data.front["blocks_removed"].fillna("").astype(bool).any()
+    ):
+        columns.remove("blocks_removed")  # a search without depth
     chosen = data.final.chosen_trial if data.final is not None else None
     rows = []
     for row in data.front[columns].to_dict(orient="records"):

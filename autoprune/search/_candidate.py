@@ -86,12 +86,13 @@ def suggest(trial, ctx: SearchContext) -> Candidate:
     scopes = [s for s in space.scopes if not (granularity == "nm" and s == "global")] or ["local"]
     scope = trial.suggest_categorical("scope", scopes) if len(scopes) > 1 else scopes[0]
     criterion = trial.suggest_categorical("criterion", list(space.criteria))
+    blocks = tuple(b for b in ctx.blocks if trial.suggest_categorical(f"depth:{b}", [0, 1]))
 
     if granularity == "nm":
         amounts = {
             u: trial.suggest_categorical(f"nm:{u}", ["dense", *space.nm]) for u in ctx.units["nm"]
         }
-        policy = ctx.policy("nm", amounts, criterion=criterion)
+        policy = ctx.policy("nm", amounts, criterion=criterion, blocks=blocks)
         estimates = ctx.estimate(policy)
         return Candidate(
             policy,
@@ -111,13 +112,14 @@ def suggest(trial, ctx: SearchContext) -> Candidate:
     def allocation(target_of):
         def make(beta: float):
             amounts = {u: a + beta * (target_of(u) - a) for u, a in sampled.items()}
-            return amounts, ctx.estimate(ctx.policy(granularity, amounts, criterion=criterion))
+            policy = ctx.policy(granularity, amounts, criterion=criterion, blocks=blocks)
+            return amounts, ctx.estimate(policy)
 
         return make
 
     up, down = allocation(lambda u: bounds[u][1]), allocation(lambda u: bounds[u][0])
     amounts, estimates, repaired, fits = _repair(up, down, ctx, level)
-    policy = ctx.policy(granularity, amounts, criterion=criterion)
+    policy = ctx.policy(granularity, amounts, criterion=criterion, blocks=blocks)
     return Candidate(
         policy, granularity, "local", amounts, estimates, level, criterion, repaired, fits
     )

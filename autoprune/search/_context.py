@@ -85,6 +85,7 @@ class SearchContext:
             for granularity, data in prepared.sensitivity.items()
         }
         self.units = self._units()
+        self.blocks = self._blocks()
         check_overrides(self)
         self.bounds, self.relaxed = unit_bounds(self)
 
@@ -144,6 +145,14 @@ class SearchContext:
         ]
         return {g: units[g] for g in self.granularities}
 
+    def _blocks(self) -> tuple[str, ...]:
+        """The blocks the search may remove whole (with ``depth`` in the space), in module order."""
+        if not self.space.depth:
+            return ()
+        from autoprune.prune.depth import removable_blocks
+
+        return removable_blocks(copy.deepcopy(self.dense), self.example_input)
+
     def tiers(self, granularity: str) -> dict[str, int]:
         """Sensitivity tier of each unit (only when the space asks for tiers)."""
         return self.sensitivity[granularity].tiers(self.space.tiers)
@@ -166,8 +175,9 @@ class SearchContext:
         scope: str = "local",
         global_amount: float | None = None,
         criterion: str = "l1",
+        blocks: tuple[str, ...] = (),
     ) -> Policy:
-        """The Policy of an allocation (N:M allocations map layers to patterns).
+        """The Policy of an allocation (N:M allocations map layers to patterns); ``blocks`` go whole first.
 
         Its schedule is the space's first; its recipe is the space's recovery
         (epochs) and fine-tuning learning rate: what the best candidates get.
@@ -181,6 +191,7 @@ class SearchContext:
                 distill_weight=space.recovery.distill_weight,
             ),
             seed=self.setup.seed,
+            blocks=tuple(blocks),
         )
         if scope == "global":
             caps = {u: high for u, (_, high) in self.bounds[granularity].items()}
@@ -212,7 +223,7 @@ class SearchContext:
         granularities = {lp.granularity for lp in policy.layers.values()}
         if granularities != {"unstructured"} and granularities != {"structured"}:
             return policy  # N:M patterns (or nothing): the policy says exactly what it removes
-        return self.policy(granularities.pop(), reached)
+        return self.policy(granularities.pop(), reached, blocks=policy.blocks)
 
     def estimate(self, policy: Policy) -> dict[str, float]:
         """Estimated value of every budgeted quantity for a local-scope policy."""

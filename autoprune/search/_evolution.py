@@ -8,8 +8,10 @@ pairs of units, one pruned more and one less by the same step, as EvoPress's
 level switches do; the objective then fits the child to its level of the budget
 exactly (:mod:`autoprune.search._candidate`), so every candidate spends the
 budget it was made for and candidates differ only in how they spread it. Now and
-then a child ranks by another criterion of the space. Before any candidate is
-confirmed, proposals are uniform draws within the bounds.
+then a child ranks by another criterion of the space. With depth in the space,
+a child also removes or restores one block now and then (``depth_flip``); the
+fit to the budget then moves the widths, so depth and width are chosen jointly.
+Before any candidate is confirmed, proposals are uniform draws within the bounds.
 
 The heuristic policies (uniform, global magnitude, LAMP, ERK, OWL) are queued
 as the first trials with fixed parameters: the evolution starts from the best of
@@ -35,6 +37,8 @@ from optuna.trial import TrialState
 
 from autoprune.search._space_fields import EvolutionSettings
 
+UNIFORM_DEPTH = 0.25  # the chance a start-up proposal removes a given block
+
 
 @dataclass(frozen=True)
 class EvolutionSpace:
@@ -45,6 +49,7 @@ class EvolutionSpace:
     criteria: tuple[str, ...]
     bounds: dict[str, dict[str, tuple[float, float]]]
     settings: EvolutionSettings = EvolutionSettings()
+    blocks: tuple[str, ...] = ()  # removable whole (depth in the space): ``depth:<block>`` 0 or 1
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         out: dict[str, optuna.distributions.BaseDistribution] = {
@@ -56,6 +61,8 @@ class EvolutionSpace:
             for unit, (low, high) in units.items():
                 if high - low >= 1e-9:
                     out[f"{granularity}:{unit}"] = FloatDistribution(low, high)
+        for block in self.blocks:
+            out[f"depth:{block}"] = CategoricalDistribution([0, 1])
         return out
 
 
@@ -113,7 +120,16 @@ class EvolutionSampler(BaseSampler):
             for unit, (low, high) in self.space.bounds.get(granularity, {}).items()
             if high - low >= 1e-9
         }
-        return {"granularity": granularity, "criterion": criterion, **amounts}
+        depth = {f"depth:{b}": int(self.rng.random() < UNIFORM_DEPTH) for b in self.space.blocks}
+        return {"granularity": granularity, "criterion": criterion, **amounts, **depth}
+
+    def _depth(self, parent_blocks) -> dict[str, int]:
+        """The parent's removed blocks, one of them restored or another removed now and then."""
+        removed = {b: int(b in parent_blocks) for b in self.space.blocks}
+        if removed and self.rng.random() < self.space.settings.depth_flip:
+            block = self.space.blocks[int(self.rng.integers(len(self.space.blocks)))]
+            removed[block] = 1 - removed[block]
+        return {f"depth:{b}": v for b, v in removed.items()}
 
     def _child(self, parent) -> dict:
         attrs = parent.user_attrs
@@ -135,6 +151,7 @@ class EvolutionSampler(BaseSampler):
             "granularity": granularity,
             "criterion": criterion,
             **{f"{granularity}:{u}": amounts[u] for u in movable},
+            **self._depth(attrs.get("blocks", ())),
         }
 
     def sample_independent(self, study, trial, param_name, param_distribution):
@@ -151,6 +168,7 @@ def evolution_space(ctx) -> EvolutionSpace:
         criteria=tuple(ctx.space.criteria),
         bounds={g: dict(b) for g, b in ctx.bounds.items()},
         settings=ctx.space.evolution,
+        blocks=tuple(ctx.blocks),
     )
 
 

@@ -60,6 +60,7 @@ TRIAL_COLUMNS = [
     "retry_of",
     "recover_of",
     "schedule",
+    "blocks_removed",
     "policy",
 ]
 
@@ -96,6 +97,7 @@ def _row(trial) -> dict:
         "retry_of": attrs.get("retry_of", attrs.get("replaces", math.nan)),
         "recover_of": attrs.get("recover_of", math.nan),
         "schedule": attrs.get("schedule", ""),
+        "blocks_removed": " ".join(attrs.get("blocks", [])),
         "policy": json.dumps(attrs["policy"], sort_keys=True) if "policy" in attrs else "",
     }
 

@@ -64,6 +64,9 @@ class CandidateScorer:
         self.calibration = Calibration.from_task(ctx.task)
         self.fitness = Fitness(ctx.dense, ctx.task, ctx.space.fitness, seed=ctx.setup.seed)
         self._statistics: dict[frozenset, Stats] = {}
+        self._skipped: list[
+            tuple[nn.Module, str, nn.Module]
+        ] = []  # (parent, name, block) to put back
 
     def _units(self, policy: Policy) -> MaskedChannels | None:
         """Channels zeroed on the working copy; None when the Pruner finds its own units."""
@@ -75,6 +78,9 @@ class CandidateScorer:
         return self._masked
 
     def _restore(self) -> None:
+        for parent, name, block in reversed(self._skipped):
+            parent._modules[name] = block
+        self._skipped.clear()
         if self._masked is not None:
             self._masked.restore()
         elif self._by_copy:
@@ -104,8 +110,9 @@ class CandidateScorer:
         stats = self._stats(policy)
         units = self._units(policy)
         self._restore()  # heads and neurons: a fresh copy, as their removal shrinks it
+        rest = self._skip_blocks(policy)
         pruner = Pruner(
-            self.model, policy, calibration=self.calibration, units=units, statistics=stats
+            self.model, rest, calibration=self.calibration, units=units, statistics=stats
         )
         pruner.step()
         reached = self._reached(pruner, policy)
@@ -114,6 +121,20 @@ class CandidateScorer:
         self.fitness.prepare(self.model)
         self.model.eval()
         return Built(self.model, reached, estimates, costs, self.fitness)
+
+    def _skip_blocks(self, policy: Policy) -> Policy:
+        """The working copy without ``policy.blocks`` (put back by :meth:`_restore`); the policy
+        of the rest. Channel scores still count the skipped blocks' weights (one trace for all)."""
+        from autoprune.prune.depth import remove_policy_blocks
+
+        for block in policy.blocks:
+            parent_name, _, name = block.rpartition(".")
+            parent = self.model.get_submodule(parent_name)
+            self._skipped.append((parent, name, parent._modules[name]))
+        _, rest = remove_policy_blocks(
+            self.model, policy, self.calibration.example_input, check=False
+        )
+        return rest
 
     @staticmethod
     def _reached(pruner: Pruner, policy: Policy) -> dict[str, float]:

@@ -14,7 +14,9 @@ sensitivity cap):
   layer's mean) are pruned less;
 - ``global``: one magnitude ranking across layers (channels for structured);
 - ``lamp`` (unstructured): the global ranking of LAMP scores (Lee et al. 2021);
-- ``global-taylor`` (structured): the global ranking of Taylor scores.
+- ``global-taylor`` (structured): the global ranking of Taylor scores;
+- ``depth1-uniform``, ``depth2-uniform`` (with depth in the space, at the budget):
+  the one or two blocks whose removal raises the loss least, and uniform widths.
 
 Each is the parameters of a queued trial, so the evolution starts from the best
 of them and a search can only improve on them.
@@ -39,11 +41,12 @@ from autoprune.sensitivity import sensitivity_allocation, uniform_allocation
 
 OWL_LAMBDA = 0.08  # OWL's spread of layer sparsities around the target
 OWL_M = 5.0  # an outlier scores above this many times its layer's mean
+DEPTH_SEEDS = 2  # with depth in the space: seeds removing the 1 .. this many least important blocks
 
 
-def _cost_fn(ctx: SearchContext, granularity: str):
+def _cost_fn(ctx: SearchContext, granularity: str, blocks: tuple[str, ...] = ()):
     def cost(allocation: dict[str, float]) -> float:
-        estimates = ctx.estimate(ctx.policy(granularity, allocation))
+        estimates = ctx.estimate(ctx.policy(granularity, allocation, blocks=blocks))
         return max(estimates[k] / limit for k, limit in ctx.limits.items())
 
     return cost
@@ -55,6 +58,7 @@ def _first_criterion(ctx: SearchContext, *preferred: str) -> str:
 
 def _params(ctx: SearchContext, granularity: str, criterion: str, scope: str, level: float) -> dict:
     params = {"granularity": granularity, "criterion": criterion}
+    params.update({f"depth:{b}": 0 for b in ctx.blocks})  # heuristics keep every block
     if len(ctx.space.levels) > 1:
         params["level"] = level
     scopes = [s for s in ctx.space.scopes if not (granularity == "nm" and s == "global")]
@@ -145,6 +149,35 @@ def _local_seeds(ctx: SearchContext, granularity: str, level: float) -> list[tup
     return seeds
 
 
+def _depth_seeds(ctx: SearchContext, granularity: str, level: float) -> list[tuple[dict, str]]:
+    """The uniform widths with the k least important blocks removed (k = 1, 2), fitted to ``level``.
+
+    A block's importance is the loss increase when it is skipped (a few training batches).
+    """
+    from autoprune.prune.depth import block_scores
+    from autoprune.tasks import iterate_batches
+
+    data = iterate_batches(ctx.task.train_data, batch_size=ctx.task.batch_size)
+    scores = block_scores(ctx.fresh_dense(), ctx.blocks, data, ctx.task.loss)
+    ranked = sorted(ctx.blocks, key=lambda b: scores[b].loss)
+    caps = {u: hi for u, (_, hi) in ctx.bounds[granularity].items()}
+    seeds = []
+    for k in range(1, min(DEPTH_SEEDS, len(ranked)) + 1):
+        blocks = tuple(sorted(ranked[:k], key=ctx.blocks.index))
+        cost = _cost_fn(ctx, granularity, blocks)
+        try:
+            allocation = uniform_allocation(list(caps), cost=cost, target=level, caps=caps)
+        except BudgetError:
+            continue
+        params = {
+            **_params(ctx, granularity, _first_criterion(ctx, "l1", "l2"), "local", level),
+            **_local_params(ctx, granularity, allocation),
+            **{f"depth:{b}": 1 for b in blocks},
+        }
+        seeds.append((params, f"depth{k}-uniform:{granularity}@{level:g}"))
+    return seeds
+
+
 def _global_seeds(ctx: SearchContext, granularity: str, level: float) -> list[tuple[dict, str]]:
     criteria = {"global": _first_criterion(ctx, "l1", "l2")}
     if granularity == "unstructured" and "lamp" in ctx.space.criteria:
@@ -174,6 +207,8 @@ def seed_trials(ctx: SearchContext) -> list[tuple[dict, str]]:
                 seeds += _local_seeds(ctx, granularity, level)
             if "global" in ctx.space.scopes:
                 seeds += _global_seeds(ctx, granularity, level)
+            if ctx.blocks and level == ctx.space.levels[0] and "local" in ctx.space.scopes:
+                seeds += _depth_seeds(ctx, granularity, level)
     return seeds
 
 

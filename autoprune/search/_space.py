@@ -56,6 +56,7 @@ class SearchSpace:
     channel_ratio: AmountRange = AmountRange(0.0, 0.9)
     tiers: int = 0
     levels: tuple[float, ...] = (1.0, 0.75, 0.5)
+    depth: bool = False  # whole blocks removed too, chosen jointly with the widths
     sensitivity: SensitivitySettings = SensitivitySettings()
     fitness: FitnessSettings = FitnessSettings()
     evolution: EvolutionSettings = EvolutionSettings()

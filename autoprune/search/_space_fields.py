@@ -119,6 +119,9 @@ class EvolutionSettings:
     step: tuple[float, float] = (0.02, 0.15)  # how much they trade (a fraction of a unit)
     criterion_switch: float = 0.1  # the chance a child ranks by another criterion of the space
     parents: int = 4  # a child's parent is drawn from the best this many confirmed candidates
+    depth_flip: float = (
+        0.3  # with depth in the space: the chance a child removes or restores a block
+    )
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ EVOLUTION_FIELDS: dict[str, Reader] = {
     "step": pair_reader(0.0, 1.0),
     "criterion_switch": number_reader(0.0, 1.0),
     "parents": integer_reader(1, MAX_MOVES),
+    "depth_flip": number_reader(0.0, 1.0),
 }
 RECOVERY_FIELDS: dict[str, Reader] = {
     "top": integer_reader(0, MAX_TOP),
@@ -190,6 +194,7 @@ SPACE_FIELDS: dict[str, Reader] = {
     "channel_ratio": _amounts(AmountRange(0.0, 0.9)),
     "tiers": integer_reader(0, MAX_TIERS),
     "levels": read_levels,
+    "depth": lambda where, value: check_field(where, value, BOOL),
     "sensitivity": lambda w, v: read_fields(SensitivitySettings, SENSITIVITY_FIELDS, w, v, w + "."),
     "fitness": lambda w, v: read_fields(FitnessSettings, FITNESS_FIELDS, w, v, w + "."),
     "evolution": lambda w, v: read_fields(EvolutionSettings, EVOLUTION_FIELDS, w, v, w + "."),

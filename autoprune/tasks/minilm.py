@@ -127,7 +127,8 @@ def tokenize(sentences: list[str]) -> torch.Tensor:
 @torch.no_grad()
 def dense_embeddings(inputs: torch.Tensor, *, batch_size: int = 128) -> torch.Tensor:
     """The dense model's embeddings of ``inputs``, cached on disk by content."""
-    from autoprune._io import cache_dir, load_weights, save_weights
+    from autoprune._io import cache_dir
+    from autoprune._weights import load_weights, save_weights
 
     key = hashlib.sha256(inputs.numpy().tobytes()).hexdigest()[:16]
     path = cache_dir() / "minilm" / f"embeddings-{key}.safetensors"

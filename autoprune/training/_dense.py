@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from autoprune._io import cache_dir, load_into, load_weights, read_json, save_weights, write_json
+from autoprune._io import cache_dir, read_json, write_json
 from autoprune._validation import check_seed
+from autoprune._weights import load_into, load_weights, save_weights
 from autoprune.apply import load_error_reason
 from autoprune.errors import TaskError
 from autoprune.tasks import Task

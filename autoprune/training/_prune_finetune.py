@@ -25,6 +25,7 @@ from torch import nn
 
 from autoprune.policy import LayerPolicy, Policy
 from autoprune.prune import Calibration, GroupShrink, HistoryEntry, Pruner
+from autoprune.prune.depth import remove_policy_blocks
 from autoprune.schedules import make_schedule
 from autoprune.tasks import Task
 from autoprune.training._evaluate import recalibrate_batchnorm
@@ -60,6 +61,8 @@ def prune_and_finetune(
 ) -> PruneOutcome:
     """Prune ``model`` in place on the policy's schedule, fine-tuning with masks enforced.
 
+    The policy's :attr:`~autoprune.policy.Policy.blocks` are removed first.
+
     ``epochs`` overrides the policy's fine-tuning epochs (0: prune only, as the
     cheap screening of a search does; the schedule then collapses to its final
     amounts). A ``regularised`` schedule shrinks the units to be pruned
@@ -73,7 +76,9 @@ def prune_and_finetune(
         recipe = policy.finetune
     total = finetune_steps(policy, task)
     schedule = make_schedule(policy.schedule)
-    pruner = Pruner(model, policy, calibration=Calibration.from_task(task, batches=stats_batches))
+    calibration = Calibration.from_task(task, batches=stats_batches)
+    model, policy = remove_policy_blocks(model, policy, calibration.example_input)
+    pruner = Pruner(model, policy, calibration=calibration)
     regularising = schedule.regularising(total)
     shrink = (
         [GroupShrink.of(pruner, strength=schedule.strength, steps=regularising)]

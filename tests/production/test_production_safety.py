@@ -63,7 +63,7 @@ def _one_line_cli(argv, capsys) -> str:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """An untrained DigitsMLP's weights: apply runs in a second, no training."""
-    from autoprune._io import save_weights
+    from autoprune._weights import save_weights
 
     path = tmp_path_factory.mktemp("checkpoint") / "dense.safetensors"
     torch.manual_seed(0)
@@ -524,7 +524,7 @@ def test_apply_policy_refuses_nan_weights_and_names_the_tensor():
 
 
 def test_cli_apply_refuses_a_nan_checkpoint(tmp_path, policy_path, capsys):
-    from autoprune._io import save_weights
+    from autoprune._weights import save_weights
 
     state = DigitsMLP().state_dict()
     state["fc1.bias"][0] = float("inf")
@@ -586,7 +586,7 @@ def test_weights_that_do_not_fit_say_why(sparse_dir):
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_pickled_checkpoint_is_refused_without_torchs_advice(tmp_path):
-    from autoprune._io import load_weights
+    from autoprune._weights import load_weights
 
     path = tmp_path / "model.pt"
     torch.save(DigitsMLP(), path)  # the whole module, pickled
@@ -602,7 +602,7 @@ def test_a_pickled_checkpoint_is_refused_without_torchs_advice(tmp_path):
 
 
 def test_a_checkpoint_that_does_not_fit_says_why_in_one_short_line(tmp_path, policy_path, capsys):
-    from autoprune._io import save_weights
+    from autoprune._weights import save_weights
 
     state = DigitsMLP().state_dict()
     del state["fc3.bias"]

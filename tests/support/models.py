@@ -76,3 +76,10 @@ def tiny_bert(seed: int = 0) -> TinyBert:
     """A TinyBert with seeded random weights, in eval mode."""
     torch.manual_seed(seed)
     return TinyBert().eval()
+
+
+def deep_resnet() -> nn.Module:
+    """FashionResNet with two blocks per stage, narrow: four of its six blocks removable whole."""
+    from autoprune.tasks.models import FashionResNet
+
+    return FashionResNet(widths=(8, 8, 16), blocks=2)

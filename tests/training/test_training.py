@@ -5,7 +5,7 @@ import pickle
 import pytest
 import torch
 
-from autoprune._io import load_weights, save_weights
+from autoprune._weights import load_weights, save_weights
 from autoprune.errors import AutopruneError, TaskError, TrainingDiverged
 from autoprune.training import TrainingSettings, dense_model, evaluate, train_model
 

@@ -64,6 +64,26 @@ def test_a_failing_step_is_recorded_with_its_reason_and_the_table_says_so():
     spec = ZooModel("wrong-input", "test", build, lambda: torch.zeros(2, 5))
     result = run_model(spec, seconds=30)
     assert result.steps["inspect"].startswith("FAIL: RuntimeError") and "units" not in result.steps
-    table = render_markdown([result], at="abc1234")
+    result.commit = "abc1234"
+    table = render_markdown([result])
     assert "Commit `abc1234`" in table and "| test | 1 | 0 |" in table
     assert "**wrong-input**: inspect: FAIL: RuntimeError" in table
+
+
+def test_a_merged_run_keeps_the_other_rows_and_names_each_commit(tmp_path):
+    from benchmarks.zoo import ZooResult, read_results, write_results
+
+    old = ZooResult(
+        "a", "torchvision", (2, 3, 8, 8), {"channels": 4}, 10, 5, 0.1, 1.0, commit="old"
+    )
+    old.steps = dict.fromkeys(STEPS, "ok")
+    write_results([old], tmp_path)
+    (back,) = read_results(tmp_path)
+    assert back == old  # a row read back is the result written
+    new = ZooResult("b", "huggingface", (2, 16), {"heads": 8}, 20, 9, 0.2, 2.0, commit="new")
+    new.steps = {"inspect": "ok", "units": "FAIL: TimeoutError: too slow"}
+    write_results([back, new], tmp_path)
+    table = (tmp_path / "zoo.md").read_text()
+    assert "Commits `old` (1 model), `new` (1 model)" in table
+    assert [r.name for r in read_results(tmp_path)] == ["a", "b"]
+    assert read_results(tmp_path)[1].steps == new.steps
