@@ -32,7 +32,7 @@ from autoprune._echo import shorten
 from autoprune.errors import PruningError
 from autoprune.introspect import PRUNABLE_TYPES
 from autoprune.prune._criteria import Criterion
-from autoprune.prune.units._grouped import grouped_blocks, whole_offsets
+from autoprune.prune.units._grouped import grouped_blocks, same_in_every_block, whole_offsets
 from autoprune.prune.units._history import HistoryEntry
 from autoprune.prune.units._protocol import Stats, StructuredGroup
 from autoprune.prune.units._time_limit import fired, time_limit
@@ -238,10 +238,7 @@ class ChannelUnits:
                     total.scatter_add_(
                         0, torch.as_tensor(item.root_idxs), per_unit[torch.as_tensor(item.idxs)]
                     )
-        blocks = self.channel_blocks.get(group, 1)
-        if blocks > 1:  # one score per offset, the same in every block: they go together
-            total = total.view(blocks, -1).sum(0).repeat(blocks)
-        return total
+        return same_in_every_block(total, self.channel_blocks.get(group, 1))
 
     def _coupled_scores(self, item, criterion: Criterion, stats: Stats) -> torch.Tensor | None:
         """Scores per channel of one coupled layer (summed over its other dimensions), or None."""

@@ -8,6 +8,7 @@ removes *offsets*: channel o of every block together.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -33,3 +34,13 @@ def whole_offsets(indices: list[int], blocks: int, channels: int) -> list[int]:
     ranked = sorted(votes, key=lambda o: -votes[o])  # stable: ties keep the callers' order
     offsets = ranked[: min(len(indices) // blocks, width - 1)]
     return [o + b * width for o in offsets for b in range(blocks)]
+
+
+def same_in_every_block(scores: torch.Tensor, blocks: int) -> torch.Tensor:
+    """One score per offset (summed over the blocks), repeated in every block: offsets go together.
+
+    Example:
+        >>> same_in_every_block(torch.tensor([1.0, 2.0, 3.0, 5.0]), 2).tolist()
+        [4.0, 7.0, 4.0, 7.0]
+    """
+    return scores if blocks <= 1 else scores.view(blocks, -1).sum(0).repeat(blocks)
