@@ -1,4 +1,4 @@
-"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme | fidelity | features | traintime``.
+"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme | fidelity | features | traintime | sensitivity-cost``.
 
 The benchmarks live beside the package, not in it (a user's install has no use
 for them); ``make bench`` and its siblings run them from a source checkout.
@@ -34,6 +34,11 @@ def cmd_bench(args) -> int:
         from benchmarks import features
 
         print(f"Wrote {features.run(args.out or 'results/benchmarks/features')}")
+        return 0
+    if args.suite == "sensitivity-cost":
+        from benchmarks import sensitivity_cost
+
+        print(f"Wrote {sensitivity_cost.run(args.out or 'results/benchmarks/sensitivity_cost')}")
         return 0
     if args.suite == "traintime":
         from benchmarks import traintime
@@ -120,6 +125,8 @@ def build_parser():
         "transformer: MiniLM heads and neurons; ablation: what the sensitivity analysis buys; "
         "fidelity: how the search's cheap score ranks against accuracy after recovery; "
         "features: input-feature pruning against SelectKBest and RFE on breast cancer; "
+        "traintime: train-time against post-training pruning at the same structure and epochs; "
+        "sensitivity-cost: a structured sensitivity analysis against the forward passes it needs; "
         "readme: rebuild the README's result tables from results/ (default %(default)s)",
     )
     p.add_argument(

@@ -38,6 +38,7 @@ from autoprune.introspect import PRUNABLE_TYPES
 from autoprune.prune._criteria import Criterion
 from autoprune.prune._statistics import Stats
 from autoprune.prune.units import ChannelUnits, HistoryEntry, StructuredGroup
+from autoprune.prune.units._grouped import whole_offsets
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,9 @@ class MaskedChannels:
     def remove(self, group: str, indices: Iterable[int]) -> None:
         """Zero channels ``indices`` (numbered among those not zeroed yet) of ``group``."""
         kept = self._kept(group)
+        blocks = self._units.channel_blocks.get(group, 1)
+        if blocks > 1:  # a grouped convolution: whole offsets, as physical removal takes them
+            indices = whole_offsets([int(i) for i in indices], blocks, len(kept))
         chosen = {kept[int(i)] for i in indices}
         if not chosen:
             return

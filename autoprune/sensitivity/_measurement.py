@@ -37,7 +37,7 @@ from autoprune.tasks._data import dataset_digest, take
 
 DEFAULT_GRID = (0.1, 0.3, 0.5, 0.7, 0.9)
 GRANULARITIES = ("unstructured", "structured")
-CACHE_VERSION = "2"  # bump when evaluate_point changes what it computes: old points then miss
+CACHE_VERSION = "3"  # bump when evaluate_point changes what it computes: old points then miss
 TRAIN_ITEMS = 2560  # training items kept for BatchNorm recalibration
 
 

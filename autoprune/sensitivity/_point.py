@@ -43,13 +43,58 @@ def _point_policy(m: Measurement, unit: str, amount: float, model: nn.Module) ->
     )
 
 
+_TRACED: dict[str, object] = {}  # per process: the run's working model, traced once
+
+
+def _traced(m: Measurement):
+    """The run's model with its channels traced once in this process (zeroed per point, then restored).
+
+    None when structured units are heads or neurons (removed from a fresh copy instead).
+    """
+    from autoprune.prune._masking import MaskedChannels
+    from autoprune.prune.units import has_transformer_blocks
+
+    if m.key not in _TRACED:
+        model = m.task.build_model()
+        model.load_state_dict(m.state)
+        model.eval()
+        _TRACED.clear()  # one run at a time
+        _TRACED[m.key] = (
+            None if has_transformer_blocks(model) else MaskedChannels(model, m.task.example_input)
+        )
+    masked = _TRACED[m.key]
+    if masked is not None:
+        masked.restore()
+    return masked
+
+
+def _zeroed(m: Measurement, policy: Policy, masked, unit: str) -> tuple[nn.Module, float]:
+    """``policy`` on the traced model (channels zeroed: what removal computes); the share removed."""
+    from autoprune.prune import Calibration, Pruner
+    from autoprune.training import recalibrate_batchnorm
+
+    task = m.task
+    pruner = Pruner(masked.model, policy, calibration=Calibration.from_task(task), units=masked)
+    pruner.step()
+    if policy.finetune.recalibrate_bn:
+        recalibrate_batchnorm(masked.model, task.train_data, seed=policy.seed)
+    masked.model.eval()
+    return masked.model, 1.0 - masked.channels(unit) / masked.original_channels[unit]
+
+
 def evaluate_point(m: Measurement, unit: str, amount: float) -> dict:
-    """Prune ``unit`` alone to ``amount`` and evaluate on the validation subset (0: dense)."""
+    """Prune ``unit`` alone to ``amount`` and evaluate on the validation subset (0: dense).
+
+    Structured channels are zeroed on a model traced once per run and process
+    (:class:`~autoprune.prune._masking.MaskedChannels`), not removed from a fresh trace.
+    """
     from autoprune.training import evaluate, prune_and_finetune
 
     task = m.task
-    model = task.build_model()
-    model.load_state_dict(m.state)
+    masked = _traced(m) if m.granularity == "structured" else None
+    model = task.build_model() if masked is None else masked.model
+    if masked is None:
+        model.load_state_dict(m.state)
     row = {
         "layer": unit,
         "sparsity": amount,
@@ -61,8 +106,15 @@ def evaluate_point(m: Measurement, unit: str, amount: float) -> dict:
         return {**row, "metric": ev.metric, "loss": ev.loss, "achieved": 0.0, "error": ""}
     policy = _point_policy(m, unit, amount, model)
     try:
-        outcome = prune_and_finetune(model, policy, task)
-        ev = evaluate(outcome.model, task.val_data, task)
+        if masked is not None:
+            pruned, value = _zeroed(m, policy, masked, unit)
+        else:
+            outcome = prune_and_finetune(model, policy, task)
+            pruned = outcome.model
+            value = next(r for r in outcome.layers if r["layer"] == unit)[
+                AMOUNT_FIELD[m.granularity]
+            ]
+        ev = evaluate(pruned, task.val_data, task)
     except Exception as exc:  # a crash is a result: report it, go on with the other points
         return {
             **row,
@@ -71,8 +123,6 @@ def evaluate_point(m: Measurement, unit: str, amount: float) -> dict:
             "achieved": float("nan"),
             "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
         }
-    achieved = next(r for r in outcome.layers if r["layer"] == unit)
-    value = achieved[AMOUNT_FIELD[m.granularity]]
     return {**row, "metric": ev.metric, "loss": ev.loss, "achieved": value, "error": ""}
 
 

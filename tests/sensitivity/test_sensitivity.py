@@ -370,3 +370,29 @@ def test_cli_writes_csv_plot_and_ranking(tmp_path, capsys):
     assert len(table) == 6 and set(table.sparsity) == {0.5, 0.9}
     assert (tmp_path / "sensitivity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["sensitivity", "--task", "digits-mlp", "--grid", "0.5,x", "--quiet"]) == 2
+
+
+def test_structured_points_are_measured_on_one_trace_and_equal_physical_removal(
+    conv_task, conv_dense, monkeypatch
+):
+    from autoprune.prune.units import _channels
+    from autoprune.sensitivity import _point
+    from autoprune.sensitivity._measurement import Measurement
+
+    traces = []
+    original = _channels.trace
+    monkeypatch.setattr(_channels, "trace", lambda *a: traces.append(1) or original(*a))
+    m = Measurement.of(
+        conv_dense.model, conv_task, criterion="l1", granularity="structured", val_items=200, seed=0
+    )
+    points = [(unit, amount) for unit in ("conv1", "conv3", "fc1") for amount in (0.25, 0.5, 0.75)]
+    zeroed = [_point.evaluate_point(m, unit, amount) for unit, amount in points]
+    assert len(traces) == 1  # nine points, one trace
+    # the same points with the channels removed physically, each on a fresh trace
+    monkeypatch.setattr(_point, "_traced", lambda m: None)
+    removed = [_point.evaluate_point(m, unit, amount) for unit, amount in points]
+    assert len(traces) == 1 + len(points)
+    for z, r in zip(zeroed, removed, strict=True):
+        assert z["achieved"] == r["achieved"] and not z["error"] and not r["error"]
+        assert z["metric"] == pytest.approx(r["metric"], abs=1e-9)
+        assert z["loss"] == pytest.approx(r["loss"], rel=1e-4)
