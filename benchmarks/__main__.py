@@ -120,6 +120,7 @@ def build_parser():
             "fidelity",
             "features",
             "traintime",
+            "sensitivity-cost",
         ],
         help="engine: criteria on real data; compare: autoprune against the baselines; "
         "transformer: MiniLM heads and neurons; ablation: what the sensitivity analysis buys; "
