@@ -31,20 +31,20 @@ SIDE, VAL_ITEMS, TRAIN_ITEMS, GRID = 32, 128, 256, (0.25, 0.5)
 MODEL = "densenet121"
 
 
-def _task():
+def _task(model: str, val_items: int, train_items: int):
     import autoprune
     from benchmarks._torchvision import import_torchvision
 
     models = import_torchvision().models
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(VAL_ITEMS + TRAIN_ITEMS, 3, SIDE, SIDE, generator=generator)
+    x = torch.randn(val_items + train_items, 3, SIDE, SIDE, generator=generator)
     y = torch.randint(0, 10, (len(x),), generator=generator)
     return autoprune.Task(
-        name=f"{MODEL}-random",
-        build_model=lambda: models.get_model(MODEL, weights=None, num_classes=10),
-        train_data=(x[VAL_ITEMS:], y[VAL_ITEMS:]),
-        val_data=(x[:VAL_ITEMS], y[:VAL_ITEMS]),
-        test_data=(x[:VAL_ITEMS], y[:VAL_ITEMS]),
+        name=f"{model}-random",
+        build_model=lambda: models.get_model(model, weights=None, num_classes=10),
+        train_data=(x[val_items:], y[val_items:]),
+        val_data=(x[:val_items], y[:val_items]),
+        test_data=(x[:val_items], y[:val_items]),
         example_input=torch.zeros(1, 3, SIDE, SIDE),
     )
 
@@ -62,11 +62,17 @@ def forward_seconds(model, task, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def measure() -> dict:
+def measure(
+    model_name: str = MODEL,
+    *,
+    val_items: int = VAL_ITEMS,
+    train_items: int = TRAIN_ITEMS,
+    grid: tuple[float, ...] = GRID,
+) -> dict:
     """Wall time of the analysis, its points, and the forward seconds they need."""
     from autoprune.sensitivity import SensitivityOptions, analyse_sensitivity
 
-    task = _task()
+    task = _task(model_name, val_items, train_items)
     torch.manual_seed(0)
     model = task.build_model().eval()
     start = time.perf_counter()
@@ -74,14 +80,15 @@ def measure() -> dict:
         model,
         task,
         granularity="structured",
-        grid=GRID,
-        options=SensitivityOptions(val_items=VAL_ITEMS, cache=False, progress=False),
+        grid=grid,
+        val_items=val_items,
+        options=SensitivityOptions(cache=False, progress=False),
     )
     wall = time.perf_counter() - start
     points = int((sens.table["sparsity"] > 0).sum())
     per_point = forward_seconds(model, task)
     return {
-        "model": MODEL,
+        "model": model_name,
         "groups": len(sens.units),
         "points": points,
         "errors": int((sens.table["error"] != "").sum()),
