@@ -123,23 +123,15 @@ class BenchConfig:
     def select(self, *, tasks=None, methods=None, budgets=None) -> BenchConfig:
         """The same configuration restricted to some tasks, methods and/or budgets (by name).
 
+        Budgets named with tasks run on those tasks, whether the preset has them or not.
+
         Example:
             >>> [p.name for p in full().select(budgets=["params=0.02"]).tasks]
             ['fashion-cnn']
+            >>> full().select(tasks=["minilm-fidelity"], budgets=["latency=0.5"]).tasks[0].budgets
+            ('latency=0.5',)
         """
         plans = self.tasks
-        if budgets:
-            known = sorted({b for p in plans for b in p.budgets})
-            unknown = [b for b in budgets if b not in known]
-            if unknown:
-                raise BenchError(
-                    f"Budget {unknown[0]!r} is not in this benchmark; expected one of {', '.join(known)}."
-                )
-            plans = tuple(
-                replace(p, budgets=tuple(b for b in p.budgets if b in budgets))
-                for p in plans
-                if any(b in budgets for b in p.budgets)
-            )
         if tasks:
             known = [p.name for p in self.tasks]
             unknown = [t for t in tasks if t not in known]
@@ -148,6 +140,23 @@ class BenchConfig:
                     f"Task {unknown[0]!r} is not in this benchmark; expected one of {', '.join(known)}."
                 )
             plans = tuple(p for p in plans if p.name in tasks)
+        if budgets and tasks:  # named with their tasks: the budgets run there, preset or not
+            for budget in budgets:
+                parse_budget(budget)
+            plans = tuple(replace(p, budgets=tuple(budgets)) for p in plans)
+        elif budgets:
+            known = sorted({b for p in plans for b in p.budgets})
+            unknown = [b for b in budgets if b not in known]
+            if unknown:
+                raise BenchError(
+                    f"Budget {unknown[0]!r} is not in this benchmark; expected one of "
+                    f"{', '.join(known)}, or name the task (--task) to run it there."
+                )
+            plans = tuple(
+                replace(p, budgets=tuple(b for b in p.budgets if b in budgets))
+                for p in plans
+                if any(b in budgets for b in p.budgets)
+            )
         if not methods:
             return replace(self, tasks=plans)
         for name in methods:
