@@ -11,6 +11,14 @@ from __future__ import annotations
 
 from autoprune.errors import AutopruneError
 
+# suites whose module's run(out) takes nothing else; results go to results/benchmarks/<module>
+SIMPLE_SUITES = {
+    "fidelity": "fidelity",
+    "features": "features",
+    "traintime": "traintime",
+    "sensitivity-cost": "sensitivity_cost",
+}
+
 
 def cmd_bench(args) -> int:
     if args.suite == "readme":
@@ -25,25 +33,12 @@ def cmd_bench(args) -> int:
         if unsourced:
             print(f"Figures in no linked results file: {', '.join(unsourced)}")
         return 1 if unsourced else 0
-    if args.suite == "fidelity":
-        from benchmarks import fidelity
+    if args.suite in SIMPLE_SUITES:
+        import importlib
 
-        print(f"Wrote {fidelity.run(args.out or 'results/benchmarks/fidelity')}")
-        return 0
-    if args.suite == "features":
-        from benchmarks import features
-
-        print(f"Wrote {features.run(args.out or 'results/benchmarks/features')}")
-        return 0
-    if args.suite == "sensitivity-cost":
-        from benchmarks import sensitivity_cost
-
-        print(f"Wrote {sensitivity_cost.run(args.out or 'results/benchmarks/sensitivity_cost')}")
-        return 0
-    if args.suite == "traintime":
-        from benchmarks import traintime
-
-        print(f"Wrote {traintime.run(args.out or 'results/benchmarks/traintime')}")
+        module = importlib.import_module(f"benchmarks.{SIMPLE_SUITES[args.suite]}")
+        out = args.out or f"results/benchmarks/{SIMPLE_SUITES[args.suite]}"
+        print(f"Wrote {module.run(out)}")
         return 0
     if args.suite == "ablation":
         from benchmarks import ablation

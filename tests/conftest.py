@@ -68,24 +68,29 @@ class TinyResNet(torch.nn.Module):
         return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
 
 
-@pytest.fixture(scope="session")
-def conv_task():
-    """Digits as 1x8x8 images with TinyResNet: convolutions, BatchNorm and a residual, in seconds."""
+def _digits_images_task(name: str, build_model, *, epochs: int):
+    """Digits as 1x8x8 images (1,200 train, 300 validation, the rest test) with ``build_model``."""
     import autoprune
     from autoprune.tasks.digits import load_digits_tensors
 
     x, y = load_digits_tensors()
     x = x.view(-1, 1, 8, 8)
     return autoprune.Task(
-        name="digits-conv",
-        build_model=TinyResNet,
+        name=name,
+        build_model=build_model,
         train_data=(x[:1200], y[:1200]),
         val_data=(x[1200:1500], y[1200:1500]),
         test_data=(x[1500:], y[1500:]),
         example_input=torch.zeros(1, 1, 8, 8),
-        epochs=8,
+        epochs=epochs,
         lr=3e-3,
     )
+
+
+@pytest.fixture(scope="session")
+def conv_task():
+    """Digits as 1x8x8 images with TinyResNet: convolutions, BatchNorm and a residual, in seconds."""
+    return _digits_images_task("digits-conv", TinyResNet, epochs=8)
 
 
 @pytest.fixture(scope="session")
@@ -100,18 +105,4 @@ def deep_task():
     """Digits as 1x8x8 images with a residual net of six blocks (depth pruning), in seconds."""
     from models import deep_resnet
 
-    import autoprune
-    from autoprune.tasks.digits import load_digits_tensors
-
-    x, y = load_digits_tensors()
-    x = x.view(-1, 1, 8, 8)
-    return autoprune.Task(
-        name="digits-deep",
-        build_model=deep_resnet,
-        train_data=(x[:1200], y[:1200]),
-        val_data=(x[1200:1500], y[1200:1500]),
-        test_data=(x[1500:], y[1500:]),
-        example_input=torch.zeros(1, 1, 8, 8),
-        epochs=6,
-        lr=3e-3,
-    )
+    return _digits_images_task("digits-deep", deep_resnet, epochs=6)

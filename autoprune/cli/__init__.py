@@ -17,7 +17,7 @@ import errno
 import os
 import sys
 
-from autoprune.cli import _model, _production, _search, _train
+from autoprune.cli import _model, _production, _search
 from autoprune.cli._args import check_args
 from autoprune.errors import AutopruneError
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for family in (_model, _search, _production, _train):
+    for family in (_model, _search, _production):
         family.register(sub)
     return parser
 

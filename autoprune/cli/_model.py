@@ -6,6 +6,7 @@ import json
 import time
 
 from autoprune._table import format_table
+from autoprune.cli import _train
 from autoprune.cli._args import (
     add_cluster_arguments,
     add_latency_arguments,
@@ -157,6 +158,7 @@ def register(sub) -> None:
     p.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+    _train.add_policy_arguments(p)  # train-time pruning: --policy, --out, --lr, --overwrite
 
     p = sub.add_parser("inspect", help="per-layer parameters, MACs, bytes and CPU latency")
     add_task_arguments(p)

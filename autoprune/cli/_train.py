@@ -117,9 +117,8 @@ def run_train(args, *, dense_command) -> int:
     return dense_command(args)
 
 
-def register(sub) -> None:
-    """Give the ``train`` command (registered before, by :mod:`autoprune.cli._model`) ``--policy``."""
-    p = sub.choices["train"]
+def add_policy_arguments(p) -> None:
+    """Give the ``train`` parser (:mod:`autoprune.cli._model` builds it) ``--policy`` and its flags."""
     p.description = (
         "Train (or load from the cache) the dense model of a task; with --policy, train the "
         "task's model from scratch while the policy's schedule prunes it, and write the pruned "
