@@ -81,3 +81,21 @@ def test_without_depth_no_block_is_removed(deep_task, tmp_path):
     )
     assert result.context.blocks == ()
     assert all(not Policy.from_dict(json.loads(p)).blocks for p in result.trials.policy if p)
+
+
+def test_bad_blocks_are_one_line_errors(tmp_path):
+    import pytest
+
+    from autoprune.errors import PolicyError, PruningError, SearchSpaceError
+
+    with pytest.raises(PolicyError, match="'blocks' field must be a list"):
+        Policy.from_dict({"layers": {"fc1": {"sparsity": 0.5}}, "blocks": "layers.1"})
+    with pytest.raises(PolicyError, match="names a block twice"):
+        Policy.uniform(["fc1"], 0.5, blocks=["a", "a"])
+    assert Policy.from_dict({"layers": {}, "blocks": ["layers.1"]}).blocks == ("layers.1",)
+    x = torch.rand(1, 1, 8, 8)
+    downsampling = Policy.uniform(["stem.0"], 0.5, granularity="structured", blocks=["layers.2"])
+    with pytest.raises(PruningError, match="'layers.2' cannot be removed: its output shape"):
+        apply_policy(deep_resnet().eval(), downsampling, example_input=x)
+    with pytest.raises(SearchSpaceError, match="depth"):
+        load_space({**_space(True), "depth": "yes"})
