@@ -89,7 +89,7 @@ bench-reliability: install
 	mkdir -p results/reliability
 	AUTOPRUNE_KILL_REPORT=results/reliability/kill_resume.json \
 	AUTOPRUNE_FUZZ_COUNTS=results/reliability/fuzz_counts.json \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_reliability.py tests/test_fuzz.py
+	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/search/test_reliability.py tests/test_fuzz.py
 
 # Every torchvision classification model and the Hugging Face families through inspect, structured
 # pruning, a forward pass, apply + load_pruned and ONNX export: results/zoo/zoo.md and zoo.csv.

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from autoprune.report._data import ReportData
 from autoprune.report._figures import Figures
 from autoprune.report._front import pick_command
@@ -40,13 +42,15 @@ def _dense_row(data: ReportData) -> dict:
     return row
 
 
+def _any_text(column: pd.Series) -> bool:
+    """Whether any cell of ``column`` holds a non-empty text (empty cells read back as NaN)."""
+    return bool(column.dropna().astype(str).str.len().gt(0).any())
+
+
 def front_table(data: ReportData) -> Table:
     """The front, cheapest first, each row with the command that makes it a final model; then the dense model."""
     columns = [c for c in FRONT_COLUMNS if c in data.front]
-    if (
-        "blocks_removed" in columns
-        and not data.front["blocks_removed"].fillna("").astype(bool).any()
-    ):
+    if "blocks_removed" in columns and not _any_text(data.front["blocks_removed"]):
         columns.remove("blocks_removed")  # a search without depth
     chosen = data.final.chosen_trial if data.final is not None else None
     rows = []

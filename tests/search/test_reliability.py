@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -22,6 +23,7 @@ from autoprune.search import SearchOptions, open_run, search
 from autoprune.tasks.models import DigitsMLP
 
 N_TRIALS = 12
+SUPPORT = Path(__file__).resolve().parents[1] / "support"  # interrupt_at.py
 ARGS = digits_search(N_TRIALS, "--quiet", "--top", "2")
 
 
@@ -57,23 +59,20 @@ def _front_content(out) -> list[tuple]:
     )
 
 
-def _moments(cache, out, rng):
-    """Conditions to kill at, one per phase, each followed by a random delay."""
+def _moments(out, rng):
+    """Where to kill, one per phase: (phase, hold point or None, condition to kill at).
+
+    A phase with a hold point is killed for certain: the process, run by
+    ``tests/support/interrupt_at.py``, writes the marker when it gets there and waits. The
+    trials are killed at a random number of finished trials plus a random delay, wherever
+    that lands.
+    """
     return [
-        (
-            "sensitivity analysis",
-            lambda: (cache / "sensitivity").exists() and not (out / "sensitivity").exists(),
-        ),
-        ("a trial (early)", lambda: _complete(out) >= rng.randint(1, 4)),
-        ("a trial (late)", lambda: _complete(out) >= rng.randint(6, 10)),
-        (
-            "picking and writing the final model",
-            lambda: (out / "trials.csv").exists() and not (out / "final").exists(),
-        ),
-        (
-            "writing the report",
-            lambda: (out / "final").exists() and not (out / "report.html").exists(),
-        ),
+        ("sensitivity analysis", "sensitivity", None),
+        ("a trial (early)", None, lambda: _complete(out) >= rng.randint(1, 4)),
+        ("a trial (late)", None, lambda: _complete(out) >= rng.randint(6, 10)),
+        ("picking and writing the final model", "final", None),
+        ("writing the report", "report", None),
     ]
 
 
@@ -97,22 +96,29 @@ def test_sigkill_at_random_moments_then_resume_keeps_every_trial_and_the_same_fr
     interrupted = tmp_path / "interrupted"
     rng = random.Random(11)
     kills, snapshots = [], []
-    for phase, condition in _moments(cache, interrupted, rng):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "autoprune.cli", *ARGS, "--out", str(interrupted)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.time() + 240
-        while proc.poll() is None and not condition() and time.time() < deadline:
+    for phase, hold_at, condition in _moments(interrupted, rng):
+        marker, errors = tmp_path / f"held-{hold_at}", tmp_path / f"stderr-{len(kills)}"
+        held = [str(SUPPORT / "interrupt_at.py"), f"hold-{hold_at}", "-1", "--"]
+        with errors.open("w") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, *(held if hold_at else ["-m", "autoprune.cli"]), *ARGS]
+                + ["--out", str(interrupted)],
+                env={**env, "AUTOPRUNE_KILL_MARKER": str(marker)},
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        reached = condition or marker.exists
+        deadline = time.time() + 600  # a safety net on a stuck machine, not a timing assumption
+        while proc.poll() is None and not reached() and time.time() < deadline:
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.15))
+        if hold_at is None:
+            time.sleep(rng.uniform(0.0, 0.15))
         if proc.poll() is not None:
-            continue  # the phase went by too fast to catch
+            assert hold_at is None, f"ended before holding at {hold_at}: {errors.read_text()}"
+            continue  # the trials went by before the random moment came
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        assert hold_at is None or marker.exists(), f"no hold at {hold_at!r} within 600 s"
         kills.append(phase)
         if _complete(interrupted):
             study = open_run(interrupted).study
@@ -125,8 +131,9 @@ def test_sigkill_at_random_moments_then_resume_keeps_every_trial_and_the_same_fr
             )
     final = _run_cli(interrupted, env)
     assert final.returncode == 0, final.stderr
-    assert len(kills) >= 4, kills
-    assert "a trial (late)" in kills or "a trial (early)" in kills
+    held = {"sensitivity analysis", "picking and writing the final model", "writing the report"}
+    assert held <= set(kills), kills
+    assert "a trial (early)" in kills or "a trial (late)" in kills
     study = open_run(interrupted).study
     complete = [t for t in candidates(study.trials) if t.state.name == "COMPLETE"]
     assert len(complete) == N_TRIALS  # nothing lost, nothing duplicated

@@ -14,6 +14,12 @@ MOMENT is where the process kills itself (SIGKILL), the first time trial number 
 A marker file (``$AUTOPRUNE_KILL_MARKER``) is written just before the kill, so the
 same command run again is not killed a second time.
 
+``hold-sensitivity``, ``hold-final`` and ``hold-report`` (TRIAL unused) hold the process inside
+a phase until the test kills it: after the sensitivity analysis measured its first layer (and
+before the others), after the final model was saved to its staging directory (before it is
+published as ``final/``), and after ``report.md`` was written (before ``report.html``). The
+marker names the phase.
+
 ``pause-after-save`` (TRIAL unused) pauses a finalize right after it saved its final
 model to its staging directory: it writes ``$AUTOPRUNE_KILL_MARKER`` and waits until
 the file ``$AUTOPRUNE_RESUME_MARKER`` exists.
@@ -34,6 +40,27 @@ def _die() -> None:
 
 def _armed() -> bool:
     return not Path(os.environ["AUTOPRUNE_KILL_MARKER"]).exists()
+
+
+def _hold(phase: str) -> None:
+    """Write the marker and wait here until killed."""
+    import threading
+
+    Path(os.environ["AUTOPRUNE_KILL_MARKER"]).write_text(phase)
+    threading.Event().wait()
+
+
+def _hold_before(module, name: str, phase: str, *, calls: int = 1) -> None:
+    """Hold when ``module.name`` is called for the ``calls``-th time, before it runs."""
+    original, seen = getattr(module, name), []
+
+    def held(*args, **kwargs):
+        seen.append(1)
+        if len(seen) == calls:
+            _hold(phase)
+        return original(*args, **kwargs)
+
+    setattr(module, name, held)
 
 
 def install(moment: str, number: int) -> None:
@@ -99,6 +126,18 @@ def install(moment: str, number: int) -> None:
 
         objective.Objective.__call__ = remember
         scoring.CandidateScorer.build = build_then_die
+    elif moment == "hold-sensitivity":
+        import autoprune.sensitivity._analysis as analysis
+
+        _hold_before(analysis, "unit_curve", "sensitivity", calls=2)
+    elif moment == "hold-final":
+        import autoprune.final._finalize as finalize
+
+        _hold_before(finalize, "publish", "final")
+    elif moment == "hold-report":
+        import autoprune.report._build as build
+
+        _hold_before(build, "to_html", "report")
     elif moment == "pause-after-save":
         import time
 
