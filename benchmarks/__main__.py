@@ -1,4 +1,4 @@
-"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme | fidelity | features | traintime | sensitivity-cost``.
+"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme | fidelity | features | traintime | sensitivity-cost | latency-model``.
 
 The benchmarks live beside the package, not in it (a user's install has no use
 for them); ``make bench`` and its siblings run them from a source checkout.
@@ -17,6 +17,7 @@ SIMPLE_SUITES = {
     "features": "features",
     "traintime": "traintime",
     "sensitivity-cost": "sensitivity_cost",
+    "latency-model": "latency_model",
 }
 
 
@@ -112,10 +113,7 @@ def build_parser():
             "transformer",
             "ablation",
             "readme",
-            "fidelity",
-            "features",
-            "traintime",
-            "sensitivity-cost",
+            *SIMPLE_SUITES,
         ],
         help="engine: criteria on real data; compare: autoprune against the baselines; "
         "transformer: MiniLM heads and neurons; ablation: what the sensitivity analysis buys; "
@@ -123,6 +121,7 @@ def build_parser():
         "features: input-feature pruning against SelectKBest and RFE on breast cancer; "
         "traintime: train-time against post-training pruning at the same structure and epochs; "
         "sensitivity-cost: a structured sensitivity analysis against the forward passes it needs; "
+        "latency-model: the latency models' error on measured variants, and rounding widths; "
         "readme: rebuild the README's result tables from results/ (default %(default)s)",
     )
     p.add_argument(

@@ -9,7 +9,19 @@ Example:
 from autoprune.budgets._budget import KINDS, STRUCTURAL_KINDS, Budget, parse_budget, parse_budgets
 from autoprune.budgets._cost_model import CostModel
 from autoprune.budgets._costs import Costs, measure_costs
-from autoprune.budgets._latency_model import LatencyModel, load_or_sample, sample_latencies
+from autoprune.budgets._latency_model import (
+    LatencyModel,
+    TableLatencyModel,
+    fit_latency_models,
+    load_or_sample,
+    sample_latencies,
+)
+from autoprune.budgets._latency_table import (
+    LatencyTable,
+    load_or_measure_table,
+    measure_table,
+    model_widths,
+)
 
 __all__ = [
     "KINDS",
@@ -18,8 +30,14 @@ __all__ = [
     "CostModel",
     "Costs",
     "LatencyModel",
+    "LatencyTable",
+    "TableLatencyModel",
+    "fit_latency_models",
+    "load_or_measure_table",
     "load_or_sample",
     "measure_costs",
+    "measure_table",
+    "model_widths",
     "parse_budget",
     "parse_budgets",
     "sample_latencies",

@@ -138,6 +138,11 @@ class CostModel:
             name.endswith(".__values__") for name in tensors
         )
 
+    def shrinkable(self) -> dict[str, tuple[bool, bool]]:
+        """Which dimensions of each layer structured pruning can shrink: (inputs, outputs)."""
+        inputs = {name for group in self.groups.values() for name in group.in_layers}
+        return {name: (name in inputs, name in self.layer_group) for name in self.layers}
+
     def group_of(self, layer: str) -> str | None:
         return self.layer_group.get(layer)
 
@@ -233,17 +238,29 @@ class CostModel:
             sparse_macs=int(sparse_macs),
         )
 
+    def layer_widths(self, policy: Policy) -> dict[str, tuple[int, int]]:
+        """(Kept inputs per group, kept outputs) of every layer under the structured part of ``policy``.
+
+        A layer inside a block the policy removes keeps nothing: ``(0, 0)``.
+        """
+        if policy.blocks:
+            model, rest = self._without_blocks(policy)
+            widths = model.layer_widths(rest)
+            return {name: widths.get(name, (0, 0)) for name in self.layers}
+        kept = self.kept_channels(policy)
+        return {
+            name: (
+                layer.in_dim - self._inputs_removed(name, kept),
+                self._out_kept(name, layer, kept),
+            )
+            for name, layer in self.layers.items()
+        }
+
     def structural_macs(self, policy: Policy) -> dict[str, int]:
         """Dense MACs of each layer after the structured part of ``policy`` (latency features)."""
-        if policy.blocks:  # a removed block's layers execute nothing
-            model, rest = self._without_blocks(policy)
-            macs = model.structural_macs(rest)
-            return {name: macs.get(name, 0) for name in self.layers}
-        kept = self.kept_channels(policy)
         out = {}
-        for name, layer in self.layers.items():
-            out_kept = self._out_kept(name, layer, kept)
-            in_kept = layer.in_dim - self._inputs_removed(name, kept)
+        for name, (in_kept, out_kept) in self.layer_widths(policy).items():
+            layer = self.layers[name]
             out[name] = round(layer.macs * (out_kept / layer.out_dim) * (in_kept / layer.in_dim))
         return out
 

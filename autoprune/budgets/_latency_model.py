@@ -1,12 +1,19 @@
-"""A latency model: predict CPU latency from the per-layer MACs of structured variants.
+"""Latency models: predict CPU latency of structured variants without running them.
 
 Measuring every candidate is slow and noisy, so the search measures a sample
 of structurally pruned variants of the dense model (random channel ratios per
-dependency group), fits a non-negative linear model ``latency = a + sum_l b_l
-* MACs_l`` with scikit-learn, reports its error on held-out samples, and uses
-it to screen candidates. Candidates that reach the report are measured.
-Unstructured and N:M sparsity do not change the features: on a CPU with dense
-kernels they do not make a model faster.
+dependency group) and fits a model to them with scikit-learn, reporting its
+error on held-out samples:
+
+- :class:`TableLatencyModel` (the default): ``latency = a + b * sum_l t_l``,
+  where ``t_l`` is layer ``l``'s time at the candidate's widths in a measured
+  per-layer table (:mod:`autoprune.budgets._latency_table`);
+- :class:`LatencyModel`: a non-negative linear model ``latency = a + sum_l b_l
+  * MACs_l`` (what the search used before the table; kept for comparison).
+
+Candidates that reach the report are measured. Unstructured and N:M sparsity
+do not change the features: on a CPU with dense kernels they do not make a
+model faster.
 
 Example:
     >>> import pandas as pd
@@ -28,23 +35,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from autoprune.budgets._latency_table import LatencyTable, model_widths
 from autoprune.introspect import measure_latency, profile_model
 
 if TYPE_CHECKING:  # pandas is imported where a table is made: importing budgets stays light
     import pandas as pd
 
 
-class LatencyModel:
-    """``latency_ms`` as a non-negative linear function of per-layer MACs (in millions)."""
+class _LinearFit:
+    """A non-negative linear regression of ``latency_ms`` on features of the samples."""
 
-    def __init__(self, layers: list[str]) -> None:
-        self.layers = list(layers)
+    kind = ""
 
     def _matrix(self, rows) -> np.ndarray:
-        return np.array([[float(r[name]) / 1e6 for name in self.layers] for r in rows])
+        raise NotImplementedError
 
-    def fit(self, samples: pd.DataFrame, *, holdout: float = 0.25, seed: int = 0) -> LatencyModel:
-        """Fit on ``samples`` (one column per layer plus ``latency_ms``); held-out error first."""
+    def fit(self, samples: pd.DataFrame, *, holdout: float = 0.25, seed: int = 0):
+        """Fit on ``samples`` (features plus ``latency_ms``); the held-out error first."""
         from sklearn.linear_model import LinearRegression
         from sklearn.model_selection import train_test_split
 
@@ -59,15 +66,73 @@ class LatencyModel:
         self.n_samples_ = len(rows)
         return self
 
-    def predict(self, layer_macs: dict[str, float]) -> float:
-        """Predicted latency (ms) of a variant with these per-layer dense MACs."""
-        return float(self.regression_.predict(self._matrix([layer_macs]))[0])
+    def predict(self, features: dict) -> float:
+        """Predicted latency (ms) of a variant with these features."""
+        return float(self.regression_.predict(self._matrix([features]))[0])
+
+
+class LatencyModel(_LinearFit):
+    """``latency_ms`` as a non-negative linear function of per-layer MACs (in millions)."""
+
+    kind = "macs"
+
+    def __init__(self, layers: list[str]) -> None:
+        self.layers = list(layers)
+
+    def _matrix(self, rows) -> np.ndarray:
+        return np.array([[float(r[name]) / 1e6 for name in self.layers] for r in rows])
+
+    def predict_policy(self, cost_model, policy) -> float:
+        """Predicted latency of ``policy`` on the dense model of ``cost_model``."""
+        return self.predict(cost_model.structural_macs(policy))
 
     def predict_model(self, model: nn.Module, example_input: torch.Tensor) -> float:
         """Predicted latency of a (pruned) model, from its structural MACs."""
         return self.predict(
             {layer.name: layer.macs for layer in profile_model(model, example_input).layers}
         )
+
+
+class TableLatencyModel(_LinearFit):
+    """``latency_ms = a + b * (sum of the table's layer times at the variant's widths)``."""
+
+    kind = "table"
+
+    def __init__(self, table: LatencyTable) -> None:
+        self.table = table
+
+    def _matrix(self, rows) -> np.ndarray:
+        return np.array([[self.table.total_ms(_widths(r, self.table.layers))] for r in rows])
+
+    @staticmethod
+    def fits(samples: pd.DataFrame, table: LatencyTable) -> bool:
+        """Whether ``samples`` record the widths this model needs (older runs recorded MACs only)."""
+        return all(f"{name}:out" in samples for name in table.layers)
+
+    def predict(self, features: dict) -> float:
+        """Predicted latency (ms) of a variant with these widths (layer -> (inputs, outputs))."""
+        return float(self.regression_.predict([[self.table.total_ms(features)]])[0])
+
+    def predict_policy(self, cost_model, policy) -> float:
+        """Predicted latency of ``policy`` on the dense model of ``cost_model``."""
+        return self.predict(cost_model.layer_widths(policy))
+
+    def predict_model(self, model: nn.Module, example_input: torch.Tensor) -> float:
+        """Predicted latency of a (pruned) model, from the widths of its layers."""
+        return self.predict(model_widths(model))
+
+
+def _widths(row: dict, layers: list[str]) -> dict[str, tuple[float, float]]:
+    """Layer -> (inputs, outputs) from a sample's ``name:in`` and ``name:out`` columns."""
+    return {name: (float(row[f"{name}:in"]), float(row[f"{name}:out"])) for name in layers}
+
+
+def _width_columns(model: nn.Module) -> dict[str, int]:
+    return {
+        f"{name}:{side}": width
+        for name, (w_in, w_out) in model_widths(model).items()
+        for side, width in (("in", w_in), ("out", w_out))
+    }
 
 
 def sample_latencies(
@@ -97,6 +162,7 @@ def sample_latencies(
                 n_remove = min(channels - 1, int(round(ratio * channels)))
                 pruner.remove(group, list(range(n_remove)))
         macs = {layer.name: layer.macs for layer in profile_model(variant, example_input).layers}
+        macs.update(_width_columns(variant))
         stats = measure_latency(
             variant,
             example_input,
@@ -122,3 +188,20 @@ def load_or_sample(
     samples = sample_latencies(model, example_input, **kwargs)
     write_text(path, samples.to_csv(index=False))
     return samples
+
+
+def fit_latency_models(
+    samples: pd.DataFrame, layers: list[str], table: LatencyTable | None
+) -> dict[str, LatencyModel | TableLatencyModel]:
+    """Every latency model the samples allow, by kind; the table model first when it fits.
+
+    >>> import pandas as pd
+    >>> samples = pd.DataFrame({"a": [1e6, 2e6], "latency_ms": [1.0, 2.0]})
+    >>> list(fit_latency_models(samples, ["a"], None))
+    ['macs']
+    """
+    models: dict[str, LatencyModel | TableLatencyModel] = {}
+    if table is not None and TableLatencyModel.fits(samples, table):
+        models["table"] = TableLatencyModel(table).fit(samples)
+    models["macs"] = LatencyModel(layers).fit(samples)
+    return models

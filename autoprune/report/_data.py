@@ -48,6 +48,7 @@ class RunInfo:
     sensitivity_seconds: float | None  # the total; None when the analysis did not run
     dense_epochs: float | None = None  # None when the dense model came from a checkpoint
     dense_costs: dict = field(default_factory=dict)  # params, macs, bytes of the dense model
+    latency_errors: dict = field(default_factory=dict)  # latency model kind -> held-out error
 
     @property
     def cost_kind(self) -> str:
@@ -153,6 +154,7 @@ def run_info(run: dict) -> RunInfo:
         sensitivity_seconds=sum(sensitivity.values()) if sensitivity else None,
         dense_epochs=dense.get("epochs"),
         dense_costs=dict(run.get("dense_costs", {})),
+        latency_errors=dict(run.get("latency_errors") or {}),
     )
 
 

@@ -18,7 +18,17 @@ import copy
 
 import torch
 
-from autoprune.budgets import Budget, CostModel, Costs, LatencyModel, measure_costs, parse_budgets
+from autoprune.budgets import (
+    Budget,
+    CostModel,
+    Costs,
+    LatencyModel,
+    LatencyTable,
+    TableLatencyModel,
+    fit_latency_models,
+    measure_costs,
+    parse_budgets,
+)
 from autoprune.errors import BudgetError, RunError, SearchSpaceError
 from autoprune.introspect import prunable_layers
 from autoprune.policy import (
@@ -71,12 +81,19 @@ class SearchContext:
         if dense_latency is not None:
             self.dense_costs = self.dense_costs.with_latency(dense_latency)
         self.limits = {b.kind: b.limit(self.dense_costs.of(b.kind)) for b in self.budgets}
-        self.latency_model: LatencyModel | None = None
+        self.latency_model: LatencyModel | TableLatencyModel | None = None
         if "latency" in self.limits:
             import pandas as pd
 
-            samples = pd.DataFrame(prepared.latency_samples)
-            self.latency_model = LatencyModel(list(self.cost_model.layers)).fit(samples)
+            table = (
+                LatencyTable.from_records(prepared.latency_table)
+                if prepared.latency_table
+                else None
+            )
+            models = fit_latency_models(
+                pd.DataFrame(prepared.latency_samples), list(self.cost_model.layers), table
+            )
+            self.latency_model = next(iter(models.values()))  # the table's when it fits
         self.granularities = self._usable_granularities()
         self.sensitivity: dict[str, Sensitivity] = {
             granularity: Sensitivity.from_records(
@@ -192,6 +209,7 @@ class SearchContext:
             ),
             seed=self.setup.seed,
             blocks=tuple(blocks),
+            round_to=space.round_to or None,
         )
         if scope == "global":
             caps = {u: high for u, (_, high) in self.bounds[granularity].items()}
@@ -237,7 +255,7 @@ class SearchContext:
         costs = self.cost_model.estimate(policy)
         out = {"params": costs.params, "macs": costs.macs, "bytes": costs.bytes}
         if self.latency_model is not None:
-            out["latency_ms"] = self.latency_model.predict(self.cost_model.structural_macs(policy))
+            out["latency_ms"] = self.latency_model.predict_policy(self.cost_model, policy)
         return out
 
     def meets(self, estimates: dict[str, float], use: float = 1.0) -> bool:

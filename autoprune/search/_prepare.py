@@ -18,7 +18,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from autoprune.budgets import load_or_sample, measure_costs, parse_budgets
+from autoprune.budgets import (
+    CostModel,
+    fit_latency_models,
+    load_or_measure_table,
+    load_or_sample,
+    measure_costs,
+    parse_budgets,
+)
 from autoprune.errors import BudgetError, RunError
 from autoprune.introspect import measure_latency
 from autoprune.search._setup import SearchSetup
@@ -40,6 +47,8 @@ class PreparedStudy:
         None  # LatencyStats.as_dict() of the dense model, latency budgets only
     )
     latency_samples: list[dict] = field(default_factory=list)
+    latency_table: list[dict] = field(default_factory=list)  # LatencyTable.to_records()
+    latency_errors: dict[str, float] = field(default_factory=dict)  # model kind -> held-out error
     sensitivity: dict[str, dict] = field(
         default_factory=dict
     )  # granularity -> {dense_metric, rows, seconds}
@@ -65,11 +74,32 @@ class PreparedStudy:
     def run_info(self) -> dict:
         """What ``run.json`` records of the preparation (not the bulky tables)."""
         info = {
-            k: v for k, v in self.to_dict().items() if k not in ("sensitivity", "latency_samples")
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in ("sensitivity", "latency_samples", "latency_table")
         }
         info["dense_latency_ms"] = self.dense_latency_ms
         info["sensitivity_seconds"] = {g: d["seconds"] for g, d in self.sensitivity.items()}
         return info
+
+
+def _latency_table(setup, run_dir, task, model, samples, progress) -> tuple[list, dict]:
+    """The per-layer latency table (records) and every latency model's held-out error."""
+    import pandas as pd
+
+    example = task.example_input.to(setup.device)
+    cost_model = CostModel(model, example, scope=task.cost_modules)
+    table = load_or_measure_table(
+        run_dir / "latency_table.csv",
+        model,
+        example,
+        free=cost_model.shrinkable(),
+        batch_size=setup.latency_batch_size,
+        threads=setup.latency_threads,
+        progress=progress,
+    )
+    models = fit_latency_models(pd.DataFrame(samples), list(cost_model.layers), table)
+    return table.to_records(), {kind: m.holdout_error_ for kind, m in models.items()}
 
 
 def prepare_study(
@@ -87,7 +117,7 @@ def prepare_study(
     dense = dense_model(task, seed=setup.seed, progress=progress)
     dense.model.to(setup.device)
     base_costs = measure_costs(dense.model, task.example_input, scope=task.cost_modules)
-    costs, dense_latency, samples = base_costs, None, []
+    costs, dense_latency, samples, table, errors = base_costs, None, [], [], {}
     if any(b.kind == "latency" for b in budgets):
         stats = measure_latency(
             dense.model,
@@ -109,6 +139,7 @@ def prepare_study(
             threads=setup.latency_threads,
             seed=setup.seed,
         ).to_dict(orient="records")
+        table, errors = _latency_table(setup, run_dir, task, dense.model, samples, progress)
     sensitivity, notes = {}, []
     if setup.sensitivity and space.sensitivity.enabled:
         sensitivity, notes = _sensitivity(
@@ -128,6 +159,8 @@ def prepare_study(
         dense_costs=base_costs.as_dict(),
         dense_latency=dense_latency,
         latency_samples=samples,
+        latency_table=table,
+        latency_errors=errors,
         sensitivity=sensitivity,
         notes=notes,
     )

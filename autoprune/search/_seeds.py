@@ -7,6 +7,9 @@ sensitivity cap):
 - ``uniform``: the same amount on every unit;
 - ``sensitivity``: each unit what its sensitivity curve allows at a common
   damage level (when the analysis ran);
+- ``greedy`` (structured, when the analysis ran): channels removed step by
+  step where the curves lose least per unit of budget saved (HALP's greedy
+  knapsack; under a latency budget the cost is the per-layer latency table);
 - ``erk`` (unstructured): Erdos-Renyi-Kernel densities, a layer's density
   proportional to (sum of its dimensions) / (product of its dimensions);
 - ``owl`` (unstructured): outlier-weighted layerwise sparsity (Yin et al.
@@ -37,7 +40,7 @@ from autoprune.introspect import prunable_layers
 from autoprune.prune import Calibration, Pruner, get_criterion
 from autoprune.prune._statistics import collect_statistics
 from autoprune.search._context import SearchContext
-from autoprune.sensitivity import sensitivity_allocation, uniform_allocation
+from autoprune.sensitivity import greedy_allocation, sensitivity_allocation, uniform_allocation
 
 OWL_LAMBDA = 0.08  # OWL's spread of layer sparsities around the target
 OWL_M = 5.0  # an outlier scores above this many times its layer's mean
@@ -131,6 +134,10 @@ def _local_seeds(ctx: SearchContext, granularity: str, level: float) -> list[tup
         makers["sensitivity"] = lambda: sensitivity_allocation(
             ctx.sensitivity[granularity], cost=cost, target=level, caps=caps, units=units
         )
+        if granularity == "structured":
+            makers["greedy"] = lambda: greedy_allocation(
+                ctx.sensitivity[granularity], cost=cost, target=level, caps=caps, units=units
+            )
     if granularity == "unstructured":
         makers["erk"] = lambda: _shaped(_erk_shape(ctx, units), caps, cost, level)
         makers["owl"] = lambda: _shaped(_owl_shape(ctx, units), caps, cost, level)

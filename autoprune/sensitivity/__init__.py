@@ -16,7 +16,11 @@ from autoprune.sensitivity._measurement import (
 from autoprune.sensitivity._options import SensitivityOptions
 from autoprune.sensitivity._plot import plot_sensitivity
 from autoprune.sensitivity._result import Sensitivity
-from autoprune.sensitivity._seeds import sensitivity_allocation, uniform_allocation
+from autoprune.sensitivity._seeds import (
+    greedy_allocation,
+    sensitivity_allocation,
+    uniform_allocation,
+)
 
 __all__ = [
     "DEFAULT_GRID",
@@ -25,6 +29,7 @@ __all__ = [
     "analyse_sensitivity",
     "check_grid",
     "plot_sensitivity",
+    "greedy_allocation",
     "sensitivity_allocation",
     "sensitivity_units",
     "uniform_allocation",

@@ -79,6 +79,12 @@ class Sensitivity:
         frame.insert(0, "rank", range(1, len(frame) + 1))
         return frame.reset_index(drop=True)
 
+    def damage(self, unit: str, amount: float) -> float:
+        """The drop at ``amount`` on the monotone envelope of the curve, interpolated (a crash: 1e9)."""
+        amounts, drops = self.curve(unit)
+        envelope = np.nan_to_num(np.maximum.accumulate(drops), posinf=1e9)
+        return float(np.interp(amount, amounts, envelope))
+
     def allowed_amount(self, unit: str, tolerance: float) -> float:
         """Largest amount with drop <= ``tolerance`` on the monotone envelope of the curve."""
         amounts, drops = self.curve(unit)

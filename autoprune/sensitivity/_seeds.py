@@ -7,6 +7,10 @@ target``:
 * ``uniform``: the same amount everywhere;
 * ``sensitivity``: every unit gets the amount its curve allows for a common
   damage level (more to robust layers, less to fragile ones);
+* ``greedy``: channels removed in small steps, each from the unit whose curve
+  loses least per unit of cost saved, until the target is met (the greedy
+  knapsack HALP solves over a latency table; with a latency budget ``cost``
+  reads the search's per-layer table);
 * ``global``: the allocation a global magnitude ranking makes (computed by the
   search with the Pruner's own ranking, :mod:`autoprune.search._seeds`).
 
@@ -73,3 +77,49 @@ def sensitivity_allocation(
         return {u: min(sens.allowed_amount(u, tolerance), caps.get(u, 0.99)) for u in units}
 
     return _bisect(make, cost, target)
+
+
+def greedy_allocation(
+    sens,
+    *,
+    cost: CostFn,
+    target: float,
+    caps: dict[str, float] | None = None,
+    units: list[str] | None = None,
+    step: float = 0.05,
+) -> Allocation:
+    """Steps of ``step``, each to the unit with the least damage per cost saved, until ``target``.
+
+    The last step is shortened to meet ``target`` exactly.
+    """
+    caps = caps or {}
+    units = units or sens.units
+    amounts = dict.fromkeys(units, 0.0)
+    current = cost(amounts)
+    while current > target:
+        best = None
+        for unit in units:
+            grown = min(amounts[unit] + step, caps.get(unit, 0.99))
+            if grown <= amounts[unit]:
+                continue  # at its cap
+            saved = current - cost({**amounts, unit: grown})
+            if saved <= 0:
+                continue
+            damage = sens.damage(unit, grown) - sens.damage(unit, amounts[unit])
+            key = (max(0.0, damage) / saved, -saved)
+            if best is None or key < best[0]:
+                best = (key, unit, grown)
+        if best is None:
+            raise BudgetError(
+                f"Even the most pruning the caps allow costs {current:,.4g}, above the target "
+                f"{target:,.4g}."
+            )
+        _, unit, grown = best
+        before = amounts[unit]
+        if cost({**amounts, unit: grown}) <= target:  # the last step: only as far as needed
+            grown = first_true(
+                lambda a, u=unit: cost({**amounts, u: a}) <= target, before, grown, steps=30
+            )
+        amounts[unit] = grown
+        current = cost(amounts)
+    return amounts

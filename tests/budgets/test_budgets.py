@@ -178,7 +178,8 @@ def test_latency_samples_of_a_real_model_fit_within_reason():
     )
     assert len(samples) == 10 and (samples.latency_ms > 0).all()
     assert samples.loc[0, "conv2"] == 14 * 14 * 64 * 32 * 9  # the first sample is the dense model
-    layers = [c for c in samples.columns if c != "latency_ms"]
+    assert (samples.loc[0, "conv2:in"], samples.loc[0, "conv2:out"]) == (32, 64)  # its widths too
+    layers = [c for c in samples.columns if c != "latency_ms" and ":" not in c]
     model = LatencyModel(layers).fit(samples)  # timings of a busy machine: only its form is checked
     assert model.predict(samples.loc[0, layers].to_dict()) > 0
 

@@ -15,6 +15,7 @@ from autoprune.report._data import final_comparison
 from autoprune.report._front import best_structured, pick_command
 from autoprune.report._prose import final_blocks
 from autoprune.report._prose_costs import SPARSE_NOT_FASTER
+from autoprune.report._prose_search import front_blocks
 from autoprune.report._render import to_markdown
 from autoprune.search import SearchOptions, search
 
@@ -167,3 +168,28 @@ def test_the_best_structured_candidate_stands_beside_the_pick(run):
     assert "trial 21 (fine-tuned)" in line and "0.9000 at cost / limit 0.8000" in line
     assert f"the pick, trial {data.final.chosen_trial}" in line
     assert f"`autoprune pick {run} --trial 21`" in line
+
+
+def test_the_front_latency_table_shows_the_latency_models_error(run):
+    from autoprune.final._summary import FrontLatency
+
+    data = collect_report_data(run)
+    measured = [
+        FrontLatency(
+            number=n,
+            estimated_ms=ms,
+            measured_ms=10.0,
+            measured_vs_dense=0.5,
+            limit_ms=12.0,
+            met=True,
+        )
+        for n, ms in ((1, 11.0), (2, 9.0))
+    ]
+    final = dataclasses.replace(data.final, front_latency=measured)
+    info = dataclasses.replace(data.run, latency_errors={"table": 0.04, "macs": 0.15})
+    blocks = front_blocks(dataclasses.replace(data, final=final, run=info), run / "pareto.png")
+    md = to_markdown(blocks, run)
+    assert "| +10.0% |" in md and "| -10.0% |" in md  # each candidate: estimated / measured - 1
+    assert "per-layer latency table" in md
+    assert "mean error on held-out variants 4.0% (a linear model of MACs: 15.0%)" in md
+    assert "On the 2 front candidates measured below: 10.0%." in md

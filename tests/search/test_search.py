@@ -352,8 +352,13 @@ def test_latency_search_on_a_small_convnet(conv_task, tmp_path):
         options=SearchOptions(latency_batch_size=512),
     )
     assert (result.run_dir / "latency_samples.csv").is_file()
+    assert (result.run_dir / "latency_table.csv").is_file()  # every layer timed over its widths
     ctx = result.context
     assert ctx.latency_model is not None and ctx.latency_model.holdout_error_ >= 0
+    assert ctx.latency_model.kind == "table"
+    run = json.loads((result.run_dir / "run.json").read_text())
+    assert set(run["latency_errors"]) == {"table", "macs"}  # both models' held-out errors
+    assert result.trials.seed.str.startswith("greedy:structured").any()  # the knapsack seed ran
     for trial in result.study.get_trials(states=[autoprune_state("COMPLETE")]):
         estimate = trial.user_attrs["costs"]["latency_ms"]
         assert trial.constraints["latency"] == pytest.approx(estimate / ctx.limits["latency"] - 1)

@@ -57,6 +57,7 @@ def test_a_space_file_by_path(tmp_path):
             {"tiers": 3, "sensitivity": {"enabled": False}},
             "tiers come from the sensitivity analysis",
         ),
+        ({"round_to": -8}, r"round_to: must be"),
         ({"levels": [0.9, 0.2]}, "levels: must be distinct shares of the budget starting with 1.0"),
         ({"evolution": {"moves": [3, 1]}}, "evolution.moves: must be low <= high"),
         ({"typo": 1}, "unknown field 'typo'"),
@@ -67,3 +68,14 @@ def test_a_space_file_by_path(tmp_path):
 def test_bad_fields_are_named(data, pattern):
     with pytest.raises(SearchSpaceError, match=pattern):
         SearchSpace.from_dict(data)
+
+
+def test_round_to_rounds_every_kept_channel_count_of_the_searched_policies():
+    from autoprune.search._context import example_context
+
+    space = {"granularities": ["structured"], "round_to": 8, "sensitivity": {"enabled": False}}
+    ctx = example_context("params=0.5", space)
+    policy = ctx.policy("structured", dict.fromkeys(ctx.units["structured"], 0.3))
+    assert policy.round_to == 8
+    kept = ctx.cost_model.kept_channels(policy)
+    assert kept and all(n % 8 == 0 for n in kept.values()), kept

@@ -12,8 +12,10 @@ from torch import nn
 import autoprune
 from autoprune.errors import AutopruneError, BudgetError
 from autoprune.sensitivity import (
+    Sensitivity,
     SensitivityOptions,
     analyse_sensitivity,
+    greedy_allocation,
     sensitivity_allocation,
     uniform_allocation,
 )
@@ -396,3 +398,36 @@ def test_structured_points_are_measured_on_one_trace_and_equal_physical_removal(
         assert z["achieved"] == r["achieved"] and not z["error"] and not r["error"]
         assert z["metric"] == pytest.approx(r["metric"], abs=1e-9)
         assert z["loss"] == pytest.approx(r["loss"], rel=1e-4)
+
+
+def _curves(points: dict[str, list[tuple[float, float]]]) -> Sensitivity:
+    rows = [
+        {"layer": unit, "sparsity": a, "drop": d, "criterion": "l1", "granularity": "structured"}
+        for unit, curve in points.items()
+        for a, d in curve
+    ]
+    return Sensitivity.from_records(rows, dense_metric=0.9)
+
+
+def test_the_greedy_seed_spends_where_the_curve_loses_least_per_cost_and_meets_the_target():
+    sens = _curves(
+        {
+            "robust": [(0.2, 0.0), (0.4, 0.0), (0.6, 0.01), (0.8, 0.3)],
+            "fragile": [(0.2, 0.05), (0.4, 0.1), (0.6, 0.2), (0.8, 0.4)],
+        }
+    )
+    sizes = {"robust": 100, "fragile": 100}
+    cost = lambda alloc: sum(n * (1 - alloc[u]) for u, n in sizes.items())  # noqa: E731
+    alloc = greedy_allocation(sens, cost=cost, target=140)
+    assert alloc["fragile"] == 0.0 and alloc["robust"] == pytest.approx(0.6, abs=1e-6)
+    alloc = greedy_allocation(sens, cost=cost, target=100)  # past the robust unit's knee
+    assert 100 - 1e-6 <= cost(alloc) <= 100  # the last step is cut to the target
+    assert alloc["fragile"] > 0 and alloc["robust"] >= 0.6
+    with pytest.raises(BudgetError, match="above the target"):
+        greedy_allocation(sens, cost=cost, target=10, caps={"robust": 0.5, "fragile": 0.5})
+
+
+def test_the_greedy_seed_meets_the_budget_on_a_real_analysis(digits_sens, digits_dense):
+    cost, total, _ = _param_cost(digits_dense.model)
+    alloc = greedy_allocation(digits_sens, cost=cost, target=0.3 * total)
+    assert 0.3 * total - 1 <= cost(alloc) <= 0.3 * total
