@@ -80,7 +80,8 @@ class LatencyModel(_LinearFit):
         self.layers = list(layers)
 
     def _matrix(self, rows) -> np.ndarray:
-        return np.array([[float(r[name]) / 1e6 for name in self.layers] for r in rows])
+        # a layer missing from a row executes nothing: it was inside a block the model lost
+        return np.array([[float(r.get(name, 0.0)) / 1e6 for name in self.layers] for r in rows])
 
     def predict_policy(self, cost_model, policy) -> float:
         """Predicted latency of ``policy`` on the dense model of ``cost_model``."""

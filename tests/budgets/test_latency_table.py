@@ -137,3 +137,20 @@ def test_a_layer_that_cannot_be_rebuilt_narrower_keeps_its_dense_time_at_every_w
     assert frame[frame.layer == "0"][["in_kept", "out_kept"]].values.tolist() == [[1, 4]]
     assert len(frame[frame.layer == "2"]) == 2  # the linear layer is still timed at both widths
     assert table.layer_ms("0", 1, 2) == table.layer_ms("0", 1, 4) > 0
+
+
+def test_both_latency_models_estimate_a_model_that_lost_a_block():
+    """The recovery of a depth candidate estimates the shallower model's latency (no KeyError)."""
+    from autoprune.prune.depth import prune_blocks
+
+    model = FashionResNet(blocks=2).eval()
+    cm = CostModel(model, EXAMPLE)
+    table = measure_table(
+        model, EXAMPLE, free=cm.shrinkable(), widths=(1.0, 0.5), batch_size=2, repeats=2
+    )
+    samples = sample_latencies(model, EXAMPLE, n_samples=8, batch_size=2, repeats=2)
+    shallow = prune_blocks(copy.deepcopy(model), ["layers.1"], example_input=EXAMPLE).model
+    assert set(model_widths(shallow)) < set(model_widths(model))
+    for kind, latency_model in fit_latency_models(samples, list(cm.layers), table).items():
+        dense, without = (latency_model.predict_model(m, EXAMPLE) for m in (model, shallow))
+        assert 0 < without <= dense, kind
