@@ -44,15 +44,9 @@ def _model(task_name: str):
 
 
 def _error(model, samples) -> float:
-    predicted = np.array([model.predict(_features(model, r)) for r in samples])
+    predicted = np.array([model.predict(r) for r in samples])
     measured = np.array([r["latency_ms"] for r in samples])
     return float(np.mean(np.abs(predicted / measured - 1)))
-
-
-def _features(model, row: dict) -> dict:
-    if model.kind == "table":
-        return {n: (row[f"{n}:in"], row[f"{n}:out"]) for n in model.table.layers}
-    return row
 
 
 def model_errors(
@@ -84,8 +78,8 @@ def model_errors(
         "model": task_name,
         "batch": batch,
         "table cells": len(table.rows),
-        "table s": round(table_s, 1),
-        "variants s": round(samples_s, 1),
+        "table s": f"{table_s:.1f}",
+        "variants s": f"{samples_s:.1f}",
         "table model error": f"{_error(models['table'], held_out):.1%}",
         "MACs model error": f"{_error(models['macs'], held_out):.1%}",
     }
@@ -125,7 +119,8 @@ def rounding_rows(
                 "model": task_name,
                 "layer": name,
                 "dense width": out_dim,
-                f"ms at {top}": round(at_multiple, 3),
+                "multiple of 8": top,
+                "ms at it": round(at_multiple, 3),
                 "fastest narrower": f"{round(float(best.ms), 3)} at {int(best.out_kept)}",
                 "multiple faster": "yes" if at_multiple < float(best.ms) else "no",
             }

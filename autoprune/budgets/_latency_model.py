@@ -5,9 +5,10 @@ of structurally pruned variants of the dense model (random channel ratios per
 dependency group) and fits a model to them with scikit-learn, reporting its
 error on held-out samples:
 
-- :class:`TableLatencyModel` (the default): ``latency = a + b * sum_l t_l``,
-  where ``t_l`` is layer ``l``'s time at the candidate's widths in a measured
-  per-layer table (:mod:`autoprune.budgets._latency_table`);
+- :class:`TableLatencyModel` (the default): a non-negative linear model of,
+  per layer, ``t_l`` (its time at the candidate's widths in a measured
+  per-layer table, :mod:`autoprune.budgets._latency_table`) and its MACs per
+  kept input (the output activations the operations around it touch);
 - :class:`LatencyModel`: a non-negative linear model ``latency = a + sum_l b_l
   * MACs_l`` (what the search used before the table; kept for comparison).
 
@@ -95,7 +96,9 @@ class LatencyModel(_LinearFit):
 
 
 class TableLatencyModel(_LinearFit):
-    """``latency_ms = a + b * (sum of the table's layer times at the variant's widths)``."""
+    """``latency_ms`` as a non-negative linear function of, per layer, its time in the table at
+    the variant's widths and its MACs per kept input (a proxy for the output activations the
+    norms, activations and pooling around it touch: on a CPU they are much of the time)."""
 
     kind = "table"
 
@@ -103,35 +106,39 @@ class TableLatencyModel(_LinearFit):
         self.table = table
 
     def _matrix(self, rows) -> np.ndarray:
-        return np.array([[self.table.total_ms(_widths(r, self.table.layers))] for r in rows])
+        out = []
+        for row in rows:
+            features = []
+            for name in self.table.layers:
+                w_in, w_out = float(row.get(f"{name}:in", 0)), float(row.get(f"{name}:out", 0))
+                macs = float(row.get(name, 0.0))
+                features.append(self.table.layer_ms(name, w_in, w_out))
+                features.append(macs / w_in / 1e6 if w_in > 0 else 0.0)
+            out.append(features)
+        return np.array(out)
 
     @staticmethod
     def fits(samples: pd.DataFrame, table: LatencyTable) -> bool:
         """Whether ``samples`` record the widths this model needs (older runs recorded MACs only)."""
         return all(f"{name}:out" in samples for name in table.layers)
 
-    def predict(self, features: dict) -> float:
-        """Predicted latency (ms) of a variant with these widths (layer -> (inputs, outputs))."""
-        return float(self.regression_.predict([[self.table.total_ms(features)]])[0])
-
     def predict_policy(self, cost_model, policy) -> float:
         """Predicted latency of ``policy`` on the dense model of ``cost_model``."""
-        return self.predict(cost_model.layer_widths(policy))
+        return self.predict(
+            {**cost_model.structural_macs(policy), **_columns(cost_model.layer_widths(policy))}
+        )
 
     def predict_model(self, model: nn.Module, example_input: torch.Tensor) -> float:
-        """Predicted latency of a (pruned) model, from the widths of its layers."""
-        return self.predict(model_widths(model))
+        """Predicted latency of a (pruned) model, from the widths and MACs of its layers."""
+        macs = {layer.name: layer.macs for layer in profile_model(model, example_input).layers}
+        return self.predict({**macs, **_columns(model_widths(model))})
 
 
-def _widths(row: dict, layers: list[str]) -> dict[str, tuple[float, float]]:
-    """Layer -> (inputs, outputs) from a sample's ``name:in`` and ``name:out`` columns."""
-    return {name: (float(row[f"{name}:in"]), float(row[f"{name}:out"])) for name in layers}
-
-
-def _width_columns(model: nn.Module) -> dict[str, int]:
+def _columns(widths: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """``name:in`` and ``name:out`` columns (as the samples record them) of layer -> (in, out)."""
     return {
         f"{name}:{side}": width
-        for name, (w_in, w_out) in model_widths(model).items()
+        for name, (w_in, w_out) in widths.items()
         for side, width in (("in", w_in), ("out", w_out))
     }
 
@@ -163,7 +170,7 @@ def sample_latencies(
                 n_remove = min(channels - 1, int(round(ratio * channels)))
                 pruner.remove(group, list(range(n_remove)))
         macs = {layer.name: layer.macs for layer in profile_model(variant, example_input).layers}
-        macs.update(_width_columns(variant))
+        macs.update(_columns(model_widths(variant)))
         stats = measure_latency(
             variant,
             example_input,

@@ -87,7 +87,7 @@ def test_the_table_model_is_fitted_on_samples_with_widths_and_skipped_without():
     half = LayerPolicy(granularity="structured", channel_ratio=0.5)
     policy = Policy(layers=dict.fromkeys(cm.layer_group, half), finetune=FinetuneRecipe(epochs=0))
     assert models["table"].predict_policy(cm, policy) == pytest.approx(
-        models["table"].predict(model_widths(_pruned(model, policy)))
+        models["table"].predict_model(_pruned(model, policy), EXAMPLE)
     )
     old_run = samples[[c for c in samples.columns if ":" not in c]]  # recorded MACs only
     assert list(fit_latency_models(old_run, list(cm.layers), table)) == ["macs"]
@@ -95,7 +95,7 @@ def test_the_table_model_is_fitted_on_samples_with_widths_and_skipped_without():
 
 
 def test_the_table_model_recovers_latencies_that_are_its_table_sum():
-    """The calibration itself, on latencies that are a known function of the table (no timing)."""
+    """The fit itself, on latencies that are a known function of the table (no timing)."""
     rows = [(n, 1, o, k * o) for n, k in (("a", 0.1), ("b", 0.3)) for o in (4, 8, 16)]
     table = LatencyTable(rows)
     rng = random.Random(0)
@@ -113,7 +113,8 @@ def test_the_table_model_recovers_latencies_that_are_its_table_sum():
         )
     model = TableLatencyModel(table).fit(pd.DataFrame(samples))
     assert model.holdout_error_ < 1e-6
-    assert model.predict({"a": (1, 8), "b": (1, 8)}) == pytest.approx(0.5 + 2.0 * (0.8 + 2.4))
+    widths = {"a:in": 1, "a:out": 8, "b:in": 1, "b:out": 8}
+    assert model.predict(widths) == pytest.approx(0.5 + 2.0 * (0.8 + 2.4))
 
 
 def _pruned(model, policy):
