@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from autoprune._bisect import first_true
@@ -109,17 +110,41 @@ def greedy_allocation(
             key = (max(0.0, damage) / saved, -saved)
             if best is None or key < best[0]:
                 best = (key, unit, grown)
-        if best is None:
-            raise BudgetError(
-                f"Even the most pruning the caps allow costs {current:,.4g}, above the target "
-                f"{target:,.4g}."
-            )
-        _, unit, grown = best
-        before = amounts[unit]
-        if cost({**amounts, unit: grown}) <= target:  # the last step: only as far as needed
-            grown = first_true(
-                lambda a, u=unit: cost({**amounts, u: a}) <= target, before, grown, steps=30
-            )
-        amounts[unit] = grown
+        if best is None:  # no single step saves anything (a cost that moves with all units)
+            amounts = _step_all(amounts, caps, step, cost, target, current)
+        else:
+            _, unit, grown = best
+            before = amounts[unit]
+            if cost({**amounts, unit: grown}) <= target:  # the last step: only as far as needed
+                grown = first_true(
+                    lambda a, u=unit, base=amounts: cost({**base, u: a}) <= target,
+                    before,
+                    grown,
+                    steps=30,
+                )
+            amounts[unit] = grown
         current = cost(amounts)
     return amounts
+
+
+def _step_all(
+    amounts: Allocation, caps: dict[str, float], step: float, cost: CostFn, target: float, current
+) -> Allocation:
+    """Every unit the fewest ``step``s further (capped) that save something, only as far as
+    ``target`` needs; an error when even the caps save nothing."""
+    for k in range(1, math.ceil(1 / step) + 1):
+        top = {u: min(a + k * step, caps.get(u, 0.99)) for u, a in amounts.items()}
+        if cost(top) < current:
+            break
+    else:
+        raise BudgetError(
+            f"Even the most pruning the caps allow costs {current:,.4g}, above the target "
+            f"{target:,.4g}."
+        )
+
+    def part(t: float) -> Allocation:
+        return {u: a + t * (top[u] - a) for u, a in amounts.items()}
+
+    if cost(top) > target:
+        return top
+    return part(first_true(lambda t: cost(part(t)) <= target, steps=30))

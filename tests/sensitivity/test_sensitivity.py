@@ -427,6 +427,14 @@ def test_the_greedy_seed_spends_where_the_curve_loses_least_per_cost_and_meets_t
         greedy_allocation(sens, cost=cost, target=10, caps={"robust": 0.5, "fragile": 0.5})
 
 
+def test_the_greedy_seed_steps_every_unit_when_no_single_step_saves_anything():
+    sens = _curves({"a": [(0.5, 0.1)], "b": [(0.5, 0.2)]})
+    cost = lambda alloc: 100 * (1 - min(alloc.values()))  # noqa: E731  (the slowest unit sets it)
+    alloc = greedy_allocation(sens, cost=cost, target=50)
+    assert alloc["a"] == pytest.approx(0.5, abs=1e-6) and alloc["b"] == pytest.approx(0.5, abs=1e-6)
+    assert cost(alloc) <= 50
+
+
 def test_the_greedy_seed_meets_the_budget_on_a_real_analysis(digits_sens, digits_dense):
     cost, total, _ = _param_cost(digits_dense.model)
     alloc = greedy_allocation(digits_sens, cost=cost, target=0.3 * total)
