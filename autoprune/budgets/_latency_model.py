@@ -90,9 +90,7 @@ class LatencyModel(_LinearFit):
 
     def predict_model(self, model: nn.Module, example_input: torch.Tensor) -> float:
         """Predicted latency of a (pruned) model, from its structural MACs."""
-        return self.predict(
-            {layer.name: layer.macs for layer in profile_model(model, example_input).layers}
-        )
+        return self.predict(_features(model, example_input))
 
 
 class TableLatencyModel(_LinearFit):
@@ -130,8 +128,13 @@ class TableLatencyModel(_LinearFit):
 
     def predict_model(self, model: nn.Module, example_input: torch.Tensor) -> float:
         """Predicted latency of a (pruned) model, from the widths and MACs of its layers."""
-        macs = {layer.name: layer.macs for layer in profile_model(model, example_input).layers}
-        return self.predict({**macs, **_columns(model_widths(model))})
+        return self.predict(_features(model, example_input))
+
+
+def _features(model: nn.Module, example_input: torch.Tensor) -> dict:
+    """A model's row as the samples record it: each layer's MACs, ``name:in`` and ``name:out``."""
+    macs = {layer.name: layer.macs for layer in profile_model(model, example_input).layers}
+    return {**macs, **_columns(model_widths(model))}
 
 
 def _columns(widths: dict[str, tuple[int, int]]) -> dict[str, int]:
@@ -169,8 +172,7 @@ def sample_latencies(
                 ratio = uniform if uniform is not None else rng.uniform(0.0, 0.9)
                 n_remove = min(channels - 1, int(round(ratio * channels)))
                 pruner.remove(group, list(range(n_remove)))
-        macs = {layer.name: layer.macs for layer in profile_model(variant, example_input).layers}
-        macs.update(_columns(model_widths(variant)))
+        features = _features(variant, example_input)
         stats = measure_latency(
             variant,
             example_input,
@@ -179,7 +181,7 @@ def sample_latencies(
             repeats=repeats,
             warmup=3,
         )
-        rows.append({**macs, "latency_ms": stats.median_ms})
+        rows.append({**features, "latency_ms": stats.median_ms})
     return pd.DataFrame(rows)
 
 
