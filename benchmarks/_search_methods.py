@@ -81,26 +81,25 @@ def _sensitivity_seconds(run: dict) -> float:
 class AutopruneSearch(Method):
     series, kinds = "search", ALL_KINDS
 
-    def __init__(self, name: str, *, sensitivity: bool, depth: bool = False) -> None:
-        self.name, self.sensitivity, self.depth = name, sensitivity, depth
-        if depth:
-            self.description = (
-                "the same search with depth in the space: whole blocks removed, jointly with widths"
-            )
-        elif sensitivity:
-            self.description = "autoprune.search then finalize(top=1, epochs=0): the search's pick, given the shared regimes"
-        else:
-            self.description = (
-                "the same search with the sensitivity analysis off (no caps, no seed policies)"
-            )
+    def __init__(
+        self,
+        name: str,
+        *,
+        sensitivity: bool,
+        changes: dict | None = None,
+        description: str = "autoprune.search then finalize(top=1, epochs=0): the search's pick, "
+        "given the shared regimes",
+    ) -> None:
+        self.name, self.sensitivity, self.description = name, sensitivity, description
+        self.changes = dict(changes or {})
 
     def space(self, name: str):
-        """The search space this method searches: the preset's, with depth when it asks."""
-        if not self.depth:
+        """The search space this method searches: the preset's, with this variant's changes."""
+        if not self.changes:
             return name
         from autoprune.search import load_space
 
-        return {**load_space(name).to_dict(), "depth": True}
+        return {**load_space(name).to_dict(), **self.changes}
 
     def run_dir(self, ctx, budget, seed: int):
         return ctx.runs_dir / budget.slug / f"{self.name}-seed{seed}"
@@ -175,6 +174,21 @@ class AutopruneSearch(Method):
 
 SEARCHES: tuple[Method, ...] = (
     AutopruneSearch("autoprune", sensitivity=True),
-    AutopruneSearch("autoprune-nosens", sensitivity=False),
-    AutopruneSearch("autoprune-depth", sensitivity=True, depth=True),
+    AutopruneSearch(
+        "autoprune-nosens",
+        sensitivity=False,
+        description="the same search with the sensitivity analysis off (no caps, no seed policies)",
+    ),
+    AutopruneSearch(
+        "autoprune-depth",
+        sensitivity=True,
+        changes={"depth": True},
+        description="the same search with depth in the space: whole blocks removed, jointly with widths",
+    ),
+    AutopruneSearch(
+        "autoprune-r8",
+        sensitivity=True,
+        changes={"round_to": 8},
+        description="the same search with kept channels, heads and neurons rounded to multiples of 8",
+    ),
 )

@@ -166,8 +166,9 @@ class BenchConfig:
         return replace(self, tasks=plans, methods=tuple(m for m in METHOD_NAMES if m in methods))
 
 
-# the search's variants run when named (--method): without sensitivity, with depth
-NO_ABLATION = tuple(m for m in METHOD_NAMES if m not in ("autoprune-nosens", "autoprune-depth"))
+# the search's variants run when named (--method): without sensitivity, with depth, rounded widths
+VARIANTS = ("autoprune-nosens", "autoprune-depth", "autoprune-r8")
+NO_ABLATION = tuple(m for m in METHOD_NAMES if m not in VARIANTS)
 # Torch-Pruning's uniform L1 prunes as uniform-structured does (the same ratio everywhere, L1): not run twice
 CNN_METHODS = tuple(
     m for m in NO_ABLATION if not m.startswith("global-units") and m != "tp-uniform-l1"

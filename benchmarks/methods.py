@@ -31,6 +31,7 @@ _ORDER = (
     "autoprune",
     "autoprune-nosens",
     "autoprune-depth",
+    "autoprune-r8",
 )
 METHODS: dict[str, Method] = {
     m.name: m for m in sorted((*BASELINES, *SEARCHES), key=lambda m: _ORDER.index(m.name))

@@ -137,4 +137,5 @@ def final_model(
         finalize_seconds=round(time.perf_counter() - start, 1),
         previous_final=None,
         metric=ctx.task.metric_name,
+        chosen_start=chosen.candidate.start,
     )

@@ -7,6 +7,12 @@ distillation from the dense model for the search's one-shot policies),
 A global structured ranking is first pinned to the channel ratios it reaches
 on the dense model (:func:`~autoprune.training.pin_structure`): the shape whose
 costs were checked is the shape that gets fine-tuned and shipped.
+
+With the space's ``finetune.from_scratch``, each shortlisted policy is also
+trained from a fresh initialisation (:func:`~autoprune.training.train_with_policy`)
+under the gradual schedule, for the dense model's epochs plus ``final_epochs``
+(the same total training as the dense model and its fine-tune), and competes
+with the fine-tuned ones on validation.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from autoprune.training import (
     finetune_policy,
     pin_structure,
     prune_and_finetune,
+    train_with_policy,
 )
 
 
@@ -74,29 +81,39 @@ def finetune_candidates(
         outcome = finetune_policy(
             ctx.fresh_dense(), policy, ctx.task, dense=ctx.dense, progress=progress
         )
-        val = evaluate(outcome.model, ctx.task.val_data, ctx.task).metric
-        candidate = Candidate(
-            number=number,
-            val_metric=val,
-            search_val_metric=float(row.val_metric),
-            cost=float(row.cost),
-            pinned=searched.ranks_channels_globally,
-        )
-        tuned.append(Tuned(candidate, policy, outcome))
+        runs = [("trained", policy, outcome)]
+        if ctx.space.finetune.from_scratch:
+            runs.append(("scratch", *_from_scratch(ctx, policy, epochs, progress=progress)))
+        for start, ran, out in runs:
+            candidate = Candidate(
+                number=number,
+                val_metric=evaluate(out.model, ctx.task.val_data, ctx.task).metric,
+                search_val_metric=float(row.val_metric),
+                cost=float(row.cost),
+                pinned=searched.ranks_channels_globally,
+                start=start,
+            )
+            tuned.append(Tuned(candidate, ran, out))
     return tuned
 
 
+def _from_scratch(ctx, policy: Policy, epochs: float, *, progress: bool):
+    """``policy`` as trained from a fresh initialisation (gradual schedule, the task's learning
+    rate, the dense epochs plus ``epochs``) and the outcome: (policy, outcome)."""
+    recipe = replace(policy.finetune, epochs=ctx.task.epochs + epochs, lr=ctx.task.lr)
+    policy = replace(policy, schedule=ctx.schedule("gradual"), finetune=recipe)
+    outcome = train_with_policy(
+        ctx.task, policy, epochs=recipe.epochs, lr=recipe.lr, seed=ctx.setup.seed, progress=progress
+    )
+    return policy, outcome
+
+
 def choose_tuned(tuned: list[Tuned], rule: str, *, tolerance: float) -> Tuned:
-    """The candidate the rule picks on its fully fine-tuned validation metric."""
+    """The candidate the rule picks on its fully trained validation metric (the first of a tie)."""
     frame = pd.DataFrame(
         [
-            {
-                "number": t.candidate.number,
-                "val_metric": t.candidate.val_metric,
-                "cost": t.candidate.cost,
-            }
-            for t in tuned
+            {"number": i, "val_metric": t.candidate.val_metric, "cost": t.candidate.cost}
+            for i, t in enumerate(tuned)
         ]
     )
-    chosen = choose(frame, rule, tolerance=tolerance)
-    return next(t for t in tuned if t.candidate.number == chosen)
+    return tuned[choose(frame, rule, tolerance=tolerance)]

@@ -85,7 +85,11 @@ def save_final(ctx, staging: Path, chosen: Tuned, *, rule: str, test_metric: flo
             latency_batch_size=setup.latency_batch_size,
             latency_threads=setup.latency_threads,
         ),
-        results={"val_metric": chosen.candidate.val_metric, "test_metric": test_metric},
+        results={
+            "val_metric": chosen.candidate.val_metric,
+            "test_metric": test_metric,
+            "start": chosen.candidate.start,
+        },
     )
     save_pruned(chosen.outcome.model, staging, document, history=chosen.outcome.history)
 

@@ -64,13 +64,19 @@ class LatencyStats:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A shortlisted trial after the full fine-tune (``pinned``: None in files older than pinning)."""
+    """A shortlisted trial after its full training (``pinned``: None in files older than pinning).
+
+    ``start`` says where that training began: ``trained`` (the dense model, pruned
+    and fine-tuned) or ``scratch`` (a fresh initialisation trained with the policy,
+    the space's ``finetune.from_scratch``).
+    """
 
     number: int
     val_metric: float
     search_val_metric: float
     cost: float
     pinned: bool | None = None
+    start: str = "trained"
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -80,7 +86,7 @@ class Candidate:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "candidates") -> Candidate:
-        return cls(**_pick(cls, data, where, optional=("pinned",)))
+        return cls(**_pick(cls, data, where, optional=("pinned", "start")))
 
 
 @dataclass(frozen=True)
@@ -181,11 +187,16 @@ class FinalSummary:
     finalize_seconds: float
     previous_final: str | None
     metric: str
+    chosen_start: str = "trained"
 
     @property
     def chosen(self) -> Candidate:
         """The chosen trial's candidate row."""
-        return next(c for c in self.candidates if c.number == self.chosen_trial)
+        return next(
+            c
+            for c in self.candidates
+            if c.number == self.chosen_trial and c.start == self.chosen_start
+        )
 
     def to_dict(self) -> dict:
         """Plain data in the layout of ``final.json``."""
@@ -201,7 +212,8 @@ class FinalSummary:
     @classmethod
     def from_dict(cls, data: Any) -> FinalSummary:
         """Read back :meth:`to_dict`'s data (``front_latency`` and ``previous_final`` may be absent)."""
-        values = _pick(cls, data, "final.json", optional=("front_latency", "previous_final"))
+        optional = ("front_latency", "previous_final", "chosen_start")
+        values = _pick(cls, data, "final.json", optional=optional)
         rows = values.get("front_latency")
         values["front_latency"] = (
             None

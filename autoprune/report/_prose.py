@@ -138,10 +138,12 @@ def _budget_table(final: FinalSummary) -> Table:
 
 
 def _candidate_table(final: FinalSummary, metric: str) -> Table:
+    scratch = any(c.start == "scratch" for c in final.candidates)
     return Table(
         [
             {
                 "trial": c.number,
+                **({"start": c.start} if scratch else {}),
                 f"search val {metric}": c.search_val_metric,
                 f"final val {metric}": c.val_metric,
                 "cost / limit": c.cost,
@@ -149,6 +151,22 @@ def _candidate_table(final: FinalSummary, metric: str) -> Table:
             for c in final.candidates
         ]
     )
+
+
+def _choice_text(final: FinalSummary) -> str:
+    text = (
+        f"Chosen by rule `{final.rule}` among {len(final.candidates)} candidates fine-tuned for "
+        f"{final.final_epochs:g} epochs: trial {final.chosen_trial}."
+    )
+    if any(c.start == "scratch" for c in final.candidates):
+        how = "trained from scratch" if final.chosen_start == "scratch" else "fine-tuned"
+        text = (
+            f"Chosen by rule `{final.rule}` among {len(final.candidates)} candidates, each "
+            f"shortlisted policy fine-tuned for {final.final_epochs:g} epochs and also trained from "
+            "a fresh initialisation (gradual schedule, the dense model's epochs plus those): "
+            f"trial {final.chosen_trial}, {how}."
+        )
+    return text + " Files: `final/policy.yaml`, `final/model.safetensors`, `final/final.json`."
 
 
 def final_blocks(data: ReportData) -> list:
@@ -170,13 +188,7 @@ def final_blocks(data: ReportData) -> list:
         )
     )
     blocks.append(_budget_table(final))
-    blocks.append(
-        Text(
-            f"Chosen by rule `{final.rule}` among {len(final.candidates)} candidates fine-tuned for "
-            f"{final.final_epochs:g} epochs: trial {final.chosen_trial}. Files: `final/policy.yaml`, "
-            "`final/model.safetensors`, `final/final.json`."
-        )
-    )
+    blocks.append(Text(_choice_text(final)))
     if data.pinned:
         blocks.append(
             Text(

@@ -142,6 +142,7 @@ class FinetuneSettings:
     final_epochs: float = 3.0
     iterative_rounds: int = 3
     gradual_every: int = 20
+    from_scratch: bool = False  # the final step also trains each shortlisted policy from scratch
 
     @property
     def learning_rate(self) -> float:
@@ -182,6 +183,7 @@ FINETUNE_FIELDS: dict[str, Reader] = {
     "final_epochs": number_reader(0.0, 1000.0),
     "iterative_rounds": integer_reader(1, MAX_ROUNDS),
     "gradual_every": integer_reader(1, MAX_EVERY),
+    "from_scratch": lambda where, value: check_field(where, value, BOOL),
 }
 SPACE_FIELDS: dict[str, Reader] = {
     "name": rule_reader("a non-empty string", lambda v: isinstance(v, str) and bool(v)),
