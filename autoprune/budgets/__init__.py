@@ -6,7 +6,14 @@ Example:
     ['params <= 0.1 x dense', 'latency <= 5 ms']
 """
 
-from autoprune.budgets._budget import KINDS, STRUCTURAL_KINDS, Budget, parse_budget, parse_budgets
+from autoprune.budgets._budget import (
+    KINDS,
+    LATENCY_MARGIN,
+    STRUCTURAL_KINDS,
+    Budget,
+    parse_budget,
+    parse_budgets,
+)
 from autoprune.budgets._cost_model import CostModel
 from autoprune.budgets._costs import Costs, measure_costs
 from autoprune.budgets._latency_model import (
@@ -25,6 +32,7 @@ from autoprune.budgets._latency_table import (
 
 __all__ = [
     "KINDS",
+    "LATENCY_MARGIN",
     "STRUCTURAL_KINDS",
     "Budget",
     "CostModel",

@@ -33,6 +33,10 @@ from dataclasses import dataclass
 from autoprune._validation import BOOL, Interval, Options, shorten, validate, validate_fields
 from autoprune.errors import BudgetError
 
+# A model timed again moves by a few percent (1-2% seen between a search's final step and a
+# benchmark): a search aims this far under a latency limit, and picks among models measured there.
+LATENCY_MARGIN = 0.03
+
 KINDS = ("params", "macs", "size", "latency")
 STRUCTURAL_KINDS = ("macs", "latency")  # zeroed weights do not lower these: dense kernels run them
 UNITS = {
@@ -74,6 +78,16 @@ class Budget:
     def limit(self, dense_value: float) -> float:
         """The absolute limit, given the dense model's value of this kind."""
         return self.value * dense_value if self.relative else self.value
+
+    def aim(self, dense_value: float) -> float:
+        """What a search aims at: the limit, less :data:`LATENCY_MARGIN` for a measured latency.
+
+        Example:
+            >>> parse_budget("latency=0.5").aim(10.0), parse_budget("params=0.5").aim(10.0)
+            (4.85, 5.0)
+        """
+        margin = LATENCY_MARGIN if self.kind == "latency" else 0.0
+        return self.limit(dense_value) * (1.0 - margin)
 
     def __str__(self) -> str:
         if self.relative:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from autoprune._io import write_text
-from autoprune.budgets import Budget, parse_budgets
+from autoprune.budgets import LATENCY_MARGIN, Budget, parse_budgets
 from autoprune.errors import RunError
 from autoprune.final._summary import FrontLatency
 from autoprune.introspect import side_by_side_latency
@@ -96,10 +96,6 @@ def measure_front_latency(ctx, front: pd.DataFrame, models: dict, budget) -> lis
             )
         )
     return rows
-
-
-# A model measured again moves by a few percent (1-2% seen between the final step and a benchmark)
-LATENCY_MARGIN = 0.03
 
 
 def meeting_latency(front: pd.DataFrame, rows: list[FrontLatency] | None) -> pd.DataFrame:

@@ -91,10 +91,11 @@ def _dense_value(ctx, budget: Budget, text: str) -> float:
 def _check_tighter(ctx, budget: Budget, limit: float, text: str) -> None:
     """A re-pick stays inside the run's own budget of the same kind: the search saw nothing beyond it."""
     for own in ctx.budgets:
-        if own.kind == budget.kind and limit > ctx.limits[own.kind] * (1 + 1e-9):
+        own_limit = own.limit(ctx.dense_costs.of(own.kind))
+        if own.kind == budget.kind and limit > own_limit * (1 + 1e-9):
             raise BudgetError(
                 f"The budget {text} (limit {limit:,.6g} {UNIT_NAMES[budget.kind]}) must be tighter than "
-                f"or equal to the run's {own} (limit {ctx.limits[own.kind]:,.6g}): the run holds no "
+                f"or equal to the run's {own} (limit {own_limit:,.6g}): the run holds no "
                 f"trial beyond its budget; {_new_search(ctx, text)}."
             )
 

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from autoprune.budgets import LATENCY_MARGIN
 from autoprune.final import FinalSummary, LatencyStats
 from autoprune.report._data import (
     MISSING_FINAL,
@@ -78,6 +79,11 @@ def header_blocks(data: ReportData) -> list:
         f"Task `{run.task}`; budget {', '.join(run.budgets)} (limits: {limits}); search space "
         f"`{run.space_name}`; {run.n_trials} trials requested; seed {run.seed}."
     )
+    if "latency" in run.limits:
+        request += (
+            f" The latency limit is aimed at {LATENCY_MARGIN:.0%} under the budget's: a model timed "
+            "again moves by 1-2%."
+        )
     progress = f"{data.n_complete} trials complete, {data.n_failed} failed"
     if run.search_seconds is not None:
         progress += f"; search wall time {run.search_seconds:,.0f} s"

@@ -80,7 +80,8 @@ class SearchContext:
         self.dense_costs: Costs = measure_costs(self.dense, self.example_input, scope=self.scope)
         if dense_latency is not None:
             self.dense_costs = self.dense_costs.with_latency(dense_latency)
-        self.limits = {b.kind: b.limit(self.dense_costs.of(b.kind)) for b in self.budgets}
+        # what candidates are fitted to and checked against (a latency limit less its margin)
+        self.limits = {b.kind: b.aim(self.dense_costs.of(b.kind)) for b in self.budgets}
         self.latency_model: LatencyModel | TableLatencyModel | None = None
         if "latency" in self.limits:
             import pandas as pd
@@ -269,11 +270,13 @@ class SearchContext:
         return copy.deepcopy(self.dense)
 
     def describe_limits(self) -> list[str]:
-        """One line per budget: the limit and the dense model's value."""
+        """One line per budget: the limit (and what the search aims at) and the dense model's value."""
         lines = []
         for b in self.budgets:
             dense = self.dense_costs.of(b.kind)
-            lines.append(f"{b}: limit {self.limits[b.kind]:,.6g} (dense {dense:,.6g})")
+            limit, aim = b.limit(dense), self.limits[b.kind]
+            aimed = f", aimed at {aim:,.6g}" if aim != limit else ""
+            lines.append(f"{b}: limit {limit:,.6g}{aimed} (dense {dense:,.6g})")
         return lines
 
 

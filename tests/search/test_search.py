@@ -359,6 +359,9 @@ def test_latency_search_on_a_small_convnet(conv_task, tmp_path):
     run = json.loads((result.run_dir / "run.json").read_text())
     assert set(run["latency_errors"]) == {"table", "macs"}  # both models' held-out errors
     assert result.trials.seed.str.startswith("greedy:structured").any()  # the knapsack seed ran
+    # candidates are fitted 3% under the limit: a model timed again moves by 1-2%
+    assert ctx.limits["latency"] == pytest.approx(0.97 * 0.85 * ctx.dense_costs.latency_ms)
+    assert "limit " in ctx.describe_limits()[0] and "aimed at" in ctx.describe_limits()[0]
     for trial in result.study.get_trials(states=[autoprune_state("COMPLETE")]):
         estimate = trial.user_attrs["costs"]["latency_ms"]
         assert trial.constraints["latency"] == pytest.approx(estimate / ctx.limits["latency"] - 1)
