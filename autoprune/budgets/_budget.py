@@ -34,7 +34,7 @@ from autoprune._validation import BOOL, Interval, Options, shorten, validate, va
 from autoprune.errors import BudgetError
 
 # A model timed again moves by a few percent (1-2% seen between a search's final step and a
-# benchmark): a search aims this far under a latency limit, and picks among models measured there.
+# benchmark): a search fits its candidates this far under a latency limit.
 LATENCY_MARGIN = 0.03
 
 KINDS = ("params", "macs", "size", "latency")

@@ -3,9 +3,9 @@
 The search only estimated latency; under a latency budget every front
 candidate is pruned from the dense model and measured side by side with it
 (:func:`measure_front_latency`), and the shortlist is drawn from those that
-really meet the budget with :data:`LATENCY_MARGIN` to spare (a later
-measurement of the same model moves by a few percent), else from those that
-meet it, else from all of them.
+really meet the budget (all of them when none does). (The search aims
+:data:`~autoprune.budgets.LATENCY_MARGIN` under the limit; preferring the
+candidates measured that far under it left the pick to far smaller ones.)
 
 Example:
     >>> import pandas as pd
@@ -13,9 +13,6 @@ Example:
     >>> rows = [FrontLatency(4, 1.0, 1.1, 0.4, 1.2, True), FrontLatency(7, 1.0, 1.5, 0.6, 1.2, False)]
     >>> list(meeting_latency(front, rows).number), list(meeting_latency(front, None).number)
     ([4], [4, 7])
-    >>> close = [FrontLatency(4, 1.0, 1.1, 0.4, 1.2, True), FrontLatency(7, 1.0, 1.19, 0.6, 1.2, True)]
-    >>> list(meeting_latency(front, close).number), list(meeting_latency(front, close[1:]).number)
-    ([4], [7])
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from autoprune._io import write_text
-from autoprune.budgets import LATENCY_MARGIN, Budget, parse_budgets
+from autoprune.budgets import Budget, parse_budgets
 from autoprune.errors import RunError
 from autoprune.final._summary import FrontLatency
 from autoprune.introspect import side_by_side_latency
@@ -99,10 +96,6 @@ def measure_front_latency(ctx, front: pd.DataFrame, models: dict, budget) -> lis
 
 
 def meeting_latency(front: pd.DataFrame, rows: list[FrontLatency] | None) -> pd.DataFrame:
-    """The front rows measured at most (1 - :data:`LATENCY_MARGIN`) x the limit; else those within
-    the limit; the whole front when none is."""
-    for share in (1.0 - LATENCY_MARGIN, 1.0):
-        meeting = [r.number for r in rows or [] if r.measured_ms <= share * r.limit_ms]
-        if meeting:
-            return front[front["number"].isin(meeting)]
-    return front
+    """The front rows whose measured latency meets the budget; the whole front when none does."""
+    meeting = [r.number for r in rows or [] if r.met]
+    return front[front["number"].isin(meeting)] if meeting else front
