@@ -24,6 +24,26 @@ def test_an_inner_limit_never_outlives_the_outer_one_and_the_outer_is_rearmed():
     assert time.monotonic() - start < 2.0
 
 
+def _spin(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_a_timeout_swallowed_while_the_code_runs_on_is_raised_again():
+    """Python swallows an error raised inside a finaliser (garbage collected mid-loop)."""
+    swallowed = []
+    with pytest.raises(TimeoutError, match="spinning took more than 0.05 s"):
+        with time_limit(0.05, "spinning"):
+            try:
+                _spin(60.0)
+            except TimeoutError as exc:
+                swallowed.append(exc)  # as a finaliser would: the loop goes on
+            _spin(60.0)  # ends by the limit's next error, long before 60 s
+    assert len(swallowed) == 1
+    _spin(0.2)  # the limit is gone: nothing raises after the block
+
+
 def test_finding_units_past_its_limit_is_one_line_naming_the_model_and_what_to_do(monkeypatch):
     def spin(self, model, example_input):
         while True:

@@ -4,6 +4,9 @@
 ``seconds`` have passed (a ``SIGALRM`` timer; Python code is interrupted between
 two bytecodes, a long native call when it returns); the error's ``limit`` is
 the object the ``with`` statement gave, so nested limits tell theirs apart.
+Until the guarded code has stopped, the error is raised again every
+:data:`RETRY_SECONDS`: an error raised while a finaliser runs (garbage collected
+mid-loop) is swallowed by Python, and a single one would leave the code running.
 Limits nest: an inner limit never outlives an outer one, and the outer one is
 re-armed on exit. Off the main thread, or where there is no ``SIGALRM``, the
 code runs without a limit.
@@ -27,6 +30,8 @@ import contextlib
 import signal
 import threading
 import time
+
+RETRY_SECONDS = 0.05  # how soon a swallowed TimeoutError is raised again
 
 
 class Limit:
@@ -63,15 +68,21 @@ def time_limit(seconds: float | None, what: str):
         yield limit  # the outer limit comes first
         return
     start = time.monotonic()
+    active = [True]
 
     def expire(signum, frame):
-        raise limit.error()
+        if active[0]:
+            signal.setitimer(
+                signal.ITIMER_REAL, RETRY_SECONDS
+            )  # again, should this one be swallowed
+            raise limit.error()
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield limit
     finally:
+        active[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         if outer_left:
