@@ -43,6 +43,22 @@ if TYPE_CHECKING:  # pandas is imported where a table is made: importing budgets
     import pandas as pd
 
 
+def _non_negative_fit(x: np.ndarray, y: np.ndarray):
+    """A linear regression with non-negative coefficients and intercept: no prediction below 0.
+
+    Noisy timings can pull a free intercept below zero, and a model with fewer
+    layers (features at 0) would then be predicted to take negative time.
+    """
+    from sklearn.linear_model import LinearRegression
+
+    fit = LinearRegression(positive=True).fit(x, y)
+    return (
+        fit
+        if fit.intercept_ >= 0
+        else LinearRegression(positive=True, fit_intercept=False).fit(x, y)
+    )
+
+
 class _LinearFit:
     """A non-negative linear regression of ``latency_ms`` on features of the samples."""
 
@@ -53,7 +69,6 @@ class _LinearFit:
 
     def fit(self, samples: pd.DataFrame, *, holdout: float = 0.25, seed: int = 0):
         """Fit on ``samples`` (features plus ``latency_ms``); the held-out error first."""
-        from sklearn.linear_model import LinearRegression
         from sklearn.model_selection import train_test_split
 
         rows = samples.to_dict(orient="records")
@@ -61,9 +76,9 @@ class _LinearFit:
         self.holdout_error_ = float("nan")
         if len(rows) >= 8 and holdout > 0:
             x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=holdout, random_state=seed)
-            probe = LinearRegression(positive=True).fit(x_tr, y_tr)
+            probe = _non_negative_fit(x_tr, y_tr)
             self.holdout_error_ = float(np.mean(np.abs(probe.predict(x_te) - y_te) / y_te))
-        self.regression_ = LinearRegression(positive=True).fit(x, y)
+        self.regression_ = _non_negative_fit(x, y)
         self.n_samples_ = len(rows)
         return self
 

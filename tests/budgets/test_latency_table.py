@@ -154,4 +154,18 @@ def test_both_latency_models_estimate_a_model_that_lost_a_block():
     assert set(model_widths(shallow)) < set(model_widths(model))
     for kind, latency_model in fit_latency_models(samples, list(cm.layers), table).items():
         dense, without = (latency_model.predict_model(m, EXAMPLE) for m in (model, shallow))
-        assert 0 < without <= dense, kind
+        assert 0 <= without <= dense and dense > 0, kind
+
+
+def test_noisy_timings_never_give_a_negative_latency():
+    """A free intercept fitted below zero would make a model with fewer layers take negative time."""
+    import pandas as pd
+
+    from autoprune.budgets import LatencyModel
+
+    macs = [3e6 + 1e6 * i for i in range(8)]
+    samples = pd.DataFrame({"conv": macs, "latency_ms": [2 * m / 1e6 - 5 for m in macs]})
+    latency_model = LatencyModel(["conv"]).fit(samples)
+    assert latency_model.regression_.intercept_ >= 0
+    assert latency_model.predict({"conv": 0.0}) >= 0  # the layer's block removed
+    assert latency_model.predict({"conv": 10e6}) > latency_model.predict({"conv": 3e6}) > 0
