@@ -91,7 +91,7 @@ def _dense_value(ctx, budget: Budget, text: str) -> float:
 def _check_tighter(ctx, budget: Budget, limit: float, text: str) -> None:
     """A re-pick stays inside the run's own budget of the same kind: the search saw nothing beyond it."""
     for own in ctx.budgets:
-        own_limit = own.limit(ctx.dense_costs.of(own.kind))
+        own_limit = ctx.limit(own)
         if own.kind == budget.kind and limit > own_limit * (1 + 1e-9):
             raise BudgetError(
                 f"The budget {text} (limit {limit:,.6g} {UNIT_NAMES[budget.kind]}) must be tighter than "

@@ -190,6 +190,11 @@ class FinalSummary:
     chosen_start: str = "trained"
 
     @property
+    def from_scratch(self) -> bool:
+        """Whether the shortlisted policies were also trained from scratch (``finetune.from_scratch``)."""
+        return any(c.start == "scratch" for c in self.candidates)
+
+    @property
     def chosen(self) -> Candidate:
         """The chosen trial's candidate row."""
         return next(

@@ -144,12 +144,11 @@ def _budget_table(final: FinalSummary) -> Table:
 
 
 def _candidate_table(final: FinalSummary, metric: str) -> Table:
-    scratch = any(c.start == "scratch" for c in final.candidates)
     return Table(
         [
             {
                 "trial": c.number,
-                **({"start": c.start} if scratch else {}),
+                **({"start": c.start} if final.from_scratch else {}),
                 f"search val {metric}": c.search_val_metric,
                 f"final val {metric}": c.val_metric,
                 "cost / limit": c.cost,
@@ -164,7 +163,7 @@ def _choice_text(final: FinalSummary) -> str:
         f"Chosen by rule `{final.rule}` among {len(final.candidates)} candidates fine-tuned for "
         f"{final.final_epochs:g} epochs: trial {final.chosen_trial}."
     )
-    if any(c.start == "scratch" for c in final.candidates):
+    if final.from_scratch:
         how = "trained from scratch" if final.chosen_start == "scratch" else "fine-tuned"
         text = (
             f"Chosen by rule `{final.rule}` among {len(final.candidates)} candidates, each "

@@ -269,12 +269,16 @@ class SearchContext:
     def fresh_dense(self) -> torch.nn.Module:
         return copy.deepcopy(self.dense)
 
+    def limit(self, budget) -> float:
+        """``budget``'s own limit on this dense model (:attr:`limits` holds what the search aims at)."""
+        return budget.limit(self.dense_costs.of(budget.kind))
+
     def describe_limits(self) -> list[str]:
         """One line per budget: the limit (and what the search aims at) and the dense model's value."""
         lines = []
         for b in self.budgets:
             dense = self.dense_costs.of(b.kind)
-            limit, aim = b.limit(dense), self.limits[b.kind]
+            limit, aim = self.limit(b), self.limits[b.kind]
             aimed = f", aimed at {aim:,.6g}" if aim != limit else ""
             lines.append(f"{b}: limit {limit:,.6g}{aimed} (dense {dense:,.6g})")
         return lines

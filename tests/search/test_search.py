@@ -362,6 +362,12 @@ def test_latency_search_on_a_small_convnet(conv_task, tmp_path):
     # candidates are fitted 3% under the limit: a model timed again moves by 1-2%
     assert ctx.limits["latency"] == pytest.approx(0.97 * 0.85 * ctx.dense_costs.latency_ms)
     assert "limit " in ctx.describe_limits()[0] and "aimed at" in ctx.describe_limits()[0]
+    from autoprune.final._pick_select import _check_tighter
+
+    own = ctx.budgets[0]  # a re-pick at the run's own budget is not refused for the aim
+    _check_tighter(ctx, own, ctx.limit(own), "latency=0.85")
+    with pytest.raises(BudgetError, match="must be tighter"):
+        _check_tighter(ctx, own, 1.01 * ctx.limit(own), "latency=0.86")
     for trial in result.study.get_trials(states=[autoprune_state("COMPLETE")]):
         estimate = trial.user_attrs["costs"]["latency_ms"]
         assert trial.constraints["latency"] == pytest.approx(estimate / ctx.limits["latency"] - 1)

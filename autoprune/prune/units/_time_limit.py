@@ -72,9 +72,8 @@ def time_limit(seconds: float | None, what: str):
 
     def expire(signum, frame):
         if active[0]:
-            signal.setitimer(
-                signal.ITIMER_REAL, RETRY_SECONDS
-            )  # again, should this one be swallowed
+            # raised again soon, should this one be swallowed
+            signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
             raise limit.error()
 
     previous = signal.signal(signal.SIGALRM, expire)
