@@ -113,6 +113,7 @@ def apply_policy(
     """
     from autoprune.prune import Calibration, Pruner
     from autoprune.prune.depth import remove_policy_blocks, remove_recorded_blocks
+    from autoprune.prune.inputs import select_policy_inputs
 
     document = as_document(policy)
     model = remove_recorded_blocks(model, document)  # a shallower copy when blocks were removed
@@ -126,6 +127,7 @@ def apply_policy(
     pruned = copy.deepcopy(model)
     calibration = Calibration.from_task(task) if task is not None else Calibration(example_input)
     pruned, policy = remove_policy_blocks(pruned, document.policy, calibration.example_input)
+    select_policy_inputs(pruned, policy)
     pruner = Pruner(pruned, policy, calibration=calibration)
     pruner.step()
     if task is not None and document.policy.finetune.recalibrate_bn:

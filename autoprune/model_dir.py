@@ -42,6 +42,7 @@ from autoprune.policy import Policy
 from autoprune.policy_file import PolicyDocument, check_fingerprint, load_policy, save_policy
 from autoprune.prune import HistoryEntry
 from autoprune.prune.depth import remove_policy_blocks, remove_recorded_blocks, removed_blocks
+from autoprune.prune.inputs import select_policy_inputs
 
 MAX_INPUT_ELEMENTS = 1 << 24  # the largest example input a policy's provenance may ask for
 
@@ -140,6 +141,7 @@ def load_pruned(
     if document.policy.blocks:  # depth pruning chosen with the widths: blocks go first
         example = example if example is not None else example_from(document)
         remove_policy_blocks(model, document.policy, example, check=False)
+    select_policy_inputs(model, document.policy)  # the input features the policy keeps
     history = read_history(metadata, model, source=str(weights))
     if history:
         example = example if example is not None else example_from(document)

@@ -1,4 +1,4 @@
-"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme | fidelity | features | traintime | sensitivity-cost | latency-model``.
+"""The benchmarks' command line: ``python -m benchmarks engine | compare | transformer | ablation | readme | fidelity | features | features-search | traintime | sensitivity-cost | latency-model``.
 
 The benchmarks live beside the package, not in it (a user's install has no use
 for them); ``make bench`` and its siblings run them from a source checkout.
@@ -15,6 +15,7 @@ from autoprune.errors import AutopruneError
 SIMPLE_SUITES = {
     "fidelity": "fidelity",
     "features": "features",
+    "features-search": "features_search",
     "traintime": "traintime",
     "sensitivity-cost": "sensitivity_cost",
     "latency-model": "latency_model",
@@ -119,6 +120,7 @@ def build_parser():
         "transformer: MiniLM heads and neurons; ablation: what the sensitivity analysis buys; "
         "fidelity: how the search's cheap score ranks against accuracy after recovery; "
         "features: input-feature pruning against SelectKBest and RFE on breast cancer; "
+        "features-search: the search with input features in its space and without; "
         "traintime: train-time against post-training pruning at the same structure and epochs; "
         "sensitivity-cost: a structured sensitivity analysis against the forward passes it needs; "
         "latency-model: the latency models' error on measured variants, and rounding widths; "

@@ -169,35 +169,45 @@ class CostModel:
             return kept[group] * self.groups[group].unit_size
         return layer.out_dim
 
-    def _without_blocks(self, policy: Policy) -> tuple[CostModel, Policy]:
-        """The cost model of the model without ``policy.blocks`` (built once per set), and the
-        policy of the rest; ``self`` and ``policy`` when it removes no block."""
-        if not policy.blocks:
-            return self, policy
+    def _reduced(self, policy: Policy) -> tuple[CostModel, Policy]:
+        """The cost model of the dense model without ``policy.blocks``, or else without the input
+        features it drops (built once per block set or kept count), and the policy of the rest;
+        ``self`` and ``policy`` when it removes neither."""
         from dataclasses import replace
 
-        from autoprune.prune.depth import remove_policy_blocks
-
-        key = tuple(sorted(policy.blocks))
+        if policy.blocks:
+            key: tuple = ("blocks", *sorted(policy.blocks))
+            layers = {n: lp for n, lp in policy.layers.items() if not policy.inside_blocks(n)}
+            rest = replace(policy, layers=layers, blocks=())
+        elif policy.inputs is not None:
+            key, rest = ("inputs", len(policy.inputs)), replace(policy, inputs=None)
+        else:
+            return self, policy
         if key not in self._shallower:
-            model, _ = remove_policy_blocks(
-                copy.deepcopy(self._model), policy, self._example, check=False
-            )
-            self._shallower[key] = CostModel(model, self._example, scope=self.scope)
-        layers = {n: lp for n, lp in policy.layers.items() if not policy.inside_blocks(n)}
-        return self._shallower[key], replace(policy, layers=layers, blocks=())
+            self._shallower[key] = CostModel(self._reduce(policy), self._example, scope=self.scope)
+        return self._shallower[key], rest
+
+    def _reduce(self, policy: Policy) -> nn.Module:
+        from autoprune.prune.depth import remove_policy_blocks
+        from autoprune.prune.inputs import select_policy_inputs
+
+        model = copy.deepcopy(self._model)
+        if policy.blocks:
+            return remove_policy_blocks(model, policy, self._example, check=False)[0]
+        return select_policy_inputs(model, policy)
 
     def estimate(self, policy: Policy) -> Costs:
         """Parameters, MACs and (upper-estimate) bytes of ``policy`` on the dense model (local scope).
 
-        Blocks the policy removes whole are costed on the model without them.
+        Blocks the policy removes whole, and input features it drops, are costed on
+        the model without them.
         """
         if policy.scope != "local":
             raise ValueError(
                 "CostModel.estimate needs a local-scope policy; convert a global ranking first."
             )
-        if policy.blocks:
-            model, rest = self._without_blocks(policy)
+        if policy.blocks or policy.inputs is not None:
+            model, rest = self._reduced(policy)
             return model.estimate(rest)
         kept = self.kept_channels(policy)
         params = self.total_params - self.prunable_params
@@ -243,8 +253,8 @@ class CostModel:
 
         A layer inside a block the policy removes keeps nothing: ``(0, 0)``.
         """
-        if policy.blocks:
-            model, rest = self._without_blocks(policy)
+        if policy.blocks or policy.inputs is not None:
+            model, rest = self._reduced(policy)
             widths = model.layer_widths(rest)
             return {name: widths.get(name, (0, 0)) for name in self.layers}
         kept = self.kept_channels(policy)

@@ -98,7 +98,10 @@ def cmd_export(args) -> int:
         example_input=task.example_input if task else None,
     )
     example = task.example_input if task else _example_from_policy(args.model_dir)
-    metric = _test_metric(task) if task is not None else None
+    kept = _reduced(model, args) if args.reduce_inputs else None
+    if kept is not None:
+        example = example[:, list(kept)]
+    metric = _test_metric(task, kept) if task is not None else None
     rows = export_model(
         model,
         example,
@@ -110,28 +113,52 @@ def cmd_export(args) -> int:
         overwrite=args.overwrite,
     )
     if metric is not None:
-        rows.insert(0, _pytorch_row(Path(args.model_dir), model, task))
+        rows.insert(0, _pytorch_row(Path(args.model_dir), _Columns(model, kept), task))
     print(format_table(rows))
     _refuse_failed(rows)
     return 0
 
 
-def _test_metric(task):
-    """The task's test metric of an exported file's callable (tensor in, tensor out)."""
+def _reduced(model, args) -> tuple[int, ...]:
+    """``model`` made to take only the input features its policy keeps; their indices."""
+    from autoprune.errors import AutopruneError
+    from autoprune.prune.inputs import reduce_inputs
+
+    kept = reduce_inputs(model)
+    if not kept:
+        raise AutopruneError(
+            f"--reduce-inputs: the model in {args.model_dir} reads every input feature (its policy "
+            "has no 'inputs'), so there is nothing to reduce."
+        )
+    print(
+        f"The exported model takes input features {', '.join(map(str, kept))} only, in that order."
+    )
+    return kept
+
+
+def _Columns(run, kept: tuple[int, ...] | None):
+    """A module running ``run`` (a model or an exported file's callable, tensor in, tensor out)
+    on the input columns ``kept`` only (all of them when None)."""
     import torch
 
-    from autoprune.training import evaluate
-
-    class _Wrapped(torch.nn.Module):
-        def __init__(self, run):
+    class Columns(torch.nn.Module):
+        def __init__(self) -> None:
             super().__init__()
             self.run = run
 
         def forward(self, x):
-            return self.run(x)
+            return self.run(x if kept is None else x[:, list(kept)])
+
+    return Columns()
+
+
+def _test_metric(task, kept: tuple[int, ...] | None = None):
+    """The task's test metric of an exported file's callable (tensor in, tensor out), fed the
+    input columns ``kept`` only when given."""
+    from autoprune.training import evaluate
 
     def metric(run):
-        return evaluate(_Wrapped(run), task.test_data, task).metric
+        return evaluate(_Columns(run, kept), task.test_data, task).metric
 
     return metric
 
@@ -226,6 +253,12 @@ def _register_export(sub) -> None:
         help="repeatable (default torchscript)",
     )
     p.add_argument("--quantize", action="store_true", help="also export dynamic int8 variants")
+    p.add_argument(
+        "--reduce-inputs",
+        action="store_true",
+        help="a model whose policy keeps some input features takes only those, in order "
+        "(x[:, kept]); by default it takes the whole input and reads only those",
+    )
     p.add_argument(
         "--task",
         default=None,

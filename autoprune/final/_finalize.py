@@ -23,6 +23,7 @@ from autoprune.final._publish import publish, save_final, staging_dir
 from autoprune.final._rules import RULES, shortlist
 from autoprune.final._summary import FinalSummary, FrontLatency
 from autoprune.final._verify import budget_checks, measure_saved
+from autoprune.prune.inputs import input_record
 from autoprune.training import evaluate
 
 
@@ -138,4 +139,5 @@ def final_model(
         previous_final=None,
         metric=ctx.task.metric_name,
         chosen_start=chosen.candidate.start,
+        inputs=input_record(chosen.outcome.model, ctx.task.feature_names),
     )

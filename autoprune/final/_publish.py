@@ -28,6 +28,8 @@ from autoprune.apply import builder_path, save_pruned
 from autoprune.final._finetune import Tuned
 from autoprune.final._summary import FinalSummary
 from autoprune.policy_file import PolicyDocument, fingerprint, provenance
+from autoprune.prune.inputs import RESULTS_KEY as INPUTS_KEY
+from autoprune.prune.inputs import input_record
 from autoprune.search._lock import FileLock
 
 STAGING_PREFIX = ".final-"
@@ -91,6 +93,9 @@ def save_final(ctx, staging: Path, chosen: Tuned, *, rule: str, test_metric: flo
             "start": chosen.candidate.start,
         },
     )
+    inputs = input_record(chosen.outcome.model, ctx.task.feature_names)
+    if inputs:
+        document.results[INPUTS_KEY] = inputs
     save_pruned(chosen.outcome.model, staging, document, history=chosen.outcome.history)
 
 

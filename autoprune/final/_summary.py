@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,8 @@ class FinalSummary:
     previous_final: str | None
     metric: str
     chosen_start: str = "trained"
+    #: the input features the final model reads (layer, features, kept, names); empty: all
+    inputs: dict = field(default_factory=dict)
 
     @property
     def from_scratch(self) -> bool:
@@ -217,7 +219,7 @@ class FinalSummary:
     @classmethod
     def from_dict(cls, data: Any) -> FinalSummary:
         """Read back :meth:`to_dict`'s data (``front_latency`` and ``previous_final`` may be absent)."""
-        optional = ("front_latency", "previous_final", "chosen_start")
+        optional = ("front_latency", "previous_final", "chosen_start", "inputs")
         values = _pick(cls, data, "final.json", optional=optional)
         rows = values.get("front_latency")
         values["front_latency"] = (

@@ -7,7 +7,9 @@ Example:
     >>> Policy.from_dict({"layers": {"fc1": {"sparsity": 0.5}}, "colour": "red"})
     Traceback (most recent call last):
     ...
-    autoprune.errors.PolicyError: Unknown policy field(s) ['colour']; expected some of ['blocks', 'global_sparsity', 'min_kept', 'round_to', 'scope', 'seed'].
+    autoprune.errors.PolicyError: Unknown policy field(s) ['colour']; expected some of ['blocks', 'global_sparsity', 'inputs', 'min_kept', 'round_to', 'scope', 'seed'].
+    >>> Policy.uniform(["fc1"], 0.5, inputs=[7, 2, 5]).inputs
+    (2, 5, 7)
 """
 
 from __future__ import annotations
@@ -42,9 +44,12 @@ class Policy:
     seed: int = 0
     #: whole blocks removed first (depth pruning); the layers inside them are then ignored
     blocks: tuple[str, ...] = ()
+    #: the input features kept (columns of the first linear layer, ascending); None: all of them
+    inputs: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocks", _block_names(self.blocks))
+        object.__setattr__(self, "inputs", _input_indices(self.inputs))
         if not isinstance(self.layers, dict):
             raise PolicyError(
                 f"The 'layers' field must be a mapping of layer name to settings. Got {type(self.layers).__name__} instead."
@@ -149,6 +154,7 @@ class Policy:
         """Plain data (for YAML/JSON); ``None`` settings are left out of layer entries."""
         out = asdict(self)
         out["blocks"] = list(self.blocks)
+        out["inputs"] = None if self.inputs is None else list(self.inputs)
         out["layers"] = {
             n: {k: v for k, v in asdict(lp).items() if v is not None}
             for n, lp in self.layers.items()
@@ -190,6 +196,25 @@ def _block_names(blocks: Any) -> tuple[str, ...]:
     if len(set(blocks)) < len(blocks):
         raise PolicyError(f"The 'blocks' field names a block twice: {shorten(list(blocks))}.")
     return tuple(blocks)
+
+
+def _input_indices(inputs: Any) -> tuple[int, ...] | None:
+    """The ``inputs`` field as ascending distinct feature indices (None: every feature kept)."""
+    if inputs is None:
+        return None
+    if (
+        isinstance(inputs, (str, bytes))
+        or not isinstance(inputs, (list, tuple))
+        or not inputs
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in inputs)
+    ):
+        raise PolicyError(
+            "The 'inputs' field must be a non-empty list of input feature indices (integers >= 0) "
+            f"or null. Got {shorten(inputs)} instead."
+        )
+    if len(set(inputs)) < len(inputs):
+        raise PolicyError(f"The 'inputs' field names a feature twice: {shorten(list(inputs))}.")
+    return tuple(sorted(inputs))
 
 
 def _parse_layers(layers: Any, *, depth_only: bool = False) -> dict[str, LayerPolicy]:

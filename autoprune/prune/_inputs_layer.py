@@ -1,5 +1,11 @@
 """The layer whose columns are a model's input features: finding it, and keeping some columns.
 
+:class:`SelectedInputsLinear` is a narrowed first layer that still takes the
+whole input and reads only the kept columns, so a model with fewer input
+features runs on its task's data unchanged (search, fine-tuning, evaluation);
+:func:`reduce_inputs` turns it into a plain ``nn.Linear`` that takes the kept
+columns only.
+
 Example:
     >>> import torch
     >>> from torch import nn
@@ -8,6 +14,12 @@ Example:
     >>> keep_columns(layer, [0, 2])
     >>> name, layer.in_features, model(torch.ones(1, 2)).shape
     ('0', 2, torch.Size([1, 2]))
+    >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> select_columns(model, "0", [1, 3])
+    >>> model[0], model(torch.ones(5, 4)).shape
+    (SelectedInputsLinear(kept=[1, 3] of 4, out_features=3, bias=True), torch.Size([5, 2]))
+    >>> reduce_inputs(model), model(torch.ones(5, 2)).shape
+    ((1, 3), torch.Size([5, 2]))
 """
 
 from __future__ import annotations
@@ -18,6 +30,57 @@ from torch import nn
 from autoprune._echo import shorten
 from autoprune.errors import ParameterError, PruningError
 from autoprune.introspect import prunable_layers
+
+
+class SelectedInputsLinear(nn.Linear):
+    """An ``nn.Linear`` over some columns of its input: ``linear(x[..., kept])``.
+
+    It takes inputs as wide as the dense layer's (``n_inputs``) and keeps only the
+    weight columns of ``kept``; everything that handles an ``nn.Linear`` (pruning,
+    costs, export) handles it.
+    """
+
+    def __init__(self, layer: nn.Linear, kept) -> None:
+        super().__init__(len(kept), layer.out_features, bias=layer.bias is not None)
+        self.n_inputs = layer.in_features
+        index = torch.as_tensor(list(kept), dtype=torch.long, device=layer.weight.device)
+        self.register_buffer("kept", index, persistent=False)
+        self.weight = nn.Parameter(layer.weight.detach().index_select(1, index).clone())
+        if layer.bias is not None:
+            self.bias = nn.Parameter(layer.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.index_select(-1, self.kept))
+
+    def extra_repr(self) -> str:
+        return (
+            f"kept={self.kept.tolist()} of {self.n_inputs}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+def select_columns(model: nn.Module, layer: str, kept) -> None:
+    """Replace ``model``'s layer ``layer`` (an ``nn.Linear``), in place, by one that reads columns ``kept``."""
+    module = model.get_submodule(layer)
+    parent_name, _, child = layer.rpartition(".")
+    model.get_submodule(parent_name).register_module(child, SelectedInputsLinear(module, kept))
+
+
+def reduce_inputs(model: nn.Module) -> tuple[int, ...]:
+    """Make ``model`` take only its kept input columns, in place; returns their indices.
+
+    The :class:`SelectedInputsLinear` layer becomes a plain ``nn.Linear`` with the
+    same weights: feed the model ``x[:, kept]``. Returns ``()`` (and changes
+    nothing) when the model reads every input.
+    """
+    for name, module in list(model.named_modules()):
+        if isinstance(module, SelectedInputsLinear):
+            plain = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
+            plain.weight, plain.bias = module.weight, module.bias
+            parent_name, _, child = name.rpartition(".")
+            model.get_submodule(parent_name).register_module(child, plain.to(module.weight.device))
+            return tuple(module.kept.tolist())
+    return ()
 
 
 def first_linear(model: nn.Module, layer: str | None) -> tuple[str, nn.Linear]:

@@ -7,6 +7,12 @@ calibration data, by ``mean |x_j| * ||W[:, j]||`` (``"activation"``), and shrink
 layer physically. Feed the pruned model the kept columns only, in their order:
 ``x[:, result.kept]`` (or ``result.select(x)``).
 
+A policy keeps input features with its ``inputs`` field (the search chooses how
+many, with ``inputs: true`` in its space): :func:`select_policy_inputs` narrows the
+first layer to a :class:`SelectedInputsLinear`, which still takes the whole input
+and reads the kept columns only, so the model runs on its task's data as before;
+:func:`reduce_inputs` then makes it take ``x[:, kept]`` alone.
+
 The removal is recorded as a structured-pruning history entry, so
 ``save_pruned(result.model, out, result.document(), history=result.history)`` and
 ``load_pruned(out)`` rebuild the narrower layer; the kept indices and names are
@@ -37,12 +43,30 @@ from torch import nn
 from autoprune._echo import shorten
 from autoprune._validation import check_choice
 from autoprune.errors import PolicyError, PruningError
-from autoprune.prune._inputs_layer import first_linear, keep_columns
+from autoprune.prune._inputs_layer import (
+    SelectedInputsLinear,
+    first_linear,
+    keep_columns,
+    reduce_inputs,
+    select_columns,
+)
 from autoprune.prune._inputs_scores import check_names, input_scores, kept_indices
 from autoprune.prune.units._history import HistoryEntry, as_history
 
 INPUT_CRITERIA = ("l2", "activation")
 RESULTS_KEY = "inputs"  # where a policy document's results hold the kept features
+
+__all__ = [
+    "INPUT_CRITERIA",
+    "InputPruning",
+    "SelectedInputsLinear",
+    "input_record",
+    "kept_inputs",
+    "prune_inputs",
+    "rank_inputs",
+    "reduce_inputs",
+    "select_policy_inputs",
+]
 
 
 @dataclass(frozen=True)
@@ -145,6 +169,81 @@ def prune_inputs(
         scores=tuple(float(s) for s in scores),
         history=[*history, entry] if removed else history,
     )
+
+
+def select_policy_inputs(model: nn.Module, policy) -> nn.Module:
+    """``model``, in place, reading only the input features ``policy.inputs`` keeps.
+
+    The first layer (an ``nn.Linear`` reading the model's input) becomes a
+    :class:`SelectedInputsLinear`; ``model`` is returned unchanged when the policy
+    keeps every feature (``inputs`` is None).
+
+    Example:
+        >>> import torch
+        >>> from autoprune.policy import Policy
+        >>> from autoprune.tasks.models import DigitsMLP
+        >>> model = select_policy_inputs(DigitsMLP(), Policy.uniform(["fc2"], 0.5, inputs=[0, 9]))
+        >>> model.fc1.in_features, model(torch.zeros(3, 64)).shape
+        (2, torch.Size([3, 10]))
+    """
+    if policy.inputs is None:
+        return model
+    name, first = first_linear(model, None)
+    outside = [i for i in policy.inputs if i >= first.in_features]
+    if outside:
+        raise PolicyError(
+            f"The 'inputs' field keeps feature(s) {shorten(outside)}, but the model's first layer "
+            f"'{name}' reads {first.in_features} features (indices 0 to {first.in_features - 1})."
+        )
+    select_columns(model, name, policy.inputs)
+    return model
+
+
+def rank_inputs(model: nn.Module, data, *, items: int = 2048) -> tuple[int, ...]:
+    """The input features of ``model``, most important first by ``mean |x_j| * ||W[:, j]||``.
+
+    ``data`` is a Dataset of ``(x, y)`` pairs (the first ``items`` are read) or
+    inputs (N, n_features); ``W`` the first layer's weight (an ``nn.Linear``
+    reading the model's input). Ties keep the feature order.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(3, 2))
+        >>> with torch.no_grad(): _ = model[0].weight.copy_(torch.tensor([[1., 5, 1], [1, 0, 1]]))
+        >>> rank_inputs(model, torch.tensor([[1., 1, 3], [1, 1, 3]]))
+        (1, 2, 0)
+    """
+    _, first = first_linear(model, None)
+    if isinstance(data, torch.utils.data.Dataset) and len(data) > items:
+        data = torch.utils.data.Subset(data, range(items))
+    scores = input_scores(first, "activation", data)
+    return tuple(torch.sort(-scores, stable=True).indices.tolist())
+
+
+def input_record(model: nn.Module, feature_names: Sequence[str] = ()) -> dict:
+    """What a policy document's ``results.inputs`` holds for a model with fewer input features.
+
+    Empty when the model reads every input (no :class:`SelectedInputsLinear`).
+
+    Example:
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(3, 2))
+        >>> select_columns(model, "0", [0, 2])
+        >>> input_record(model, ["a", "b", "c"])
+        {'layer': '0', 'features': 3, 'kept': [0, 2], 'names': ['a', 'c']}
+    """
+    for name, module in model.named_modules():
+        if isinstance(module, SelectedInputsLinear):
+            kept = module.kept.tolist()
+            names = check_names(list(feature_names), module.n_inputs)
+            return {
+                "layer": name,
+                "features": module.n_inputs,
+                "kept": kept,
+                "names": [names[i] for i in kept] if names else [],
+            }
+    return {}
 
 
 def kept_inputs(source) -> dict:

@@ -36,6 +36,7 @@ FRONT_COLUMNS = [
     "scope",
     "criterion",
     "blocks_removed",
+    "inputs_kept",
     "level",
     "seed",
 ]
@@ -174,6 +175,17 @@ def _choice_text(final: FinalSummary) -> str:
     return text + " Files: `final/policy.yaml`, `final/model.safetensors`, `final/final.json`."
 
 
+def _inputs_text(inputs: dict) -> str:
+    """Which input features the final model reads, by name when the task gives names."""
+    kept = inputs["names"] or [str(i) for i in inputs["kept"]]
+    return (
+        f"The final model reads {len(kept)} of its {inputs['features']} input features: "
+        f"{', '.join(kept)} (columns {', '.join(str(i) for i in inputs['kept'])}). "
+        "`load_pruned` gives a model that takes the whole input and reads those columns; "
+        "`reduce_inputs(model)` makes it take them alone, in that order (`x[:, kept]`)."
+    )
+
+
 def final_blocks(data: ReportData) -> list:
     """The final model against the dense model, its budgets, and how it was chosen."""
     blocks: list = [Heading("Final model against the dense model")]
@@ -194,6 +206,8 @@ def final_blocks(data: ReportData) -> list:
     )
     blocks.append(_budget_table(final))
     blocks.append(Text(_choice_text(final)))
+    if final.inputs:
+        blocks.append(Text(_inputs_text(final.inputs)))
     if data.pinned:
         blocks.append(
             Text(

@@ -52,6 +52,8 @@ def front_table(data: ReportData) -> Table:
     columns = [c for c in FRONT_COLUMNS if c in data.front]
     if "blocks_removed" in columns and not _any_text(data.front["blocks_removed"]):
         columns.remove("blocks_removed")  # a search without depth
+    if "inputs_kept" in columns and data.front["inputs_kept"].isna().all():
+        columns.remove("inputs_kept")  # every input feature kept
     chosen = data.final.chosen_trial if data.final is not None else None
     rows = []
     for row in data.front[columns].to_dict(orient="records"):

@@ -8,6 +8,9 @@ fraction of the way towards its cap until the analytic estimate fits; one under
 it moves towards the lower bounds as far as it still fits (bisection on the
 cost model). The proposal keeps its proportions; the level decides the cost. A
 candidate that cannot fit even at its caps is flagged and scored no further.
+With ``inputs`` in the space, a trial also chooses how many input features to
+keep (the most important ones, :func:`~autoprune.prune.inputs.rank_inputs`); the
+widths are then fitted around them.
 
 Example:
     >>> import optuna
@@ -87,12 +90,15 @@ def suggest(trial, ctx: SearchContext) -> Candidate:
     scope = trial.suggest_categorical("scope", scopes) if len(scopes) > 1 else scopes[0]
     criterion = trial.suggest_categorical("criterion", list(space.criteria))
     blocks = tuple(b for b in ctx.blocks if trial.suggest_categorical(f"depth:{b}", [0, 1]))
+    n_features = len(ctx.features)
+    inputs = ctx.kept_features(trial.suggest_int("inputs", 1, n_features)) if n_features else None
+    kept = dict(blocks=blocks, inputs=inputs)  # what goes whole, before the widths
 
     if granularity == "nm":
         amounts = {
             u: trial.suggest_categorical(f"nm:{u}", ["dense", *space.nm]) for u in ctx.units["nm"]
         }
-        policy = ctx.policy("nm", amounts, criterion=criterion, blocks=blocks)
+        policy = ctx.policy("nm", amounts, criterion=criterion, **kept)
         estimates = ctx.estimate(policy)
         return Candidate(
             policy,
@@ -106,20 +112,20 @@ def suggest(trial, ctx: SearchContext) -> Candidate:
 
     bounds = ctx.bounds[granularity]
     if scope == "global":
-        return _suggest_global(trial, ctx, granularity, bounds, level, criterion)
+        return _suggest_global(trial, ctx, granularity, level, criterion, inputs)
     sampled = _local_proposal(trial, ctx, granularity, bounds)
 
     def allocation(target_of):
         def make(beta: float):
             amounts = {u: a + beta * (target_of(u) - a) for u, a in sampled.items()}
-            policy = ctx.policy(granularity, amounts, criterion=criterion, blocks=blocks)
+            policy = ctx.policy(granularity, amounts, criterion=criterion, **kept)
             return amounts, ctx.estimate(policy)
 
         return make
 
     up, down = allocation(lambda u: bounds[u][1]), allocation(lambda u: bounds[u][0])
     amounts, estimates, repaired, fits = _repair(up, down, ctx, level)
-    policy = ctx.policy(granularity, amounts, criterion=criterion, blocks=blocks)
+    policy = ctx.policy(granularity, amounts, criterion=criterion, **kept)
     return Candidate(
         policy, granularity, "local", amounts, estimates, level, criterion, repaired, fits
     )
@@ -138,9 +144,10 @@ def _local_proposal(trial, ctx: SearchContext, granularity: str, bounds) -> dict
 
 
 def _suggest_global(
-    trial, ctx: SearchContext, granularity: str, bounds, level: float, criterion: str
+    trial, ctx: SearchContext, granularity: str, level: float, criterion: str, inputs
 ) -> Candidate:
-    """One global amount; the per-unit allocation comes from ranking the criterion's scores."""
+    """One global amount; the per-unit allocation comes from ranking the criterion's scores
+    (on the dense model; only the input features ``inputs`` are kept, None: all)."""
     pruner = Pruner(
         ctx.fresh_dense(),
         ctx.policy(granularity, {}, scope="global", global_amount=0.0, criterion=criterion),
@@ -154,14 +161,19 @@ def _suggest_global(
             amount = min(capacity, sampled + beta * (target - sampled))
             allocation = pruner.amounts(lambda _final, amount=amount: amount)
             return {"global": amount, **allocation}, ctx.estimate(
-                ctx.policy(granularity, allocation, criterion=criterion)
+                ctx.policy(granularity, allocation, criterion=criterion, inputs=inputs)
             )
 
         return make
 
     amounts, estimates, repaired, fits = _repair(allocation(capacity), allocation(0.0), ctx, level)
     policy = ctx.policy(
-        granularity, {}, scope="global", global_amount=amounts["global"], criterion=criterion
+        granularity,
+        {},
+        scope="global",
+        global_amount=amounts["global"],
+        criterion=criterion,
+        inputs=inputs,
     )
     return Candidate(
         policy, granularity, "global", amounts, estimates, level, criterion, repaired, fits

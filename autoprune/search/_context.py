@@ -29,7 +29,7 @@ from autoprune.budgets import (
     measure_costs,
     parse_budgets,
 )
-from autoprune.errors import BudgetError, RunError, SearchSpaceError
+from autoprune.errors import BudgetError, PruningError, RunError, SearchSpaceError
 from autoprune.introspect import prunable_layers
 from autoprune.policy import (
     AMOUNT_FIELD,
@@ -104,6 +104,7 @@ class SearchContext:
         }
         self.units = self._units()
         self.blocks = self._blocks()
+        self.features = self._features()
         check_overrides(self)
         self.bounds, self.relaxed = unit_bounds(self)
 
@@ -171,6 +172,25 @@ class SearchContext:
 
         return removable_blocks(copy.deepcopy(self.dense), self.example_input)
 
+    def _features(self) -> tuple[int, ...]:
+        """The model's input features, most important first (with ``inputs`` in the space)."""
+        if not self.space.inputs:
+            return ()
+        from autoprune.prune.inputs import rank_inputs
+
+        try:
+            return rank_inputs(self.dense, self.task.train_data)
+        except PruningError as exc:
+            raise SearchSpaceError(
+                f"inputs: the search space '{self.space.name}' drops input features, but {exc}"
+            ) from exc
+
+    def kept_features(self, count: int) -> tuple[int, ...] | None:
+        """The ``count`` most important input features, ascending (None: all of them)."""
+        if not self.features or count >= len(self.features):
+            return None
+        return tuple(sorted(self.features[: max(1, count)]))
+
     def tiers(self, granularity: str) -> dict[str, int]:
         """Sensitivity tier of each unit (only when the space asks for tiers)."""
         return self.sensitivity[granularity].tiers(self.space.tiers)
@@ -194,8 +214,10 @@ class SearchContext:
         global_amount: float | None = None,
         criterion: str = "l1",
         blocks: tuple[str, ...] = (),
+        inputs: tuple[int, ...] | None = None,
     ) -> Policy:
-        """The Policy of an allocation (N:M allocations map layers to patterns); ``blocks`` go whole first.
+        """The Policy of an allocation (N:M allocations map layers to patterns); ``blocks`` go whole
+        first, and only the input features ``inputs`` are kept (None: all).
 
         Its schedule is the space's first; its recipe is the space's recovery
         (epochs) and fine-tuning learning rate: what the best candidates get.
@@ -210,6 +232,7 @@ class SearchContext:
             ),
             seed=self.setup.seed,
             blocks=tuple(blocks),
+            inputs=inputs,
             round_to=space.round_to or None,
         )
         if scope == "global":
@@ -242,7 +265,7 @@ class SearchContext:
         granularities = {lp.granularity for lp in policy.layers.values()}
         if granularities != {"unstructured"} and granularities != {"structured"}:
             return policy  # N:M patterns (or nothing): the policy says exactly what it removes
-        return self.policy(granularities.pop(), reached, blocks=policy.blocks)
+        return self.policy(granularities.pop(), reached, blocks=policy.blocks, inputs=policy.inputs)
 
     def estimate(self, policy: Policy) -> dict[str, float]:
         """Estimated value of every budgeted quantity for a local-scope policy."""

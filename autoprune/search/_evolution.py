@@ -11,6 +11,8 @@ budget it was made for and candidates differ only in how they spread it. Now and
 then a child ranks by another criterion of the space. With depth in the space,
 a child also removes or restores one block now and then (``depth_flip``); the
 fit to the budget then moves the widths, so depth and width are chosen jointly.
+With input features in the space, a child keeps a few more or fewer of them
+now and then (``INPUT_MOVE``), the widths again fitted around them.
 Before any candidate is confirmed, proposals are uniform draws within the bounds.
 
 The heuristic policies (uniform, global magnitude, LAMP, ERK, OWL) are queued
@@ -31,13 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import optuna
-from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import TrialState
 
 from autoprune.search._space_fields import EvolutionSettings
 
 UNIFORM_DEPTH = 0.25  # the chance a start-up proposal removes a given block
+INPUT_MOVE = 0.3  # with input features in the space: the chance a child keeps more or fewer
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class EvolutionSpace:
     bounds: dict[str, dict[str, tuple[float, float]]]
     settings: EvolutionSettings = EvolutionSettings()
     blocks: tuple[str, ...] = ()  # removable whole (depth in the space): ``depth:<block>`` 0 or 1
+    features: int = 0  # input features (``inputs`` in the space): ``inputs`` kept, 1 .. features
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         out: dict[str, optuna.distributions.BaseDistribution] = {
@@ -63,6 +67,8 @@ class EvolutionSpace:
                     out[f"{granularity}:{unit}"] = FloatDistribution(low, high)
         for block in self.blocks:
             out[f"depth:{block}"] = CategoricalDistribution([0, 1])
+        if self.features:
+            out["inputs"] = IntDistribution(1, self.features)
         return out
 
 
@@ -121,7 +127,20 @@ class EvolutionSampler(BaseSampler):
             if high - low >= 1e-9
         }
         depth = {f"depth:{b}": int(self.rng.random() < UNIFORM_DEPTH) for b in self.space.blocks}
-        return {"granularity": granularity, "criterion": criterion, **amounts, **depth}
+        features = self.space.features
+        inputs = {"inputs": int(self.rng.integers(1, features + 1))} if features else {}
+        return {"granularity": granularity, "criterion": criterion, **amounts, **depth, **inputs}
+
+    def _inputs(self, parent_inputs) -> dict[str, int]:
+        """The parent's number of kept input features, a few more or fewer now and then."""
+        features = self.space.features
+        if not features:
+            return {}
+        kept = features if parent_inputs is None else len(parent_inputs)
+        if self.rng.random() < INPUT_MOVE:
+            step = int(self.rng.integers(1, max(1, features // 8) + 1))
+            kept += step if self.rng.random() < 0.5 else -step
+        return {"inputs": min(features, max(1, kept))}
 
     def _depth(self, parent_blocks) -> dict[str, int]:
         """The parent's removed blocks, one of them restored or another removed now and then."""
@@ -152,6 +171,7 @@ class EvolutionSampler(BaseSampler):
             "criterion": criterion,
             **{f"{granularity}:{u}": amounts[u] for u in movable},
             **self._depth(attrs.get("blocks", ())),
+            **self._inputs(attrs.get("policy", {}).get("inputs")),
         }
 
     def sample_independent(self, study, trial, param_name, param_distribution):
@@ -169,6 +189,7 @@ def evolution_space(ctx) -> EvolutionSpace:
         bounds={g: dict(b) for g, b in ctx.bounds.items()},
         settings=ctx.space.evolution,
         blocks=tuple(ctx.blocks),
+        features=len(ctx.features),
     )
 
 

@@ -117,6 +117,8 @@ class Objective:
         trial.set_user_attr("criterion", candidate.criterion)
         trial.set_user_attr("scope", candidate.scope)
         trial.set_user_attr("blocks", list(candidate.policy.blocks))
+        if candidate.policy.inputs is not None:
+            trial.set_user_attr("inputs", list(candidate.policy.inputs))
         trial.set_user_attr("estimates", candidate.estimates)
         trial.set_user_attr("repaired", candidate.repaired)
 
@@ -153,7 +155,7 @@ class Objective:
         policy = Policy.from_dict(source.user_attrs["policy"])
         if "schedule" in trial.user_attrs:
             policy = replace(policy, schedule=ctx.schedule(trial.user_attrs["schedule"]))
-        for key in ("level", "granularity", "criterion", "scope", "provenance", "blocks"):
+        for key in ("level", "granularity", "criterion", "scope", "provenance", "blocks", "inputs"):
             if key in source.user_attrs:
                 trial.set_user_attr(key, source.user_attrs[key])
         trial.set_user_attr("policy", policy.to_dict())

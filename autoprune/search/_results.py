@@ -61,6 +61,7 @@ TRIAL_COLUMNS = [
     "recover_of",
     "schedule",
     "blocks_removed",
+    "inputs_kept",
     "policy",
 ]
 
@@ -98,6 +99,7 @@ def _row(trial) -> dict:
         "recover_of": attrs.get("recover_of", math.nan),
         "schedule": attrs.get("schedule", ""),
         "blocks_removed": " ".join(attrs.get("blocks", [])),
+        "inputs_kept": len(attrs["inputs"]) if "inputs" in attrs else math.nan,
         "policy": json.dumps(attrs["policy"], sort_keys=True) if "policy" in attrs else "",
     }
 

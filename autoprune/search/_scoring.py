@@ -4,7 +4,8 @@ The :class:`CandidateScorer` of a search keeps one working copy of the dense
 model. For each candidate it restores the dense weights, prunes the copy as the
 policy says (channels zeroed through :class:`MaskedChannels`, traced once;
 unstructured and N:M units masked; attention heads and neurons, which need no
-trace, removed from a fresh copy), re-estimates BatchNorm and measures
+trace, removed from a fresh copy; a candidate that drops input features is
+pruned on a fresh copy too, as its first layer narrows), re-estimates BatchNorm and measures
 the distance of its outputs from the dense model's (:mod:`._fitness`). The
 criteria's statistics of the dense model are collected once per set of needs.
 Costs come from the analytic cost model at the amounts the candidate reached
@@ -107,6 +108,8 @@ class CandidateScorer:
 
     def build(self, policy: Policy) -> Built:
         """Prune the working copy as ``policy`` says (from the dense weights), BatchNorm re-estimated."""
+        if policy.inputs is not None:
+            return self._built(self._narrowed(policy), policy)
         stats = self._stats(policy)
         units = self._units(policy)
         self._restore()  # heads and neurons: a fresh copy, as their removal shrinks it
@@ -115,12 +118,27 @@ class CandidateScorer:
             self.model, rest, calibration=self.calibration, units=units, statistics=stats
         )
         pruner.step()
+        return self._built(pruner, policy)
+
+    def _narrowed(self, policy: Policy) -> Pruner:
+        """``policy`` applied to a fresh copy of the dense model that reads only ``policy.inputs``
+        (the working copy is left as it is; the criteria's statistics are collected anew)."""
+        from autoprune.prune.depth import remove_policy_blocks
+        from autoprune.prune.inputs import select_policy_inputs
+
+        model = copy.deepcopy(self.ctx.dense).eval()
+        model, rest = remove_policy_blocks(model, policy, self.ctx.example_input, check=False)
+        pruner = Pruner(select_policy_inputs(model, rest), rest, calibration=self.calibration)
+        pruner.step()
+        return pruner
+
+    def _built(self, pruner: Pruner, policy: Policy) -> Built:
         reached = self._reached(pruner, policy)
         at = self.ctx.reached_policy(policy, reached)
         estimates, costs = self.ctx.estimate(at), self.ctx.costs(at)
-        self.fitness.prepare(self.model)
-        self.model.eval()
-        return Built(self.model, reached, estimates, costs, self.fitness)
+        self.fitness.prepare(pruner.model)
+        pruner.model.eval()
+        return Built(pruner.model, reached, estimates, costs, self.fitness)
 
     def _skip_blocks(self, policy: Policy) -> Policy:
         """The working copy without ``policy.blocks`` (put back by :meth:`_restore`); the policy

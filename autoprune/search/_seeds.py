@@ -19,7 +19,10 @@ sensitivity cap):
 - ``lamp`` (unstructured): the global ranking of LAMP scores (Lee et al. 2021);
 - ``global-taylor`` (structured): the global ranking of Taylor scores;
 - ``depth1-uniform``, ``depth2-uniform`` (with depth in the space, at the budget):
-  the one or two blocks whose removal raises the loss least, and uniform widths.
+  the one or two blocks whose removal raises the loss least, and uniform widths;
+- ``inputshalf-uniform``, ``inputsquarter-uniform`` (with inputs in the space, at
+  the budget): the most important half or quarter of the input features, and
+  uniform widths.
 
 Each is the parameters of a queued trial, so the evolution starts from the best
 of them and a search can only improve on them.
@@ -45,11 +48,18 @@ from autoprune.sensitivity import greedy_allocation, sensitivity_allocation, uni
 OWL_LAMBDA = 0.08  # OWL's spread of layer sparsities around the target
 OWL_M = 5.0  # an outlier scores above this many times its layer's mean
 DEPTH_SEEDS = 2  # with depth in the space: seeds removing the 1 .. this many least important blocks
+INPUT_SEEDS = (("half", 0.5), ("quarter", 0.25))  # with inputs in the space: features kept by seeds
 
 
-def _cost_fn(ctx: SearchContext, granularity: str, blocks: tuple[str, ...] = ()):
+def _cost_fn(
+    ctx: SearchContext,
+    granularity: str,
+    blocks: tuple[str, ...] = (),
+    inputs: tuple[int, ...] | None = None,
+):
     def cost(allocation: dict[str, float]) -> float:
-        estimates = ctx.estimate(ctx.policy(granularity, allocation, blocks=blocks))
+        policy = ctx.policy(granularity, allocation, blocks=blocks, inputs=inputs)
+        estimates = ctx.estimate(policy)
         return max(estimates[k] / limit for k, limit in ctx.limits.items())
 
     return cost
@@ -62,6 +72,8 @@ def _first_criterion(ctx: SearchContext, *preferred: str) -> str:
 def _params(ctx: SearchContext, granularity: str, criterion: str, scope: str, level: float) -> dict:
     params = {"granularity": granularity, "criterion": criterion}
     params.update({f"depth:{b}": 0 for b in ctx.blocks})  # heuristics keep every block
+    if ctx.features:
+        params["inputs"] = len(ctx.features)  # and every input feature
     if len(ctx.space.levels) > 1:
         params["level"] = level
     scopes = [s for s in ctx.space.scopes if not (granularity == "nm" and s == "global")]
@@ -203,6 +215,27 @@ def _global_seeds(ctx: SearchContext, granularity: str, level: float) -> list[tu
     return seeds
 
 
+def _input_seeds(ctx: SearchContext, granularity: str, level: float) -> list[tuple[dict, str]]:
+    """The uniform widths keeping the most important half and quarter of the input features."""
+    caps = {u: hi for u, (_, hi) in ctx.bounds[granularity].items()}
+    n = len(ctx.features)
+    seeds = []
+    for share, count in INPUT_SEEDS:
+        kept = max(1, round(n * count))
+        cost = _cost_fn(ctx, granularity, inputs=ctx.kept_features(kept))
+        try:
+            allocation = uniform_allocation(list(caps), cost=cost, target=level, caps=caps)
+        except BudgetError:
+            continue
+        params = {
+            **_params(ctx, granularity, _first_criterion(ctx, "l1", "l2"), "local", level),
+            **_local_params(ctx, granularity, allocation),
+            "inputs": kept,
+        }
+        seeds.append((params, f"inputs{share}-uniform:{granularity}@{level:g}"))
+    return seeds
+
+
 def seed_trials(ctx: SearchContext) -> list[tuple[dict, str]]:
     """(params, name) of every heuristic that fits its level (one that cannot reach it is left out)."""
     seeds = []
@@ -216,6 +249,8 @@ def seed_trials(ctx: SearchContext) -> list[tuple[dict, str]]:
                 seeds += _global_seeds(ctx, granularity, level)
             if ctx.blocks and level == ctx.space.levels[0] and "local" in ctx.space.scopes:
                 seeds += _depth_seeds(ctx, granularity, level)
+            if ctx.features and level == ctx.space.levels[0] and "local" in ctx.space.scopes:
+                seeds += _input_seeds(ctx, granularity, level)
     return seeds
 
 

@@ -57,6 +57,7 @@ class SearchSpace:
     tiers: int = 0
     levels: tuple[float, ...] = (1.0, 0.75, 0.5)
     depth: bool = False  # whole blocks removed too, chosen jointly with the widths
+    inputs: bool = False  # input features dropped too (a first linear layer), chosen jointly
     round_to: int = 0  # structured: kept channels rounded to a multiple of this (0: not rounded)
     sensitivity: SensitivitySettings = SensitivitySettings()
     fitness: FitnessSettings = FitnessSettings()

@@ -198,6 +198,7 @@ SPACE_FIELDS: dict[str, Reader] = {
     "tiers": integer_reader(0, MAX_TIERS),
     "levels": read_levels,
     "depth": lambda where, value: check_field(where, value, BOOL),
+    "inputs": lambda where, value: check_field(where, value, BOOL),
     "round_to": integer_reader(0, MAX_ROUND_TO),
     "sensitivity": lambda w, v: read_fields(SensitivitySettings, SENSITIVITY_FIELDS, w, v, w + "."),
     "fitness": lambda w, v: read_fields(FitnessSettings, FITNESS_FIELDS, w, v, w + "."),

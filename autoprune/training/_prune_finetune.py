@@ -26,6 +26,7 @@ from torch import nn
 from autoprune.policy import LayerPolicy, Policy
 from autoprune.prune import Calibration, GroupShrink, HistoryEntry, Pruner
 from autoprune.prune.depth import remove_policy_blocks
+from autoprune.prune.inputs import select_policy_inputs
 from autoprune.schedules import make_schedule
 from autoprune.tasks import Task
 from autoprune.training._evaluate import recalibrate_batchnorm
@@ -61,7 +62,8 @@ def prune_and_finetune(
 ) -> PruneOutcome:
     """Prune ``model`` in place on the policy's schedule, fine-tuning with masks enforced.
 
-    The policy's :attr:`~autoprune.policy.Policy.blocks` are removed first.
+    The policy's :attr:`~autoprune.policy.Policy.blocks` are removed first, then
+    the input features it does not keep (:attr:`~autoprune.policy.Policy.inputs`).
 
     ``epochs`` overrides the policy's fine-tuning epochs (0: prune only, as the
     cheap screening of a search does; the schedule then collapses to its final
@@ -78,6 +80,7 @@ def prune_and_finetune(
     schedule = make_schedule(policy.schedule)
     calibration = Calibration.from_task(task, batches=stats_batches)
     model, policy = remove_policy_blocks(model, policy, calibration.example_input)
+    select_policy_inputs(model, policy)
     pruner = Pruner(model, policy, calibration=calibration)
     regularising = schedule.regularising(total)
     shrink = (

@@ -184,19 +184,23 @@ def test_final_json_is_the_summary_serialised_and_reads_back(finished_run, tmp_p
         "previous_final",
         "metric",
         "chosen_start",
+        "inputs",
     ]
     assert on_disk["chosen_start"] == "trained"
+    assert on_disk["inputs"] == {}  # every input feature read
     assert {c["start"] for c in on_disk["candidates"]} == {"trained"}
     for candidate in on_disk["candidates"]:  # written before candidates were pinned
         del candidate["pinned"]
     older = FinalSummary.from_dict(on_disk)
     assert [c.pinned for c in older.candidates] == [None] * len(on_disk["candidates"])
     assert older.to_dict() == on_disk
-    unstarted = {k: v for k, v in on_disk.items() if k != "chosen_start"}  # written before scratch
+    # written before scratch starts and input features were recorded
+    unstarted = {k: v for k, v in on_disk.items() if k not in ("chosen_start", "inputs")}
     unstarted["candidates"] = [
         {k: v for k, v in c.items() if k != "start"} for c in on_disk["candidates"]
     ]
     assert FinalSummary.from_dict(unstarted).chosen.start == "trained"
+    assert FinalSummary.from_dict(unstarted).inputs == {}
     del on_disk["dense"]["latency"]["rounds"]
     (tmp_path / "final").mkdir()
     (tmp_path / "final" / "final.json").write_text(json.dumps(on_disk))
