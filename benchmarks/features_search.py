@@ -71,13 +71,17 @@ def _one(task, budget: str, inputs: bool, seed: int, out: Path) -> dict:
 def measure(budgets=BUDGETS, seeds=SEEDS) -> pd.DataFrame:
     """One row per (budget, variant, seed)."""
     from autoprune.tasks import get_task
-    from autoprune.training import dense_model
+    from autoprune.training import dense_model, evaluate
 
     task = get_task("breast-cancer-mlp")
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for seed in seeds:
-            dense_model(task, seed=seed, progress=False)  # trained once, outside both variants
+            dense = dense_model(task, seed=seed, progress=False).model  # outside both variants
+            accuracy = evaluate(dense, task.test_data, task).metric
+            rows.append({"budget": "dense", "variant": "dense", "seed": seed, "inputs_kept": 30})
+            params = sum(p.numel() for p in dense.parameters())
+            rows[-1].update(test_accuracy=round(accuracy, 6), kept="all", params=params)
             for budget in budgets:
                 for name, inputs in VARIANTS:
                     out = Path(scratch) / f"{budget}-{name}-{seed}".replace(" ", "_")
@@ -94,7 +98,7 @@ def summarise(frame: pd.DataFrame) -> list[dict]:
         warnings.simplefilter("ignore", RuntimeWarning)
         for budget, at in frame.groupby("budget", sort=False):
             searched = at[at.variant == VARIANTS[0][0]].test_accuracy.tolist()
-            for name, _ in VARIANTS:
+            for name in at.variant.unique():
                 part = at[at.variant == name]
                 s = summarize(part.test_accuracy.tolist())
                 row = {
@@ -103,11 +107,13 @@ def summarise(frame: pd.DataFrame) -> list[dict]:
                     "seeds": s.n,
                     "test accuracy": round(s.mean, 4),
                     "std": round(s.std, 4),
-                    "inputs kept (mean)": round(float(part.inputs_kept.mean()), 1),
+                    "inputs kept (mean)": f"{part.inputs_kept.mean():.1f}",
                     "params (mean)": round(float(part.params.mean())),
-                    "seconds (mean)": round(float(part.seconds.mean()), 1),
+                    "seconds (mean)": f"{part.seconds.mean():.1f}"
+                    if part.seconds.notna().any()
+                    else "",
                 }
-                if name != VARIANTS[0][0]:
+                if name == VARIANTS[1][0]:
                     c = compare(searched, part.test_accuracy.tolist())
                     row["searched vs this"] = c.verdict
                     row["p (Welch)"] = "" if c.p_value is None else round(c.p_value, 4)
@@ -117,10 +123,22 @@ def summarise(frame: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _kept_lines(frame: pd.DataFrame, names) -> list[str]:
+    """The features each budget's searched final model keeps with seed 0, by name."""
+    lines = []
+    first = frame[(frame.variant == VARIANTS[0][0]) & (frame.seed == frame.seed.min())]
+    for row in first.itertuples():
+        kept = "all 30" if row.kept == "all" else ", ".join(names[int(i)] for i in row.kept.split())
+        lines.append(f"- {row.budget}, seed {row.seed}: {row.inputs_kept} kept: {kept}")
+    return lines
+
+
 def run(
     out: str | Path = "results/benchmarks/features_search", budgets=BUDGETS, seeds=SEEDS
 ) -> Path:
     """Measure, write ``search.csv`` and ``search.md`` in ``out``; returns the markdown path."""
+    from autoprune.tasks import get_task
+
     out = Path(out)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -139,7 +157,7 @@ def run(
         f"thread (torch {v['torch']}, optuna {v.get('optuna', '?')}, {v['machine']}).",
         "",
         "Task `breast-cancer-mlp` (30 features, 341 train / 114 validation / 114 test, the MLP "
-        "30-64-32-2, 4,258 parameters). Per budget and seed, the search runs twice with the `quick` "
+        f"30-64-32-2, {int(frame[frame.variant == 'dense'].params.iloc[0]):,} parameters). Per budget and seed, the search runs twice with the `quick` "
         f"space at the budget itself (both granularities, {TRIALS} trials, then the final step: "
         "the best candidates fine-tuned, one chosen on validation, tested once): with `inputs: "
         "true` (a trial also chooses how many of the most important input features to keep; two "
@@ -148,6 +166,10 @@ def run(
         "the test accuracies, p < 0.05.",
         "",
         markdown_table(summarise(frame)),
+        "",
+        "Features the searched final model keeps (the report and `results.inputs` name them):",
+        "",
+        *_kept_lines(frame, get_task("breast-cancer-mlp").feature_names),
         "",
         "Every run: [`search.csv`](search.csv).",
         "",

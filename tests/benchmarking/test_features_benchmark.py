@@ -34,3 +34,18 @@ def test_the_selectors_choose_k_training_features():
     chosen = selected_features(get_task("breast-cancer-mlp"), 5)
     assert set(chosen) == {"SelectKBest", "RFE"}
     assert all(len(kept) == 5 and all(0 <= i < 30 for i in kept) for kept in chosen.values())
+
+
+def test_the_search_benchmark_runs_both_variants_and_tests_the_searched_one_against_the_other():
+    from benchmarks import features_search
+
+    frame = features_search.measure(budgets=("params=0.05",), seeds=(0,))
+    assert list(frame.variant) == ["dense", "inputs searched", "all inputs kept"]
+    searched, kept_all = frame.iloc[1], frame.iloc[2]
+    assert kept_all.inputs_kept == 30 and kept_all.kept == "all"
+    assert searched.inputs_kept == len(searched.kept.split()) < 30
+    assert (frame.params.iloc[1:] <= frame.limit.iloc[1:]).all()
+    rows = {r["variant"]: r for r in features_search.summarise(frame)}
+    assert rows["all inputs kept"]["searched vs this"] == "level"  # one seed: no test
+    assert rows["dense"]["params (mean)"] == 4130
+    assert build_parser().parse_args(["features-search"]).suite == "features-search"
