@@ -58,6 +58,8 @@ def front_table(data: ReportData) -> Table:
     rows = []
     for row in data.front[columns].to_dict(orient="records"):
         number = int(row["number"])
+        if "inputs_kept" in row and pd.isna(row["inputs_kept"]):
+            row["inputs_kept"] = "all"
         row["pick"] = "final model" if number == chosen else ""
         row["get this trade-off"] = f"`{pick_command(data.run_dir, number)}`"
         rows.append(row)

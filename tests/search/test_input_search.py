@@ -108,6 +108,15 @@ def test_the_report_names_the_features_the_final_model_reads(tabular_run, tmp_pa
     names = ", ".join(picked.inputs["names"])
     assert f"The final model reads 15 of its 30 input features: {names}" in text
     assert "reduce_inputs(model)" in text
+    # the front's column of kept features: a number, or "all"; absent when every row keeps all
+    from autoprune.report._prose_search import front_table
+
+    front = data.front.assign(inputs_kept=float("nan"))
+    assert "inputs_kept" not in front_table(dataclasses.replace(data, front=front)).columns
+    front.loc[front.index[0], "inputs_kept"] = 8.0
+    table = front_table(dataclasses.replace(data, front=front))
+    kept = [row["inputs_kept"] for row in table.rows[:-1]]  # the last row: the dense model
+    assert kept[0] == 8 and set(kept[1:]) <= {"all"}
 
 
 def test_without_inputs_in_the_space_every_feature_is_kept(tmp_path):
