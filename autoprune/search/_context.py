@@ -29,7 +29,7 @@ from autoprune.budgets import (
     measure_costs,
     parse_budgets,
 )
-from autoprune.errors import BudgetError, PruningError, RunError, SearchSpaceError
+from autoprune.errors import BudgetError, RunError, SearchSpaceError
 from autoprune.introspect import prunable_layers
 from autoprune.policy import (
     AMOUNT_FIELD,
@@ -43,6 +43,7 @@ from autoprune.search._bounds import check_overrides, unit_bounds
 from autoprune.search._prepare import PreparedStudy
 from autoprune.search._setup import SearchSetup
 from autoprune.search._space import SearchSpace
+from autoprune.search._wholes import searched_blocks, searched_features
 from autoprune.sensitivity import Sensitivity
 from autoprune.tasks import Task, get_task
 from autoprune.training import dense_model
@@ -103,8 +104,8 @@ class SearchContext:
             for granularity, data in prepared.sensitivity.items()
         }
         self.units = self._units()
-        self.blocks = self._blocks()
-        self.features = self._features()
+        self.blocks = searched_blocks(self)
+        self.features = searched_features(self)
         check_overrides(self)
         self.bounds, self.relaxed = unit_bounds(self)
 
@@ -163,27 +164,6 @@ class SearchContext:
             n for n in layers if all(self.cost_model.layers[n].in_dim % m == 0 for m in m_values)
         ]
         return {g: units[g] for g in self.granularities}
-
-    def _blocks(self) -> tuple[str, ...]:
-        """The blocks the search may remove whole (with ``depth`` in the space), in module order."""
-        if not self.space.depth:
-            return ()
-        from autoprune.prune.depth import removable_blocks
-
-        return removable_blocks(copy.deepcopy(self.dense), self.example_input)
-
-    def _features(self) -> tuple[int, ...]:
-        """The model's input features, most important first (with ``inputs`` in the space)."""
-        if not self.space.inputs:
-            return ()
-        from autoprune.prune.inputs import rank_inputs
-
-        try:
-            return rank_inputs(self.dense, self.task.train_data)
-        except PruningError as exc:
-            raise SearchSpaceError(
-                f"inputs: the search space '{self.space.name}' drops input features, but {exc}"
-            ) from exc
 
     def kept_features(self, count: int) -> tuple[int, ...] | None:
         """The ``count`` most important input features, ascending (None: all of them)."""
