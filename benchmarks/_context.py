@@ -247,11 +247,18 @@ class BenchTask:
             repeats=repeats,
         )
 
-    def measure(self, model: nn.Module, *, latency: bool) -> dict:
-        """The costs of a finished model (see the module docstring); latency only when asked for."""
+    def measure(self, model: nn.Module, *, latency: bool | None) -> dict:
+        """The costs of a finished model (see the module docstring); latency when asked for, or
+        with ``latency=None`` when the model is structurally smaller (it executes fewer MACs).
+
+        A search's pick is structured or not as the search chose, so it is timed exactly when
+        it was pruned structurally, as every structured baseline is.
+        """
         model.eval()
         costs = measure_costs(model, self.example_input, scope=self.task.cost_modules, flops=True)
         dense = self.dense_costs
+        if latency is None:
+            latency = costs.macs < dense.macs
         row = {
             "params": costs.params,
             "macs": costs.macs,

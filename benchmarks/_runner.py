@@ -164,8 +164,10 @@ def _regimes(ctx: BenchTask, method, budget, seed: int) -> dict:
     # the method's own time (a search times itself: sensitivity charge included), the one-shot step too
     seconds = float(info.pop("wall_seconds", ran)) + time.perf_counter() - start
     seconds += float(info.pop("charged_seconds", 0.0))  # a shared match found by an earlier seed
-    latency = method.structured or method.fixed or (budget is not None and budget.kind == "latency")
-    measured = ctx.measure(model, latency=latency)
+    asked = method.structured or method.fixed or (budget is not None and budget.kind == "latency")
+    measured = ctx.measure(
+        model, latency=True if asked else None
+    )  # None: when structurally smaller
     oneshot = ctx.test_metric(model)
     log = ctx.recover(model, seed)
     recovered = ctx.test_metric(model)

@@ -309,3 +309,28 @@ def test_the_command_line_estimates_and_refuses_unknown_tasks(capsys):
     assert "fashion-cnn: params=0.05, params=0.02;" in printed and "Total: ~" in printed
     assert main(["compare", "--task", "nope", "--estimate"]) == 2
     assert "Task 'nope' is not in this benchmark" in capsys.readouterr().err
+
+
+def test_a_model_is_timed_when_asked_or_when_it_was_pruned_structurally():
+    from autoprune.apply import apply_policy
+    from autoprune.policy import Policy
+    from autoprune.tasks import get_task
+    from benchmarks._context import BenchTask
+
+    ctx = BenchTask(get_task("digits-mlp"), TINY_SETTINGS)
+    layers = ["fc1", "fc2"]
+    sparse = apply_policy(
+        ctx.fresh_dense(), Policy.uniform(layers, 0.5), example_input=ctx.example_input
+    )
+    narrow = apply_policy(
+        ctx.fresh_dense(),
+        Policy.uniform(layers, 0.5, granularity="structured"),
+        example_input=ctx.example_input,
+    )
+    assert "latency_ms" not in ctx.measure(sparse.model, latency=None)  # zeroed weights only
+    assert "latency_ms" in ctx.measure(sparse.model, latency=True)
+    timed = ctx.measure(narrow.model, latency=None)  # a search's structured pick, say
+    assert timed["macs"] < ctx.dense_costs.macs and timed["latency_ms"] > 0
+    assert timed["speedup_measured"] > 0 and "latency_ms" not in ctx.measure(
+        narrow.model, latency=False
+    )
