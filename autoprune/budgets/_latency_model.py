@@ -43,10 +43,11 @@ if TYPE_CHECKING:  # pandas is imported where a table is made: importing budgets
     import pandas as pd
 
 
-def _non_negative_fit(x: np.ndarray, y: np.ndarray):
+def _non_negative_fit(x: np.ndarray, y: np.ndarray, *, relative: bool = True):
     """A linear regression with non-negative coefficients and intercept: no prediction below 0.
 
-    It minimises the squared *relative* error (each sample weighted by ``1 / y**2``):
+    It minimises the squared *relative* error (each sample weighted by ``1 / y**2``;
+    ``relative=False``: the absolute error, for comparison):
     fitted on absolute errors, the largest variants decide the line and a small
     variant's latency is overestimated by a fifth, so a search under a tight
     latency budget prunes more than it must. Noisy timings can pull a free
@@ -55,7 +56,7 @@ def _non_negative_fit(x: np.ndarray, y: np.ndarray):
     """
     from sklearn.linear_model import LinearRegression
 
-    weights = 1.0 / np.square(np.maximum(y, 1e-9))
+    weights = 1.0 / np.square(np.maximum(y, 1e-9)) if relative else None
     fit = LinearRegression(positive=True).fit(x, y, sample_weight=weights)
     return (
         fit
@@ -72,8 +73,13 @@ class _LinearFit:
     def _matrix(self, rows) -> np.ndarray:
         raise NotImplementedError
 
-    def fit(self, samples: pd.DataFrame, *, holdout: float = 0.25, seed: int = 0):
-        """Fit on ``samples`` (features plus ``latency_ms``); the held-out error first."""
+    def fit(
+        self, samples: pd.DataFrame, *, holdout: float = 0.25, seed: int = 0, relative: bool = True
+    ):
+        """Fit on ``samples`` (features plus ``latency_ms``); the held-out error first.
+
+        ``relative=False`` fits the absolute error instead (see :func:`_non_negative_fit`).
+        """
         from sklearn.model_selection import train_test_split
 
         rows = samples.to_dict(orient="records")
@@ -81,9 +87,9 @@ class _LinearFit:
         self.holdout_error_ = float("nan")
         if len(rows) >= 8 and holdout > 0:
             x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=holdout, random_state=seed)
-            probe = _non_negative_fit(x_tr, y_tr)
+            probe = _non_negative_fit(x_tr, y_tr, relative=relative)
             self.holdout_error_ = float(np.mean(np.abs(probe.predict(x_te) - y_te) / y_te))
-        self.regression_ = _non_negative_fit(x, y)
+        self.regression_ = _non_negative_fit(x, y, relative=relative)
         self.n_samples_ = len(rows)
         return self
 

@@ -9,8 +9,10 @@ def test_both_latency_models_are_scored_on_variants_they_were_not_fitted_on():
     row = latency_model.model_errors("fashion-cnn", n_samples=10, n_fit=6, batch=2)
     assert row["model"] == "fashion-cnn"
     assert row["table cells"] == 5 + 5 * 5 + 5 * 5 + 5  # conv1, conv2, fc1, fc2: 5 widths a side
-    for key in ("table model error", "MACs model error"):
+    for key in ("table model error", "MACs model error", "table model error, absolute fit"):
         assert row[key].endswith("%") and float(row[key][:-1]) >= 0
+    for key in ("fastest third, table model bias", "the same, absolute fit"):  # signed
+        assert row[key][0] in "+-" and row[key].endswith("%")
     assert float(row["table s"]) >= 0 and float(row["variants s"]) > 0
 
 
