@@ -3,7 +3,8 @@
 The search only estimated latency; under a latency budget every front
 candidate is pruned from the dense model and measured side by side with it
 (:func:`measure_front_latency`), and the shortlist is drawn from those that
-really meet the budget (all of them when none does). (The search aims
+really meet the budget; when none does, from the one measured fastest, the
+closest to it (the final model's budget check then says it is over). (The search aims
 :data:`~autoprune.budgets.LATENCY_MARGIN` under the limit; preferring the
 candidates measured that far under it left the pick to far smaller ones.)
 
@@ -13,6 +14,9 @@ Example:
     >>> rows = [FrontLatency(4, 1.0, 1.1, 0.4, 1.2, True), FrontLatency(7, 1.0, 1.5, 0.6, 1.2, False)]
     >>> list(meeting_latency(front, rows).number), list(meeting_latency(front, None).number)
     ([4], [4, 7])
+    >>> over = [FrontLatency(4, 1.0, 1.3, 0.4, 1.2, False), FrontLatency(7, 1.0, 1.5, 0.6, 1.2, False)]
+    >>> list(meeting_latency(front, over).number)  # none meets: the closest, not the most accurate
+    [4]
 """
 
 from __future__ import annotations
@@ -96,6 +100,9 @@ def measure_front_latency(ctx, front: pd.DataFrame, models: dict, budget) -> lis
 
 
 def meeting_latency(front: pd.DataFrame, rows: list[FrontLatency] | None) -> pd.DataFrame:
-    """The front rows whose measured latency meets the budget; the whole front when none does."""
-    meeting = [r.number for r in rows or [] if r.met]
-    return front[front["number"].isin(meeting)] if meeting else front
+    """The front rows whose measured latency meets the budget; when none does, the one measured
+    fastest (the front as it is when nothing was measured)."""
+    if not rows:
+        return front
+    meeting = [r.number for r in rows if r.met] or [min(rows, key=lambda r: r.measured_ms).number]
+    return front[front["number"].isin(meeting)]
