@@ -25,9 +25,9 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from autoprune._io import write_text
+from autoprune.introspect._latency import torch_threads
 from benchmarks._common import code_commit, markdown_table, versions
 from benchmarks._stats import compare, summarize
 
@@ -140,13 +140,9 @@ def run(
     from autoprune.tasks import get_task
 
     out = Path(out)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     start = time.perf_counter()
-    try:
+    with torch_threads(1):
         frame = measure(budgets, seeds)
-    finally:
-        torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
     write_text(out / "search.csv", frame.to_csv(index=False))
     v = versions()

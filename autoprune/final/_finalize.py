@@ -23,7 +23,6 @@ from autoprune.final._publish import publish, save_final, staging_dir
 from autoprune.final._rules import RULES, shortlist
 from autoprune.final._summary import FinalSummary, FrontLatency
 from autoprune.final._verify import budget_checks, measure_saved
-from autoprune.prune.inputs import input_record
 from autoprune.training import evaluate
 
 
@@ -120,7 +119,7 @@ def final_model(
     tuned = finetune_candidates(ctx, candidates, shapes, epochs=epochs, progress=options.progress)
     chosen = choose_tuned(tuned, options.rule, tolerance=options.tolerance)
     test = evaluate(chosen.outcome.model, ctx.task.test_data, ctx.task)  # the one look at test
-    save_final(ctx, staging, chosen, rule=options.recorded_rule, test_metric=test.metric)
+    inputs = save_final(ctx, staging, chosen, rule=options.recorded_rule, test_metric=test.metric)
     measured = measure_saved(ctx, staging, chosen.outcome.layers)
     return FinalSummary(
         chosen_trial=chosen.candidate.number,
@@ -139,5 +138,5 @@ def final_model(
         previous_final=None,
         metric=ctx.task.metric_name,
         chosen_start=chosen.candidate.start,
-        inputs=input_record(chosen.outcome.model, ctx.task.feature_names),
+        inputs=inputs,
     )

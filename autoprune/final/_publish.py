@@ -67,8 +67,11 @@ def keep_previous(final_dir: Path) -> Path | None:
     return kept
 
 
-def save_final(ctx, staging: Path, chosen: Tuned, *, rule: str, test_metric: float) -> None:
-    """Write the chosen model's policy file (with its provenance and results) and weights to ``staging``."""
+def save_final(ctx, staging: Path, chosen: Tuned, *, rule: str, test_metric: float) -> dict:
+    """Write the chosen model's policy file (with its provenance and results) and weights to ``staging``.
+
+    Returns the input features the model reads (``results.inputs``; empty when all).
+    """
     setup = ctx.setup
     document = PolicyDocument(
         chosen.policy,
@@ -97,6 +100,7 @@ def save_final(ctx, staging: Path, chosen: Tuned, *, rule: str, test_metric: flo
     if inputs:
         document.results[INPUTS_KEY] = inputs
     save_pruned(chosen.outcome.model, staging, document, history=chosen.outcome.history)
+    return inputs
 
 
 def publish(run_dir: Path, staging: Path, summary: FinalSummary) -> FinalSummary:
