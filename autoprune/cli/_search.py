@@ -36,7 +36,7 @@ def _print_search_result(result) -> None:
     print(f"  dense validation {ctx.task.metric_name}: {ctx.dense_info['val_metric']:.4f}")
     for granularity, tolerance in ctx.relaxed.items():
         at = "not capped" if tolerance is None else f"capped at tolerance {tolerance:g}"
-        print(f"  {granularity}: the sensitivity caps missed the budget; amounts {at}")
+        print(f"  {granularity}: the sensitivity caps left no room under the budget; amounts {at}")
     if front.empty:
         print("  no feasible recovered candidate yet: run more trials or loosen the budget")
     else:

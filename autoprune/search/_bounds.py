@@ -18,10 +18,12 @@ from autoprune.policy import AMOUNT_FIELD
 def unit_bounds(ctx) -> tuple[dict[str, dict[str, tuple[float, float]]], dict[str, float | None]]:
     """Each unit's amount range: the space's, capped by the sensitivity analysis.
 
-    Caps guide the search; they never make a budget unreachable: when every
-    unit at its cap misses the budget, the tolerance is doubled until it does
-    not (at most to 1.0, then no caps); the second mapping says so (granularity ->
-    the tolerance used, None for no caps).
+    Caps guide the search; they never make a budget unreachable, nor squeeze
+    every candidate against them: when every unit at its cap misses the space's
+    lowest level of the budget (half of it by default), the tolerance is doubled
+    until it does not (at most to 1.0, then no caps), so candidates at the budget
+    itself still have room to move amounts between units. The second mapping
+    says so (granularity -> the tolerance used, None for no caps).
     """
     relaxed: dict[str, float | None] = {}
     bounds = {}
@@ -56,9 +58,37 @@ def _capped(ctx, granularity: str, tolerance: float | None) -> dict[str, tuple[f
 
 
 def _reachable(ctx, granularity: str, bounds: dict[str, tuple[float, float]]) -> bool:
-    """Whether every unit at its upper bound meets the budget."""
+    """Whether every unit at its upper bound meets the space's lowest level of the budget."""
+    return _share_at_caps(ctx, granularity, bounds) <= min(ctx.space.levels)
+
+
+def _share_at_caps(ctx, granularity: str, bounds: dict[str, tuple[float, float]]) -> float:
+    """The largest share of a limit the policy with every unit at its upper bound spends."""
     caps = {u: high for u, (_, high) in bounds.items()}
-    return ctx.meets(ctx.estimate(ctx.policy(granularity, caps)))
+    estimates = ctx.estimate(ctx.policy(granularity, caps))
+    return max(estimates[k] / limit for k, limit in ctx.limits.items())
+
+
+def reached_levels(ctx) -> dict[str, tuple[float, ...]]:
+    """Granularity -> the levels of the space it can reach with every unit at its upper bound.
+
+    A level a granularity cannot reach is one its candidates would all miss: the
+    sampler proposes it only for granularities that reach it. With blocks or input
+    features in the search, removing them makes room too, so every level counts.
+
+    Example:
+        >>> from autoprune.search._context import example_context
+        >>> reached_levels(example_context("params=0.3"))
+        {'unstructured': (1.0, 0.6)}
+    """
+    out = {}
+    for granularity, bounds in ctx.bounds.items():
+        if ctx.blocks or ctx.features:
+            out[granularity] = tuple(ctx.space.levels)
+            continue
+        share = _share_at_caps(ctx, granularity, bounds)
+        out[granularity] = tuple(level for level in ctx.space.levels if share <= level)
+    return out
 
 
 def check_overrides(ctx) -> None:

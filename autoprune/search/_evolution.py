@@ -37,6 +37,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import TrialState
 
+from autoprune.search._bounds import reached_levels
 from autoprune.search._space_fields import EvolutionSettings
 
 UNIFORM_DEPTH = 0.25  # the chance a start-up proposal removes a given block
@@ -54,6 +55,17 @@ class EvolutionSpace:
     settings: EvolutionSettings = EvolutionSettings()
     blocks: tuple[str, ...] = ()  # removable whole (depth in the space): ``depth:<block>`` 0 or 1
     features: int = 0  # input features (``inputs`` in the space): ``inputs`` kept, 1 .. features
+    reach: dict[str, tuple[float, ...]] | None = (
+        None  # granularity -> the levels it can reach (None: all)
+    )
+
+    def reaches(self, granularity: str, level: float) -> bool:
+        """Whether candidates of ``granularity`` can meet ``level`` at all (within their bounds)."""
+        return self.reach is None or level in self.reach.get(granularity, self.levels)
+
+    def reached(self) -> tuple[float, ...]:
+        """The levels some granularity can reach, in the space's order (the budget itself first)."""
+        return tuple(v for v in self.levels if any(self.reaches(g, v) for g in self.granularities))
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         out: dict[str, optuna.distributions.BaseDistribution] = {
@@ -108,18 +120,20 @@ class EvolutionSampler(BaseSampler):
         return self.space.distributions()
 
     def sample_relative(self, study, trial, search_space) -> dict:
-        level = level_of_slot(self.space.levels, self.slot)
-        parents = confirmed(study, level) or confirmed(study)
+        level = level_of_slot(self.space.reached() or self.space.levels, self.slot)
+        parents = confirmed(study, level) or [
+            p for p in confirmed(study) if self.space.reaches(p.user_attrs["granularity"], level)
+        ]
         if not parents:
-            return {"level": level, **self._uniform()}
+            return {"level": level, **self._uniform(level)}
         pool = parents[: self.space.settings.parents]
         parent = pool[int(self.rng.integers(len(pool)))] if self.rng.random() < 0.5 else pool[0]
         return {"level": level, **self._child(parent)}
 
-    def _uniform(self) -> dict:
-        granularity = self.space.granularities[
-            int(self.rng.integers(len(self.space.granularities)))
-        ]
+    def _uniform(self, level: float) -> dict:
+        choices = [g for g in self.space.granularities if self.space.reaches(g, level)]
+        choices = choices or list(self.space.granularities)
+        granularity = choices[int(self.rng.integers(len(choices)))]
         criterion = self.space.criteria[int(self.rng.integers(len(self.space.criteria)))]
         amounts = {
             f"{granularity}:{unit}": float(self.rng.uniform(low, high))
@@ -190,6 +204,7 @@ def evolution_space(ctx) -> EvolutionSpace:
         settings=ctx.space.evolution,
         blocks=tuple(ctx.blocks),
         features=len(ctx.features),
+        reach=reached_levels(ctx),
     )
 
 

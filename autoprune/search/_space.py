@@ -28,7 +28,9 @@ from autoprune._io import read_data_file
 from autoprune._validation import shorten
 from autoprune.errors import SearchSpaceError
 from autoprune.search._space_fields import (
+    CHANNEL_RANGE,
     SPACE_FIELDS,
+    SPARSITY_RANGE,
     AmountRange,
     EvolutionSettings,
     FinetuneSettings,
@@ -52,8 +54,8 @@ class SearchSpace:
     criteria: tuple[str, ...] = ("l1", "l2", "taylor", "obd", "activation", "lamp")
     schedules: tuple[str, ...] = ("one-shot", "iterative", "gradual", "regularised")
     nm: tuple[str, ...] = ("2:4",)
-    sparsity: AmountRange = AmountRange(0.0, 0.99)
-    channel_ratio: AmountRange = AmountRange(0.0, 0.9)
+    sparsity: AmountRange = SPARSITY_RANGE
+    channel_ratio: AmountRange = CHANNEL_RANGE
     tiers: int = 0
     levels: tuple[float, ...] = (1.0, 0.75, 0.5)
     depth: bool = False  # whole blocks removed too, chosen jointly with the widths

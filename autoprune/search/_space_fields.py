@@ -62,7 +62,7 @@ class AmountRange:
     """Bounds of a per-unit amount, with per-layer overrides."""
 
     low: float = 0.0
-    high: float = 0.99
+    high: float = MAX_AMOUNT
     layers: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def bounds(self, unit: str) -> tuple[float, float]:
@@ -81,6 +81,12 @@ class AmountRange:
         pair = pair_reader(0.0, MAX_AMOUNT)
         layers = {str(k): pair(f"{where}.layers.{printable(k)}", v) for k, v in layers_raw.items()}
         return cls(low, high, layers)
+
+
+# unstructured: up to 99.9% of a layer's weights, so that a budget of 1% of a model's parameters
+# leaves room to allocate (a global ranking keeps ~0.3% of the largest layer there)
+SPARSITY_RANGE = AmountRange(0.0, MAX_AMOUNT)
+CHANNEL_RANGE = AmountRange(0.0, 0.9)  # structured: at least a tenth of a group's channels kept
 
 
 def _amounts(default: AmountRange) -> Reader:
@@ -193,8 +199,8 @@ SPACE_FIELDS: dict[str, Reader] = {
     "criteria": choices_reader(CRITERIA, CRITERION_ALIASES),
     "schedules": choices_reader(SCHEDULES),
     "nm": read_nm_patterns,
-    "sparsity": _amounts(AmountRange(0.0, 0.99)),
-    "channel_ratio": _amounts(AmountRange(0.0, 0.9)),
+    "sparsity": _amounts(SPARSITY_RANGE),
+    "channel_ratio": _amounts(CHANNEL_RANGE),
     "tiers": integer_reader(0, MAX_TIERS),
     "levels": read_levels,
     "depth": lambda where, value: check_field(where, value, BOOL),

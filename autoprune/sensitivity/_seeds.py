@@ -53,10 +53,14 @@ def uniform_allocation(
     cost: CostFn,
     target: float,
     caps: dict[str, float] | None = None,
-    top: float = 0.99,
+    top: float | None = None,
 ) -> Allocation:
-    """The same amount on every unit (capped), the smallest that meets ``target``."""
+    """The same amount on every unit (capped), the smallest that meets ``target``.
+
+    The amounts range up to ``top`` (default: the largest cap, or 0.99 without caps).
+    """
     caps = caps or {}
+    top = top if top is not None else max(caps.values(), default=0.99)
     return _bisect(lambda k: {u: min(k * top, caps.get(u, top)) for u in units}, cost, target)
 
 

@@ -232,31 +232,41 @@ def test_budget_no_policy_in_the_space_can_meet(tmp_path):
         )
 
 
-def test_sensitivity_caps_that_miss_the_budget_are_relaxed_until_it_is_reachable(tmp_path):
+def test_sensitivity_caps_that_miss_the_budget_are_relaxed_until_its_lowest_level_is_reachable(
+    tmp_path,
+):
     from autoprune.search._context import SearchContext
     from autoprune.search._prepare import prepare_study
     from autoprune.search._setup import SearchSetup
     from autoprune.search._space import SearchSpace
     from autoprune.tasks import get_task
 
-    space = SearchSpace.from_dict(
-        {"granularities": ["unstructured"], "sensitivity": {"grid": [0.5, 0.9], "tolerance": 0.001}}
-    ).to_dict()
     task = get_task("digits-mlp")
 
-    def context(budget):
+    def context(budget, levels):
+        space = SearchSpace.from_dict(
+            {
+                "granularities": ["unstructured"],
+                "sensitivity": {"grid": [0.5, 0.9], "tolerance": 0.001},
+                "levels": levels,
+            }
+        ).to_dict()
         setup = SearchSetup(task="digits-mlp", budgets=[budget], space=space, n_trials=2)
-        prepared = prepare_study(setup, tmp_path / budget, task, progress=False)
+        prepared = prepare_study(setup, tmp_path / f"{budget}-{len(levels)}", task, progress=False)
         return SearchContext.load(setup, prepared, task=task)
 
-    loose = context("params=0.95")
+    loose = context("params=0.95", [1.0])
     assert loose.relaxed == {}  # caps that reach the budget stay as the analysis gave them
-    tight = context("params=0.05")
+    # ... unless the space also evolves candidates for half the budget, which they miss
+    assert "unstructured" in context("params=0.95", [1.0, 0.5]).relaxed
+    tight = context("params=0.05", [1.0, 0.75, 0.5])
     assert "unstructured" in tight.relaxed
     tolerance = tight.relaxed["unstructured"]
     assert tolerance is None or tolerance > 0.001
     highs = {u: high for u, (_, high) in tight.bounds["unstructured"].items()}
-    assert tight.meets(tight.estimate(tight.policy("unstructured", highs)))
+    # every unit at its cap meets half the budget (the space's lowest level), so candidates
+    # at the budget are not all pressed against the caps
+    assert tight.meets(tight.estimate(tight.policy("unstructured", highs)), use=0.5)
     assert any(highs[u] > loose.bounds["unstructured"][u][1] for u in highs)
 
 
