@@ -154,7 +154,12 @@ class Objective:
         source = trial.study.get_trials(deepcopy=False)[int(trial.user_attrs["recover_of"])]
         policy = Policy.from_dict(source.user_attrs["policy"])
         if "schedule" in trial.user_attrs:
-            policy = replace(policy, schedule=ctx.schedule(trial.user_attrs["schedule"]))
+            schedule = ctx.schedule(trial.user_attrs["schedule"])
+            if schedule.name != "one-shot" and _global_structured(policy):
+                # a global ranking of units of unequal sizes, re-ranked at every pruning event,
+                # ends at another mix and another cost: recover the structure the candidate reached
+                policy = ctx.reached_policy(policy, source.user_attrs["allocation"])
+            policy = replace(policy, schedule=schedule)
         for key in ("level", "granularity", "criterion", "scope", "provenance", "blocks", "inputs"):
             if key in source.user_attrs:
                 trial.set_user_attr(key, source.user_attrs[key])
@@ -178,6 +183,12 @@ class Objective:
         trial.set_user_attr("val_metric", result.metric)
         trial.set_user_attr("fidelity", "recovered" if feasible else "rejected")
         return result.metric, cost
+
+
+def _global_structured(policy: Policy) -> bool:
+    return policy.scope == "global" and any(
+        lp.granularity == "structured" for lp in policy.layers.values()
+    )
 
 
 def _check_finite(value: float, what: str) -> None:

@@ -400,3 +400,30 @@ def test_the_schedule_is_searched_on_the_best_candidate(tmp_path):
     assert len(recovered) == recovered.recover_of.nunique() + 1
     for row in recovered.itertuples():
         assert json.loads(row.policy)["schedule"]["name"] == row.schedule
+
+
+def test_a_global_structured_candidate_is_recovered_under_other_schedules_at_its_structure(
+    tmp_path,
+):
+    from autoprune.search import load_space
+
+    space = load_space(QUICK).to_dict()
+    space.update(
+        granularities=["structured"], scopes=["global"], schedules=["one-shot", "iterative"]
+    )
+    result = search(
+        "digits-mlp", "params=0.3", space=space, n_trials=3, out=tmp_path, progress=False
+    )
+    trials = result.trials.set_index("number")
+    iterative = trials[trials.schedule == "iterative"]
+    assert len(iterative) == 1
+    row = iterative.iloc[0]
+    source = trials.loc[int(row.recover_of)]
+    assert json.loads(source.policy)["scope"] == "global"
+    # re-ranking neurons of unequal sizes at every round would end at another cost: the
+    # recovery keeps the structure the candidate reached, ranked by the same criterion
+    policy = json.loads(row.policy)
+    assert policy["scope"] == "local"
+    assert {lp["criterion"] for lp in policy["layers"].values()} == {source.criterion}
+    assert row.params == source.params and row.macs == source.macs
+    assert row.fidelity == "recovered"
