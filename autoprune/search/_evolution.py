@@ -55,9 +55,8 @@ class EvolutionSpace:
     settings: EvolutionSettings = EvolutionSettings()
     blocks: tuple[str, ...] = ()  # removable whole (depth in the space): ``depth:<block>`` 0 or 1
     features: int = 0  # input features (``inputs`` in the space): ``inputs`` kept, 1 .. features
-    reach: dict[str, tuple[float, ...]] | None = (
-        None  # granularity -> the levels it can reach (None: all)
-    )
+    # granularity -> the levels it can reach within its bounds (None: every level)
+    reach: dict[str, tuple[float, ...]] | None = None
 
     def reaches(self, granularity: str, level: float) -> bool:
         """Whether candidates of ``granularity`` can meet ``level`` at all (within their bounds)."""

@@ -160,9 +160,10 @@ class Objective:
                 # ends at another mix and another cost: recover the structure the candidate reached
                 policy = ctx.reached_policy(policy, source.user_attrs["allocation"])
             policy = replace(policy, schedule=schedule)
-        for key in ("level", "granularity", "criterion", "scope", "provenance", "blocks", "inputs"):
+        for key in ("level", "granularity", "criterion", "provenance", "blocks", "inputs"):
             if key in source.user_attrs:
                 trial.set_user_attr(key, source.user_attrs[key])
+        trial.set_user_attr("scope", policy.scope)
         trial.set_user_attr("policy", policy.to_dict())
         try:
             outcome = finetune_policy(ctx.fresh_dense(), policy, ctx.task, dense=ctx.dense)

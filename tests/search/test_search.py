@@ -423,7 +423,7 @@ def test_a_global_structured_candidate_is_recovered_under_other_schedules_at_its
     # re-ranking neurons of unequal sizes at every round would end at another cost: the
     # recovery keeps the structure the candidate reached, ranked by the same criterion
     policy = json.loads(row.policy)
-    assert policy["scope"] == "local"
+    assert policy["scope"] == row.scope == "local"
     assert {lp["criterion"] for lp in policy["layers"].values()} == {source.criterion}
     assert row.params == source.params and row.macs == source.macs
     assert row.fidelity == "recovered"
