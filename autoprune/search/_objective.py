@@ -155,9 +155,10 @@ class Objective:
         policy = Policy.from_dict(source.user_attrs["policy"])
         if "schedule" in trial.user_attrs:
             schedule = ctx.schedule(trial.user_attrs["schedule"])
-            if schedule.name != "one-shot" and _global_structured(policy):
-                # a global ranking of units of unequal sizes, re-ranked at every pruning event,
-                # ends at another mix and another cost: recover the structure the candidate reached
+            if schedule.name != policy.schedule.name and policy.ranks_channels_globally:
+                # a global ranking of units of unequal sizes, re-ranked at every pruning event of
+                # another schedule, ends at another mix and another cost: recover the structure
+                # the candidate reached (under its own schedule, the final step pins it)
                 policy = ctx.reached_policy(policy, source.user_attrs["allocation"])
             policy = replace(policy, schedule=schedule)
         for key in ("level", "granularity", "criterion", "provenance", "blocks", "inputs"):
@@ -184,12 +185,6 @@ class Objective:
         trial.set_user_attr("val_metric", result.metric)
         trial.set_user_attr("fidelity", "recovered" if feasible else "rejected")
         return result.metric, cost
-
-
-def _global_structured(policy: Policy) -> bool:
-    return policy.scope == "global" and any(
-        lp.granularity == "structured" for lp in policy.layers.values()
-    )
 
 
 def _check_finite(value: float, what: str) -> None:
