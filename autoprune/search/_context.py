@@ -241,19 +241,11 @@ class SearchContext:
         return Policy(layers=layers, **settings)
 
     def reached_policy(self, policy: Policy, reached: dict[str, float]) -> Policy:
-        """The local policy of the amounts ``policy`` reached (what the cost model estimates), ranking
-        by the same criterion."""
+        """The local policy of the amounts ``policy`` reached (what the cost model estimates)."""
         granularities = {lp.granularity for lp in policy.layers.values()}
         if granularities != {"unstructured"} and granularities != {"structured"}:
             return policy  # N:M patterns (or nothing): the policy says exactly what it removes
-        criterion = next(iter(policy.layers.values())).criterion
-        return self.policy(
-            granularities.pop(),
-            reached,
-            criterion=criterion,
-            blocks=policy.blocks,
-            inputs=policy.inputs,
-        )
+        return self.policy(granularities.pop(), reached, blocks=policy.blocks, inputs=policy.inputs)
 
     def estimate(self, policy: Policy) -> dict[str, float]:
         """Estimated value of every budgeted quantity for a local-scope policy."""

@@ -47,7 +47,7 @@ from autoprune.policy import Policy
 from autoprune.search._candidate import Candidate, suggest
 from autoprune.search._context import SearchContext
 from autoprune.search._evolution import confirmed
-from autoprune.training import evaluate, finetune_policy
+from autoprune.training import evaluate, finetune_policy, pin_ratios
 
 REJECTED = -1e30  # the score of a candidate that cannot fit its level at all
 MIN_LOOKS = 5  # a level's first candidates are all confirmed
@@ -155,11 +155,11 @@ class Objective:
         policy = Policy.from_dict(source.user_attrs["policy"])
         if "schedule" in trial.user_attrs:
             schedule = ctx.schedule(trial.user_attrs["schedule"])
-            if schedule.name != policy.schedule.name and policy.ranks_channels_globally:
+            if schedule.name != policy.schedule.name:
                 # a global ranking of units of unequal sizes, re-ranked at every pruning event of
                 # another schedule, ends at another mix and another cost: recover the structure
                 # the candidate reached (under its own schedule, the final step pins it)
-                policy = ctx.reached_policy(policy, source.user_attrs["allocation"])
+                policy = pin_ratios(policy, source.user_attrs["allocation"])
             policy = replace(policy, schedule=schedule)
         for key in ("level", "granularity", "criterion", "provenance", "blocks", "inputs"):
             if key in source.user_attrs:

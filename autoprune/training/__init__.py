@@ -24,6 +24,7 @@ from autoprune.training._loop import StepCallback, TrainingLog, train_model
 from autoprune.training._prune_finetune import (
     PruneOutcome,
     finetune_steps,
+    pin_ratios,
     pin_structure,
     prune_and_finetune,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "dense_model",
     "evaluate",
     "finetune_steps",
+    "pin_ratios",
     "pin_structure",
     "prune_and_finetune",
     "recalibrate_batchnorm",

@@ -155,6 +155,20 @@ def pin_structure(policy: Policy, layers: list[dict]) -> Policy:
     missing = sorted(set(policy.layers) - set(reached))
     if missing:
         raise ValueError(f"The 'layers' table has no row for layer(s) {missing} of the policy.")
+    return pin_ratios(policy, reached)
+
+
+def pin_ratios(policy: Policy, reached: dict[str, float]) -> Policy:
+    """:func:`pin_structure` from the channel ratios themselves (layer -> ratio reached).
+
+    Example:
+        >>> policy = Policy.global_ranking(["fc1", "fc2"], 0.5, granularity="structured")
+        >>> pinned = pin_ratios(policy, {"fc1": 0.25, "fc2": 0.75})
+        >>> pinned.scope, pinned.layers["fc1"].channel_ratio, pinned.layers["fc1"].criterion
+        ('local', 0.25, 'l1')
+    """
+    if not policy.ranks_channels_globally:
+        return policy
     pinned = {
         name: LayerPolicy(
             granularity="structured", criterion=lp.criterion, channel_ratio=reached[name]
