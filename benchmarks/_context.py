@@ -35,7 +35,13 @@ from autoprune.budgets import Budget, measure_costs
 from autoprune.errors import PruningError
 from autoprune.introspect import prunable_layers, side_by_side_latency
 from autoprune.policy import Policy
-from autoprune.prune import Calibration, Pruner, structured_units
+from autoprune.prune import (
+    Calibration,
+    Pruner,
+    collect_statistics,
+    get_criterion,
+    structured_units,
+)
 from autoprune.tasks import Task
 from autoprune.training import (
     RecoverySettings,
@@ -132,6 +138,7 @@ class BenchTask:
         # layers no structured group removes outputs from: the model's output layer(s)
         self.output_layers = [n for n in self.layers if n not in self.structured_layers]
         self._dense_latency: dict | None = None
+        self._statistics: dict[tuple, dict] = {}  # the dense model's, per (needs, seed)
 
     @property
     def has_heads(self) -> bool:
@@ -149,10 +156,30 @@ class BenchTask:
     # ------------------------------------------------------------------ pruning and the regimes
 
     def prune_only(self, policy: Policy) -> nn.Module:
-        """A dense copy pruned as ``policy`` says, not trained (masks applied, channels removed)."""
+        """A dense copy pruned as ``policy`` says, not trained (masks applied, channels removed).
+
+        A data-driven criterion's statistics (Taylor scores, activations) are those of
+        the dense model, collected once per (statistics, seed) and reused by every
+        policy asking for them: a bisection's probes differ only in the amount.
+        """
         model = self.fresh_dense()
-        Pruner(model, policy, calibration=Calibration.from_task(self.task)).step()
+        calibration = Calibration.from_task(self.task)
+        stats = self._dense_statistics(model, policy, calibration)
+        Pruner(model, policy, calibration=calibration, statistics=stats).step()
         return model.eval()
+
+    def _dense_statistics(self, model: nn.Module, policy: Policy, calibration) -> dict | None:
+        needs = frozenset().union(
+            *(get_criterion(lp.criterion).needs for lp in policy.layers.values())
+        )
+        if not needs:
+            return None
+        key = (needs, policy.seed)
+        if key not in self._statistics:
+            self._statistics[key] = collect_statistics(
+                model, prunable_layers(model), calibration, needs=set(needs), seed=policy.seed
+            )
+        return self._statistics[key]
 
     def recalibrate(self, model: nn.Module, seed: int) -> nn.Module:
         """The one-shot step: BatchNorm statistics re-estimated on at most ``calibration_images`` images."""

@@ -31,10 +31,17 @@ SPARSE_IS_NOT_FASTER = "zeroed weights save no MACs or time on dense kernels"
 
 @dataclass
 class Outcome:
-    """A method's finished model and what it wants recorded (knob, probes, trials, notes)."""
+    """A method's finished model and what it wants recorded (knob, probes, trials, notes).
+
+    ``oneshot_model``: another model for the one-shot regime (a search's best
+    one-shot candidate, when its pick for recovery is another), with what to
+    record about it in ``oneshot_info``; None: ``model`` serves both regimes.
+    """
 
     model: nn.Module
     info: dict = field(default_factory=dict)
+    oneshot_model: nn.Module | None = None
+    oneshot_info: dict = field(default_factory=dict)
 
 
 class Method:

@@ -3,7 +3,8 @@
 A cell's result is written atomically to
 ``raw/<task>/<budget slug or "fixed">/<method>/seed<k>.json`` with its status:
 ``ok`` (the measurements of both regimes: the one-shot test metric, the test
-metric after the shared recovery, the costs, the wall times), ``n/a`` (the
+metric after the shared recovery, the costs, the wall times; a search's best
+one-shot candidate, when it is not its pick for recovery, in ``oneshot_pick``), ``n/a`` (the
 method cannot meet this budget, and why) or ``failed`` (an exception, kept so
 the table shows it). Every row carries the commit it ran at. A re-run skips
 ``ok`` and ``n/a`` cells and retries failed ones; a cell written with other
@@ -101,13 +102,17 @@ def check_settings(raw_dir: Path, task: str, settings: RunSettings) -> None:
 def run_cell(ctx: BenchTask, cell: Cell, *, threads: int | None = None) -> dict:
     """Run one cell and return its row (status ok, n/a or failed); never raises for a method's failure.
 
+    ``cell_seconds``: what the cell took on this machine, everything included (the
+    run's own time; ``wall_seconds`` is the method's, with what it was charged).
+
     ``threads``: torch's intra-op threads for the cell (restored afterwards), so
     that no cell inherits a thread setting another cell left behind.
     """
     threads = threads or torch.get_num_threads()
+    start = time.perf_counter()
     with torch_threads(threads):
         row = _run_cell(ctx, cell)
-    return {**row, "threads": threads}
+    return {**row, "threads": threads, "cell_seconds": round(time.perf_counter() - start, 2)}
 
 
 def _run_cell(ctx: BenchTask, cell: Cell) -> dict:
@@ -148,26 +153,41 @@ def _run_cell(ctx: BenchTask, cell: Cell) -> dict:
         }
     row["status"] = "ok"
     if budget is not None:
-        row["met"] = bool(row["fractions"][budget.kind] <= budget.value + 1e-12)
+        row["met"] = all(
+            in_regime(row, r)["fractions"][budget.kind] <= budget.value + 1e-12
+            for r in ("one-shot", "recovery")
+        )
     return row
 
 
 def _regimes(ctx: BenchTask, method, budget, seed: int) -> dict:
-    """Prune with the method, then the one-shot step and its measures, then the shared recovery."""
+    """Prune with the method, then the one-shot step and its measures, then the shared recovery.
+
+    A method that names another model for the one-shot regime (a search's best
+    one-shot candidate) has it measured and tested the same way, in ``oneshot_pick``.
+    """
     start = time.perf_counter()
     outcome = method.run(ctx, budget, seed)
     ran = time.perf_counter() - start
     model, info = outcome.model, dict(outcome.info)
     start = time.perf_counter()
+    models = [m for m in (model, outcome.oneshot_model) if m is not None]
     if not method.fixed:  # the dense control keeps the statistics it was trained with
-        ctx.recalibrate(model, seed)
+        for each in models:
+            ctx.recalibrate(each, seed)
     # the method's own time (a search times itself: sensitivity charge included), the one-shot step too
     seconds = float(info.pop("wall_seconds", ran)) + time.perf_counter() - start
     seconds += float(info.pop("charged_seconds", 0.0))  # a shared match found by an earlier seed
     asked = method.structured or method.fixed or (budget is not None and budget.kind == "latency")
-    measured = ctx.measure(
-        model, latency=True if asked else None
-    )  # None: when structurally smaller
+    latency = True if asked else None  # None: when structurally smaller
+    oneshot_pick = {}
+    if outcome.oneshot_model is not None:
+        oneshot_pick = {
+            **ctx.measure(outcome.oneshot_model, latency=latency),
+            **outcome.oneshot_info,
+            "oneshot_metric": ctx.test_metric(outcome.oneshot_model),
+        }
+    measured = ctx.measure(model, latency=latency)
     oneshot = ctx.test_metric(model)
     log = ctx.recover(model, seed)
     recovered = ctx.test_metric(model)
@@ -181,4 +201,18 @@ def _regimes(ctx: BenchTask, method, budget, seed: int) -> dict:
         "wall_seconds": round(seconds, 2),
         "recovery_seconds": round(log.seconds, 2),
         "recovery_steps": log.steps,
+        **({"oneshot_pick": oneshot_pick} if oneshot_pick else {}),
     }
+
+
+def in_regime(row: dict, regime: str) -> dict:
+    """The row as the ``regime`` table reads it: a separate one-shot pick replaces its fields there.
+
+    Example:
+        >>> row = {"oneshot_metric": 0.5, "params": 9, "oneshot_pick": {"oneshot_metric": 0.6, "params": 8}}
+        >>> in_regime(row, "one-shot")["params"], in_regime(row, "recovery")["params"]
+        (8, 9)
+    """
+    if regime == "one-shot" and row.get("oneshot_pick"):
+        return {**row, **row["oneshot_pick"]}
+    return row

@@ -26,6 +26,7 @@ import pandas as pd
 from autoprune._io import atomic_path, read_json, write_text
 from autoprune.budgets import parse_budget
 from benchmarks._common import markdown_table
+from benchmarks._runner import in_regime
 from benchmarks._stats import compare, summarize
 from benchmarks.methods import get_method
 
@@ -171,17 +172,18 @@ def aggregate(rows: list[dict], budgets, methods) -> pd.DataFrame:
     """One row per (regime, budget, method) that has results, in the given orders."""
     out = []
     for regime in REGIMES:
+        seen = [in_regime(r, regime) for r in rows]
         for text in budgets:
             search = [
                 r
-                for r in rows
+                for r in seen
                 if r["method"] == SEARCH and r["budget"] == text and r["status"] == "ok"
             ]
             for name in methods:
                 method = get_method(name)
                 group = [
                     r
-                    for r in rows
+                    for r in seen
                     if r["method"] == name
                     and (r["budget"] is None if method.fixed else r["budget"] == text)
                 ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -13,8 +15,8 @@ import benchmarks.compare as compare_module
 from benchmarks.__main__ import main
 from benchmarks._context import RunSettings
 from benchmarks._matching import BudgetUnreachable, bisect_knob, erk_densities, owl_densities
-from benchmarks._runner import BenchError
-from benchmarks._search_methods import provenance
+from benchmarks._runner import BenchError, in_regime
+from benchmarks._search_methods import oneshot_order, provenance
 from benchmarks._stats import compare, summarize, welch_p
 from benchmarks._tables import MEANS, aggregate, headline_markdown, headlines
 from benchmarks.compare import BenchConfig, TaskPlan, estimate_seconds, full, quick, run
@@ -159,6 +161,29 @@ def test_aggregation_gives_both_regimes_with_intervals_and_autoprunes_verdicts()
     assert "| params=0.5 |" in headline_markdown(frame, "recovery")
 
 
+def test_the_one_shot_table_reads_a_searchs_own_one_shot_pick_and_recovery_its_pick():
+    lamp = [_row("lamp", "params=0.5", s, 0.80, 0.90 + 0.001 * s, 0.5) for s in range(3)]
+    pick = {
+        "oneshot_metric": 0.86,
+        "fractions": {"params": 0.48},
+        "params": 7.0,
+        "provenance": "sampler",
+    }
+    search = [
+        _row("autoprune", "params=0.5", s, 0.70 + 0.001 * s, 0.91, 0.49, provenance="seed")
+        | {"oneshot_pick": {**pick, "oneshot_metric": 0.86 + 0.001 * s}}
+        for s in range(3)
+    ]
+    frame = aggregate(lamp + search, ["params=0.5"], ["lamp", "autoprune"])
+    one = frame[frame.regime == "one-shot"].set_index("method")
+    rec = frame[frame.regime == "recovery"].set_index("method")
+    assert one.loc["autoprune"].test_metric_mean == pytest.approx(0.861)
+    assert one.loc["autoprune"].params == 7.0 and one.loc["autoprune"].provenance == "3 sampler"
+    assert one.loc["autoprune"].cost_fraction == pytest.approx(0.48)
+    assert one.loc["lamp"].autoprune_verdict == "ahead"  # 0.861 against 0.80, not 0.701
+    assert rec.loc["autoprune"].params == 1.0 and rec.loc["autoprune"].provenance == "3 seed"
+
+
 def test_the_winning_trials_provenance_comes_from_the_trials_table():
     assert provenance({"number": 0, "seed": "uniform"}) == "seed"
     assert provenance({"number": 5, "seed": float("nan")}) == "startup"
@@ -232,6 +257,21 @@ def test_every_method_gives_both_regimes_and_meets_its_budget(tiny_run):
     search = rows[("params=0.3", "autoprune", 0)]
     assert search["provenance"] in ("seed", "startup", "sampler") and search["trials"] == 3
     assert search["sensitivity_charged"] >= search["sensitivity_seconds"] - 1e-9
+    assert search["cell_seconds"] >= search["search_seconds"] + search["recovery_seconds"]
+
+
+def test_the_one_shot_regime_reads_the_searchs_best_confirmed_candidate(tiny_run):
+    out, _, _ = tiny_run
+    searches = [r for r in _rows(out).values() if r["method"] == "autoprune"]
+    assert len(searches) == 4
+    for row in searches:
+        trials = pd.read_csv(Path(row["run_dir"]) / "trials.csv")
+        best = oneshot_order(trials)[0]
+        one = in_regime(row, "one-shot")
+        assert one["chosen_trial"] == best, (row["budget"], row["seed"])
+        assert one["fractions"]["params"] <= row["budget_value"] and row["met"]
+        if "oneshot_pick" in row:  # another model than the pick for recovery, tested on its own
+            assert best != row["chosen_trial"] and 0 <= one["oneshot_metric"] <= 1
 
 
 def test_a_seed_independent_method_matches_once_and_charges_every_seed(tiny_run):
@@ -334,3 +374,31 @@ def test_a_model_is_timed_when_asked_or_when_it_was_pruned_structurally():
     assert timed["speedup_measured"] > 0 and "latency_ms" not in ctx.measure(
         narrow.model, latency=False
     )
+
+
+def test_a_bisections_probes_share_the_dense_models_taylor_scores(monkeypatch):
+    import benchmarks._context as context_module
+    from autoprune.policy import Policy
+    from autoprune.prune import Calibration, Pruner
+    from autoprune.tasks import get_task
+    from benchmarks._context import BenchTask
+
+    ctx = BenchTask(get_task("digits-mlp"), TINY_SETTINGS)
+    calls = []
+    collect = context_module.collect_statistics
+    monkeypatch.setattr(
+        context_module,
+        "collect_statistics",
+        lambda *a, **k: calls.append(k["needs"]) or collect(*a, **k),
+    )
+    probes = [
+        Policy.global_ranking(["fc1", "fc2"], amount, granularity="structured", criterion="taylor")
+        for amount in (0.3, 0.6)
+    ]
+    pruned = [ctx.prune_only(policy) for policy in probes]
+    assert calls == [{"taylor"}]  # once for both probes
+    alone = ctx.fresh_dense()  # the same probe, its statistics collected by the pruner itself
+    Pruner(alone, probes[1], calibration=Calibration.from_task(ctx.task)).step()
+    assert [p.shape for p in pruned[1].parameters()] == [p.shape for p in alone.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(pruned[1].parameters(), alone.parameters()))
+    assert pruned[0].fc1.out_features > pruned[1].fc1.out_features
