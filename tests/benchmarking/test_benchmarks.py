@@ -400,5 +400,7 @@ def test_a_bisections_probes_share_the_dense_models_taylor_scores(monkeypatch):
     alone = ctx.fresh_dense()  # the same probe, its statistics collected by the pruner itself
     Pruner(alone, probes[1], calibration=Calibration.from_task(ctx.task)).step()
     assert [p.shape for p in pruned[1].parameters()] == [p.shape for p in alone.parameters()]
-    assert all(torch.equal(a, b) for a, b in zip(pruned[1].parameters(), alone.parameters()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(pruned[1].parameters(), alone.parameters(), strict=True)
+    )
     assert pruned[0].fc1.out_features > pruned[1].fc1.out_features
