@@ -44,7 +44,14 @@ from autoprune.tasks import Task, get_task
 from benchmarks._context import BenchTask, RunSettings
 from benchmarks._estimate import REFERENCE_COSTS, TaskCost, estimate_seconds
 from benchmarks._report import write_task_report
-from benchmarks._runner import BenchError, check_settings, finished, plan_cells, run_cell
+from benchmarks._runner import (
+    BenchError,
+    check_settings,
+    finished,
+    in_regime,
+    plan_cells,
+    run_cell,
+)
 from benchmarks.methods import METHOD_NAMES, get_method
 
 
@@ -340,9 +347,12 @@ def _log_line(i: int, total: int, cell, row: dict) -> str:
     if row["status"] != "ok":
         return head + f"{row['status']}: {row.get('reason', '')}"
     kind = row["kind"] or "params"
+    oneshot = in_regime(row, "one-shot")
+    pick = f" (trial {oneshot['chosen_trial']})" if "oneshot_pick" in row else ""
     return (
         head
-        + f"{row['metric']} one-shot {row['oneshot_metric']:.4f}, recovered {row['recovered_metric']:.4f}, "
+        + f"{row['metric']} one-shot {oneshot['oneshot_metric']:.4f}{pick}, "
+        + f"recovered {row['recovered_metric']:.4f}, "
         + f"{kind} {row['fractions'].get(kind, float('nan')):.4f} x dense"
         + ("" if row.get("met", True) else " (OVER BUDGET)")
         + f", {row['wall_seconds']:.0f} s + recovery {row['recovery_seconds']:.0f} s"

@@ -84,6 +84,8 @@ class SearchContext:
         # what candidates are fitted to and checked against (a latency limit less its margin)
         self.limits = {b.kind: b.aim(self.dense_costs.of(b.kind)) for b in self.budgets}
         self.latency_model: LatencyModel | TableLatencyModel | None = None
+        # measured / modelled latency of the candidates timed so far (search/_timing.py)
+        self.latency_correction = 1.0
         if "latency" in self.limits:
             import pandas as pd
 
@@ -255,19 +257,17 @@ class SearchContext:
         return {kind: out[kind] for kind in self.limits}
 
     def costs(self, policy: Policy) -> dict[str, float]:
-        """Estimated parameters, MACs, bytes (and latency with a latency budget) of a local-scope policy."""
+        """Estimated parameters, MACs, bytes (and latency with a latency budget: the model's prediction
+        times :attr:`latency_correction`) of a local-scope policy."""
         costs = self.cost_model.estimate(policy)
         out = {"params": costs.params, "macs": costs.macs, "bytes": costs.bytes}
         if self.latency_model is not None:
-            out["latency_ms"] = self.latency_model.predict_policy(self.cost_model, policy)
+            modelled = self.latency_model.predict_policy(self.cost_model, policy)
+            out["latency_ms"] = self.latency_correction * modelled
         return out
 
     def meets(self, estimates: dict[str, float], use: float = 1.0) -> bool:
         return all(estimates[k] <= use * limit for k, limit in self.limits.items())
-
-    def latency_of(self, model: torch.nn.Module) -> float:
-        """Estimated latency of a pruned model (ms), from the latency model."""
-        return self.latency_model.predict_model(model, self.example_input)
 
     def fresh_dense(self) -> torch.nn.Module:
         return copy.deepcopy(self.dense)

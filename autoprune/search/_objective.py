@@ -11,13 +11,15 @@ A *candidate* trial:
    constraints (``trial.set_constraint``, feasible when <= 0);
 3. a feasible candidate whose first look is among the best ``confirm_share`` of
    its level so far (and every heuristic) is *confirmed*: its distance on all
-   ``fitness.confirm`` items and its one-shot validation metric are measured.
+   ``fitness.confirm`` items and its one-shot validation metric are measured;
+   under a latency budget it is also pruned for real and timed, and the
+   measured latency decides its feasibility (:mod:`._timing`).
 
 A *recovery* trial (queued for the best confirmed candidates once the others
 are done) prunes the dense model physically as its candidate's policy says,
 trains it back with the space's recovery (distillation from the dense model,
 :func:`~autoprune.training.recover`) and measures its validation metric and
-exact costs: the pick is made among recovered candidates.
+exact costs (its latency timed): the pick is made among recovered candidates.
 
 The trial reports ``(score, cost / limit)``: the score is the fitness
 (minus the distance) of a candidate, the validation metric of a recovered one;
@@ -47,6 +49,7 @@ from autoprune.policy import Policy
 from autoprune.search._candidate import Candidate, suggest
 from autoprune.search._context import SearchContext
 from autoprune.search._evolution import confirmed
+from autoprune.search._timing import latency_correction, measured_latency, timed_policy
 from autoprune.training import evaluate, finetune_policy, pin_ratios
 
 REJECTED = -1e30  # the score of a candidate that cannot fit its level at all
@@ -82,6 +85,9 @@ class Objective:
     def _score(self, trial) -> tuple[float, float]:
         ctx = self.ctx
         trial.set_user_attr("provenance", _provenance(trial))
+        if ctx.latency_model is not None:  # fitted to what the candidates timed so far measured
+            ctx.latency_correction = latency_correction(trial.study)
+            trial.set_user_attr("latency_correction", ctx.latency_correction)
         candidate = suggest(trial, ctx)
         self._record(trial, candidate)
         if not candidate.fits:
@@ -90,24 +96,40 @@ class Objective:
             trial.set_user_attr("fidelity", "rejected")
             return REJECTED, cost
         built = self.scorer.build(candidate.policy)
-        feasible = self._constraints(trial, built.estimates)
-        cost = built.estimates[ctx.primary.kind] / ctx.limits[ctx.primary.kind]
+        checked, timed = dict(built.estimates), False  # what the constraints check
         trial.set_user_attr("allocation", {u: round(a, 6) for u, a in built.reached.items()})
         trial.set_user_attr("costs", built.costs)
-        trial.set_user_attr("cost", cost)
         fitness = -built.distance(items=ctx.space.fitness.first_look)
         _check_finite(fitness, "the pruned model's outputs")
         trial.set_user_attr("first_look", fitness)
         fidelity = "scored"
-        if feasible and (candidate.info.get("seed") or self._promising(trial, fitness)):
+        if ctx.meets(built.estimates) and (
+            candidate.info.get("seed") or self._promising(trial, fitness)
+        ):
             fitness = -built.distance(items=ctx.space.fitness.confirm)
             _check_finite(fitness, "the pruned model's outputs")
             metric = self.scorer.validation_metric(built, items=ctx.space.fitness.val_items)
             trial.set_user_attr("val_metric", metric)
             fidelity = "confirmed"
+            if ctx.latency_model is not None:
+                checked["latency"], timed = self._time(trial, candidate, built), True
+        self._constraints(trial, checked, measured=timed)
+        cost = checked[ctx.primary.kind] / ctx.limits[ctx.primary.kind]
+        trial.set_user_attr("cost", cost)
         trial.set_user_attr("fitness", fitness)
         trial.set_user_attr("fidelity", fidelity)
         return fitness, cost
+
+    def _time(self, trial, candidate: Candidate, built) -> float:
+        """The measured latency (ms) of a confirmed candidate under a latency budget, pruned for
+        real and timed: it decides the candidate's feasibility, against the limit itself (the
+        aim's margin is for the model's estimates)."""
+        ctx = self.ctx
+        measured, modelled = timed_policy(ctx, ctx.reached_policy(candidate.policy, built.reached))
+        trial.set_user_attr("latency_measured_ms", measured)
+        trial.set_user_attr("latency_modelled_ms", modelled)
+        trial.set_user_attr("costs", {**built.costs, "latency_ms": measured})
+        return measured
 
     def _record(self, trial, candidate: Candidate) -> None:
         candidate.info["seed"] = bool(trial.user_attrs.get("seed"))
@@ -122,10 +144,14 @@ class Objective:
         trial.set_user_attr("estimates", candidate.estimates)
         trial.set_user_attr("repaired", candidate.repaired)
 
-    def _constraints(self, trial, costs: dict[str, float]) -> bool:
+    def _constraints(self, trial, costs: dict[str, float], *, measured: bool = False) -> bool:
+        """Set each budget's constraint (feasible when <= 0); ``measured``: a timed latency is
+        checked against the limit itself, not the aim under it."""
         feasible = True
         for budget in self.ctx.budgets:
-            excess = costs[budget.kind] / self.ctx.limits[budget.kind] - 1.0
+            timed = measured and budget.kind == "latency"
+            limit = self.ctx.limit(budget) if timed else self.ctx.limits[budget.kind]
+            excess = costs[budget.kind] / limit - 1.0
             trial.set_constraint(budget.kind, min(excess, 1e12))
             feasible &= excess <= 0
         trial.set_user_attr("feasible", bool(feasible))
@@ -171,11 +197,17 @@ class Objective:
         except TrainingDiverged as exc:
             raise TrialFailed(f"during recovery: {exc}") from exc
         model = outcome.model.eval()
-        latency = ctx.latency_of if ctx.latency_model is not None else None
+        timed = ctx.latency_model is not None
         costs = measure_costs(
-            model, ctx.example_input, latency=latency, scope=ctx.scope, history=outcome.history
+            model,
+            ctx.example_input,
+            latency=(lambda m: measured_latency(ctx, m)) if timed else None,
+            scope=ctx.scope,
+            history=outcome.history,
         )
-        feasible = self._constraints(trial, {b.kind: costs.of(b.kind) for b in ctx.budgets})
+        feasible = self._constraints(
+            trial, {b.kind: costs.of(b.kind) for b in ctx.budgets}, measured=timed
+        )
         result = evaluate(model, ctx.task.val_data, ctx.task)
         _check_finite(result.metric, "recovery")
         cost = costs.of(ctx.primary.kind) / ctx.limits[ctx.primary.kind]

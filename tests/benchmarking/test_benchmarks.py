@@ -207,8 +207,9 @@ def test_presets_cover_the_issue_and_fit_their_time_limits():
         matched = [m for m in q.methods_of(plan) if m != "dense"]
         assert len(plan.budgets) == 2 or (len(plan.budgets) == 1 and len(matched) == 2)
     assert sum(estimate_seconds(q).values()) <= 15 * 60
-    # the full run is planned at about 5 h: the 4 h aim does not hold with 100/30/10 search candidates
-    assert sum(estimate_seconds(f).values()) <= 5.25 * 3600
+    # the full run is planned at about 5.3 h (its minilm part measured at 119 min): the 4 h aim
+    # does not hold with 100/30/10 search candidates and the searches' own recoveries
+    assert sum(estimate_seconds(f).values()) <= 5.5 * 3600
     assert f.settings(f.tasks[0]).calibration_images <= 2000
     cnn = f.methods_of(f.tasks[0])
     for method in ("dense", *UNSTRUCTURED, "tp-global-l1", "tp-global-taylor", "autoprune"):

@@ -1,0 +1,95 @@
+"""Latency that is measured, not assumed: the confirmed candidates of a latency search, timed.
+
+The latency model predicts a candidate's latency from its widths; on the
+candidates a search actually proposes (pressed against the sensitivity caps,
+some groups nearly gone) it can be off by a tenth or more, always the same
+way within a run. So under a latency budget every *confirmed* candidate is
+pruned for real (a copy of the dense model at the widths it reached) and timed
+side by side with the dense model: its feasibility is decided by the measured
+latency against the limit itself, and the median ratio of measured to
+modelled latency over the candidates timed so far corrects the model for the
+candidates that follow (:attr:`SearchContext.latency_correction`), so they are
+fitted to what the machine really does.
+
+Example:
+    >>> ratios = [{"latency_measured_ms": 6.0, "latency_modelled_ms": 5.0},
+    ...           {"latency_measured_ms": 4.4, "latency_modelled_ms": 4.0}, {"val_metric": 0.9}]
+    >>> correction_of(ratios)
+    1.15
+    >>> correction_of([])
+    1.0
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import torch
+from optuna.trial import TrialState
+
+from autoprune.introspect import side_by_side_latency
+from autoprune.policy import Policy
+
+#: how far the correction may move the model's predictions (a run's measurements, not outliers)
+CORRECTION_RANGE = (0.5, 2.0)
+#: interleaved rounds and runs per round when a candidate is timed during the search
+ROUNDS, REPEATS = 3, 10
+
+
+def correction_of(attrs: list[dict]) -> float:
+    """The median measured / modelled latency over the timed candidates' attributes (1.0: none)."""
+    ratios = [
+        a["latency_measured_ms"] / a["latency_modelled_ms"]
+        for a in attrs
+        if a.get("latency_measured_ms") and a.get("latency_modelled_ms")
+    ]
+    if not ratios:
+        return 1.0
+    low, high = CORRECTION_RANGE
+    return round(min(high, max(low, statistics.median(ratios))), 6)
+
+
+def latency_correction(study) -> float:
+    """:func:`correction_of` over the study's finished trials."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return correction_of([t.user_attrs for t in trials])
+
+
+def measured_latency(ctx, model: torch.nn.Module) -> float:
+    """``model``'s latency (ms) timed side by side with the dense model, on the search's dense scale.
+
+    The ratio of the two is what a relative budget promises, and interleaving
+    cancels the machine's load; it is scaled by the dense latency the search
+    was set up with, the one its limits come from.
+    """
+    setup = ctx.setup
+    timed = side_by_side_latency(
+        {"dense": ctx.dense, "model": model.eval()},
+        ctx.example_input,
+        rounds=ROUNDS,
+        repeats=REPEATS,
+        batch_size=setup.latency_batch_size,
+        threads=setup.latency_threads,
+    )
+    ratio = timed["model"]["median_ms"] / timed["dense"]["median_ms"]
+    return ratio * ctx.dense_costs.latency_ms
+
+
+def timed_policy(ctx, policy: Policy) -> tuple[float, float]:
+    """(measured, modelled) latency in ms of the dense model pruned to ``policy``'s widths.
+
+    ``policy`` is a local policy of the amounts a candidate reached; which
+    channels go does not change the time, so they are ranked by magnitude.
+    """
+    from autoprune.apply import apply_policy
+
+    widths = Policy.from_dict(
+        {**policy.to_dict(), "layers": _by_magnitude(policy.to_dict()["layers"])}
+    )
+    pruned = apply_policy(ctx.fresh_dense(), widths, example_input=ctx.example_input, check=False)
+    modelled = ctx.latency_model.predict_policy(ctx.cost_model, policy)
+    return measured_latency(ctx, pruned.model), modelled
+
+
+def _by_magnitude(layers: dict) -> dict:
+    return {name: {**entry, "criterion": "l1"} for name, entry in layers.items()}
