@@ -19,7 +19,8 @@ A *recovery* trial (queued for the best confirmed candidates once the others
 are done) prunes the dense model physically as its candidate's policy says,
 trains it back with the space's recovery (distillation from the dense model,
 :func:`~autoprune.training.recover`) and measures its validation metric and
-exact costs (its latency timed): the pick is made among recovered candidates.
+exact costs (the latency its candidate was timed at): the pick is made among
+recovered candidates.
 
 The trial reports ``(score, cost / limit)``: the score is the fitness
 (minus the distance) of a candidate, the validation metric of a recovered one;
@@ -201,7 +202,7 @@ class Objective:
         costs = measure_costs(
             model,
             ctx.example_input,
-            latency=(lambda m: measured_latency(ctx, m)) if timed else None,
+            latency=(lambda m: _timed_again(ctx, source, m)) if timed else None,
             scope=ctx.scope,
             history=outcome.history,
         )
@@ -217,6 +218,12 @@ class Objective:
         trial.set_user_attr("val_metric", result.metric)
         trial.set_user_attr("fidelity", "recovered" if feasible else "rejected")
         return result.metric, cost
+
+
+def _timed_again(ctx, source, model) -> float:
+    """A recovered model's latency: its candidate's, timed at the same widths (a model timed
+    again moves by several percent on a busy machine: one timing decides), else timed now."""
+    return source.user_attrs.get("latency_measured_ms") or measured_latency(ctx, model)
 
 
 def _check_finite(value: float, what: str) -> None:

@@ -33,7 +33,7 @@ from autoprune.policy import Policy
 #: how far the correction may move the model's predictions (a run's measurements, not outliers)
 CORRECTION_RANGE = (0.5, 2.0)
 #: interleaved rounds and runs per round when a candidate is timed during the search
-ROUNDS, REPEATS = 3, 10
+ROUNDS, REPEATS = 5, 10
 
 
 def correction_of(attrs: list[dict]) -> float:

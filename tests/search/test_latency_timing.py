@@ -98,14 +98,14 @@ def test_confirmed_candidates_are_timed_and_later_ones_fitted_to_the_measurement
     for trial in later:  # fitted by the corrected model: timed under the aim, so feasible
         assert trial.user_attrs["latency_measured_ms"] <= aim * (1 + 1e-9)
         assert trial.constraints["latency"] < 0
-    recovered = [
-        t
-        for t in result.study.get_trials(states=[TrialState.COMPLETE])
-        if "recover_of" in t.user_attrs
-    ]
+    trials = result.study.get_trials(states=[TrialState.COMPLETE])
+    recovered = [t for t in trials if "recover_of" in t.user_attrs]
     assert recovered
-    for trial in recovered:  # the recovered model is timed too
+    by_number = {t.number: t for t in trials}
+    for trial in recovered:  # the recovered model keeps its candidate's widths, and its timing
         measured = trial.user_attrs["costs"]["latency_ms"]
+        source = by_number[trial.user_attrs["recover_of"]]
+        assert measured == source.user_attrs["latency_measured_ms"]
         assert trial.constraints["latency"] == pytest.approx(measured / limit - 1)
         assert measured <= limit
     assert "latency_modelled_ms" in result.trials.columns
