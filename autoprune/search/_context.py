@@ -269,6 +269,10 @@ class SearchContext:
     def meets(self, estimates: dict[str, float], use: float = 1.0) -> bool:
         return all(estimates[k] <= use * limit for k, limit in self.limits.items())
 
+    def latency_of(self, model: torch.nn.Module) -> float:
+        """Estimated latency of a pruned model (ms): the latency model's, times :attr:`latency_correction`."""
+        return self.latency_correction * self.latency_model.predict_model(model, self.example_input)
+
     def fresh_dense(self) -> torch.nn.Module:
         return copy.deepcopy(self.dense)
 

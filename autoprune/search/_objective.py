@@ -12,15 +12,16 @@ A *candidate* trial:
 3. a feasible candidate whose first look is among the best ``confirm_share`` of
    its level so far (and every heuristic) is *confirmed*: its distance on all
    ``fitness.confirm`` items and its one-shot validation metric are measured;
-   under a latency budget it is also pruned for real and timed, and the
-   measured latency decides its feasibility (:mod:`._timing`).
+   under a latency budget it is also pruned for real and timed, the timing
+   corrects the latency model, and its corrected estimate decides its
+   feasibility (:mod:`._timing`).
 
 A *recovery* trial (queued for the best confirmed candidates once the others
 are done) prunes the dense model physically as its candidate's policy says,
 trains it back with the space's recovery (distillation from the dense model,
 :func:`~autoprune.training.recover`) and measures its validation metric and
-exact costs (the latency its candidate was timed at): the pick is made among
-recovered candidates.
+exact costs (latency: the corrected model's): the pick is made among recovered
+candidates.
 
 The trial reports ``(score, cost / limit)``: the score is the fitness
 (minus the distance) of a candidate, the validation metric of a recovered one;
@@ -50,7 +51,7 @@ from autoprune.policy import Policy
 from autoprune.search._candidate import Candidate, suggest
 from autoprune.search._context import SearchContext
 from autoprune.search._evolution import confirmed
-from autoprune.search._timing import latency_correction, measured_latency, timed_policy
+from autoprune.search._timing import latency_correction, timed_policy
 from autoprune.training import evaluate, finetune_policy, pin_ratios
 
 REJECTED = -1e30  # the score of a candidate that cannot fit its level at all
@@ -97,7 +98,7 @@ class Objective:
             trial.set_user_attr("fidelity", "rejected")
             return REJECTED, cost
         built = self.scorer.build(candidate.policy)
-        checked, timed = dict(built.estimates), False  # what the constraints check
+        checked = dict(built.estimates)  # what the constraints check
         trial.set_user_attr("allocation", {u: round(a, 6) for u, a in built.reached.items()})
         trial.set_user_attr("costs", built.costs)
         fitness = -built.distance(items=ctx.space.fitness.first_look)
@@ -113,8 +114,8 @@ class Objective:
             trial.set_user_attr("val_metric", metric)
             fidelity = "confirmed"
             if ctx.latency_model is not None:
-                checked["latency"], timed = self._time(trial, candidate, built), True
-        self._constraints(trial, checked, measured=timed)
+                checked["latency"] = self._time(trial, candidate, built)
+        self._constraints(trial, checked)
         cost = checked[ctx.primary.kind] / ctx.limits[ctx.primary.kind]
         trial.set_user_attr("cost", cost)
         trial.set_user_attr("fitness", fitness)
@@ -122,15 +123,19 @@ class Objective:
         return fitness, cost
 
     def _time(self, trial, candidate: Candidate, built) -> float:
-        """The measured latency (ms) of a confirmed candidate under a latency budget, pruned for
-        real and timed: it decides the candidate's feasibility, against the limit itself (the
-        aim's margin is for the model's estimates)."""
+        """A confirmed candidate under a latency budget, pruned for real and timed: the timing
+        joins the others in the latency model's correction, and the candidate is checked by its
+        corrected estimate (one timing moves by several percent, the median of many does not).
+        Returns that estimate (ms)."""
         ctx = self.ctx
         measured, modelled = timed_policy(ctx, ctx.reached_policy(candidate.policy, built.reached))
         trial.set_user_attr("latency_measured_ms", measured)
         trial.set_user_attr("latency_modelled_ms", modelled)
-        trial.set_user_attr("costs", {**built.costs, "latency_ms": measured})
-        return measured
+        trial.set_user_attr("latency_aim_ms", ctx.limits["latency"])
+        ctx.latency_correction = latency_correction(trial.study, trial.user_attrs)
+        estimate = ctx.latency_correction * modelled
+        trial.set_user_attr("costs", {**built.costs, "latency_ms": estimate})
+        return estimate
 
     def _record(self, trial, candidate: Candidate) -> None:
         candidate.info["seed"] = bool(trial.user_attrs.get("seed"))
@@ -145,14 +150,10 @@ class Objective:
         trial.set_user_attr("estimates", candidate.estimates)
         trial.set_user_attr("repaired", candidate.repaired)
 
-    def _constraints(self, trial, costs: dict[str, float], *, measured: bool = False) -> bool:
-        """Set each budget's constraint (feasible when <= 0); ``measured``: a timed latency is
-        checked against the limit itself, not the aim under it."""
+    def _constraints(self, trial, costs: dict[str, float]) -> bool:
         feasible = True
         for budget in self.ctx.budgets:
-            timed = measured and budget.kind == "latency"
-            limit = self.ctx.limit(budget) if timed else self.ctx.limits[budget.kind]
-            excess = costs[budget.kind] / limit - 1.0
+            excess = costs[budget.kind] / self.ctx.limits[budget.kind] - 1.0
             trial.set_constraint(budget.kind, min(excess, 1e12))
             feasible &= excess <= 0
         trial.set_user_attr("feasible", bool(feasible))
@@ -198,17 +199,14 @@ class Objective:
         except TrainingDiverged as exc:
             raise TrialFailed(f"during recovery: {exc}") from exc
         model = outcome.model.eval()
-        timed = ctx.latency_model is not None
+        latency = None
+        if ctx.latency_model is not None:  # corrected by every candidate timed
+            ctx.latency_correction = latency_correction(trial.study)
+            latency = ctx.latency_of
         costs = measure_costs(
-            model,
-            ctx.example_input,
-            latency=(lambda m: _timed_again(ctx, source, m)) if timed else None,
-            scope=ctx.scope,
-            history=outcome.history,
+            model, ctx.example_input, latency=latency, scope=ctx.scope, history=outcome.history
         )
-        feasible = self._constraints(
-            trial, {b.kind: costs.of(b.kind) for b in ctx.budgets}, measured=timed
-        )
+        feasible = self._constraints(trial, {b.kind: costs.of(b.kind) for b in ctx.budgets})
         result = evaluate(model, ctx.task.val_data, ctx.task)
         _check_finite(result.metric, "recovery")
         cost = costs.of(ctx.primary.kind) / ctx.limits[ctx.primary.kind]
@@ -218,12 +216,6 @@ class Objective:
         trial.set_user_attr("val_metric", result.metric)
         trial.set_user_attr("fidelity", "recovered" if feasible else "rejected")
         return result.metric, cost
-
-
-def _timed_again(ctx, source, model) -> float:
-    """A recovered model's latency: its candidate's, timed at the same widths (a model timed
-    again moves by several percent on a busy machine: one timing decides), else timed now."""
-    return source.user_attrs.get("latency_measured_ms") or measured_latency(ctx, model)
 
 
 def _check_finite(value: float, what: str) -> None:

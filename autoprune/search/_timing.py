@@ -5,19 +5,21 @@ candidates a search actually proposes (pressed against the sensitivity caps,
 some groups nearly gone) it can be off by a tenth or more, always the same
 way within a run. So under a latency budget every *confirmed* candidate is
 pruned for real (a copy of the dense model at the widths it reached) and timed
-side by side with the dense model: its feasibility is decided by the measured
-latency against the limit itself, and the median ratio of measured to
-modelled latency over the candidates timed so far corrects the model for the
-candidates that follow (:attr:`SearchContext.latency_correction`), so they are
-fitted to what the machine really does.
+side by side with the dense model, and the median ratio of measured to
+modelled latency over the candidates timed so far (once there are
+:data:`MIN_TIMED`) corrects the model (:attr:`SearchContext.latency_correction`):
+the candidate is checked by its corrected estimate, and the candidates that
+follow are fitted to it. One timing on a busy machine moves by several percent
+(the same model, timed again, by up to a tenth on a 2-core machine); the
+median of many does not, while the model's error is the same way within a run.
 
 Example:
     >>> ratios = [{"latency_measured_ms": 6.0, "latency_modelled_ms": 5.0},
     ...           {"latency_measured_ms": 4.4, "latency_modelled_ms": 4.0}, {"val_metric": 0.9}]
-    >>> correction_of(ratios)
-    1.15
-    >>> correction_of([])
+    >>> correction_of(ratios)  # too few timings yet
     1.0
+    >>> correction_of([*ratios, {"latency_measured_ms": 3.45, "latency_modelled_ms": 3.0}])
+    1.15
 """
 
 from __future__ import annotations
@@ -32,27 +34,45 @@ from autoprune.policy import Policy
 
 #: how far the correction may move the model's predictions (a run's measurements, not outliers)
 CORRECTION_RANGE = (0.5, 2.0)
+#: the timings a correction needs (before: the model as fitted)
+MIN_TIMED = 3
 #: interleaved rounds and runs per round when a candidate is timed during the search
-ROUNDS, REPEATS = 5, 10
+ROUNDS, REPEATS = 3, 10
 
 
 def correction_of(attrs: list[dict]) -> float:
-    """The median measured / modelled latency over the timed candidates' attributes (1.0: none)."""
+    """The median measured / modelled latency over the timed candidates' attributes (1.0: fewer
+    than :data:`MIN_TIMED`)."""
     ratios = [
         a["latency_measured_ms"] / a["latency_modelled_ms"]
         for a in attrs
         if a.get("latency_measured_ms") and a.get("latency_modelled_ms")
     ]
-    if not ratios:
+    if len(ratios) < MIN_TIMED:
         return 1.0
     low, high = CORRECTION_RANGE
     return round(min(high, max(low, statistics.median(ratios))), 6)
 
 
-def latency_correction(study) -> float:
-    """:func:`correction_of` over the study's finished trials."""
+def latency_correction(study, *running: dict) -> float:
+    """:func:`correction_of` over the study's finished trials (and a running trial's attributes)."""
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return correction_of([t.user_attrs for t in trials])
+    return correction_of([*(t.user_attrs for t in trials), *running])
+
+
+def still_fits(attrs: dict, correction: float) -> bool:
+    """Whether a timed candidate meets the latency aim it was checked against by the model as
+    ``correction`` corrects it now (candidates checked before the correction settled may not);
+    True for a candidate never timed.
+
+    Example:
+        >>> timed = {"latency_modelled_ms": 4.0, "latency_aim_ms": 4.5}
+        >>> still_fits(timed, 1.1), still_fits(timed, 1.2), still_fits({}, 1.2)
+        (True, False, True)
+    """
+    if "latency_modelled_ms" not in attrs or "latency_aim_ms" not in attrs:
+        return True
+    return correction * attrs["latency_modelled_ms"] <= attrs["latency_aim_ms"] * (1 + 1e-9)
 
 
 def measured_latency(ctx, model: torch.nn.Module) -> float:

@@ -13,7 +13,7 @@ import autoprune.search._objective as objective_module
 import autoprune.search._prepare as prepare_module
 from autoprune.introspect import LatencyStats
 from autoprune.search import SearchOptions, search
-from autoprune.search._timing import correction_of
+from autoprune.search._timing import correction_of, still_fits
 
 SLOWER = 1.25  # the machine runs every pruned model a quarter slower than the model predicts
 
@@ -29,10 +29,14 @@ SPACE = {
 
 
 def test_the_correction_is_the_median_ratio_within_its_range():
-    timed = [{"latency_measured_ms": m, "latency_modelled_ms": 1.0} for m in (1.1, 1.3, 9.0)]
-    assert correction_of(timed) == 1.3  # the median: one wild timing does not move it
-    assert correction_of([{"latency_measured_ms": 9.0, "latency_modelled_ms": 1.0}]) == 2.0
-    assert correction_of([{"val_metric": 0.5}]) == 1.0
+    def timed(*measured):
+        return [{"latency_measured_ms": m, "latency_modelled_ms": 1.0} for m in measured]
+
+    # the median: one wild timing does not move it
+    assert correction_of(timed(1.1, 1.3, 9.0)) == 1.3
+    assert correction_of(timed(9.0, 9.0, 9.0)) == 2.0  # bounded
+    assert correction_of(timed(1.3, 1.3)) == 1.0  # too few timings: the model as fitted
+    assert correction_of([{"val_metric": 0.5}] * 3) == 1.0
 
 
 def _clock(model, example_input, *, batch_size=1, threads=1, repeats=1, warmup=0):
@@ -44,7 +48,7 @@ def _clock(model, example_input, *, batch_size=1, threads=1, repeats=1, warmup=0
     return LatencyStats(ms, ms, ms, 0.0, ms, batch_size, threads, repeats)
 
 
-def _search(task, out, monkeypatch, slower: float):
+def _search(task, out, monkeypatch, slower: float, n_trials: int = 8):
     """A latency search on a machine whose timings the latency model fits (:func:`_clock`), but
     that runs every candidate ``slower`` times the model's prediction once it is built."""
     for module in (prepare_module, latency_table_module, latency_model_module):
@@ -54,69 +58,71 @@ def _search(task, out, monkeypatch, slower: float):
         modelled = ctx.latency_model.predict_policy(ctx.cost_model, policy)
         return slower * modelled, modelled
 
-    def measured(ctx, model):
-        return slower * ctx.latency_model.predict_model(model, ctx.example_input)
-
     monkeypatch.setattr(objective_module, "timed_policy", timed)
-    monkeypatch.setattr(objective_module, "measured_latency", measured)
     return search(
         task,
         "latency=0.5",
         space=SPACE,
-        n_trials=6,
+        n_trials=n_trials,
         out=out,
         progress=False,
         options=SearchOptions(latency_batch_size=512),
     )
 
 
-def _candidates(result) -> list:
-    trials = result.study.get_trials(states=[TrialState.COMPLETE])
-    return [t for t in trials if "recover_of" not in t.user_attrs]
-
-
-def test_confirmed_candidates_are_timed_and_later_ones_fitted_to_the_measurements(
+def test_confirmed_candidates_are_timed_and_correct_the_latency_model(
     conv_task, tmp_path, monkeypatch
 ):
     result = _search(conv_task, tmp_path / "run", monkeypatch, SLOWER)
     ctx = result.context
-    limit, aim = ctx.limit(ctx.budgets[0]), ctx.limits["latency"]
-    candidates = _candidates(result)
+    aim = ctx.limits["latency"]
+    trials = result.study.get_trials(states=[TrialState.COMPLETE])
+    candidates = [t for t in trials if "recover_of" not in t.user_attrs]
     confirmed = [t for t in candidates if t.user_attrs["fidelity"] == "confirmed"]
-    assert len(confirmed) >= 2
-    for trial in confirmed:  # timed: the measured latency against the limit itself decides
+    assert len(confirmed) >= 4
+    for i, trial in enumerate(confirmed):
         attrs = trial.user_attrs
         assert attrs["latency_measured_ms"] == pytest.approx(SLOWER * attrs["latency_modelled_ms"])
-        assert attrs["costs"]["latency_ms"] == attrs["latency_measured_ms"]
-        assert trial.constraints["latency"] == pytest.approx(
-            attrs["latency_measured_ms"] / limit - 1
-        )
-    first = confirmed[0]
-    assert first.user_attrs["latency_correction"] == 1.0  # nothing timed yet
-    later = [t for t in confirmed if t.number > first.number]
+        # from the third timing on, checked by the corrected estimate: what the machine measures
+        correction = SLOWER if i >= 2 else 1.0
+        estimate = correction * attrs["latency_modelled_ms"]
+        assert attrs["costs"]["latency_ms"] == pytest.approx(estimate)
+        assert trial.constraints["latency"] == pytest.approx(estimate / aim - 1)
+    later = [t for t in candidates if t.number > confirmed[2].number]
     assert later and all(t.user_attrs["latency_correction"] == SLOWER for t in later)
-    for trial in later:  # fitted by the corrected model: timed under the aim, so feasible
-        assert trial.user_attrs["latency_measured_ms"] <= aim * (1 + 1e-9)
-        assert trial.constraints["latency"] < 0
-    trials = result.study.get_trials(states=[TrialState.COMPLETE])
+    for trial in later:  # fitted by the corrected model: a confirmed one is feasible, as timed
+        if trial.user_attrs["fidelity"] == "confirmed":
+            assert trial.user_attrs["latency_measured_ms"] <= aim * (1 + 1e-9)
+            assert trial.constraints["latency"] <= 0
     recovered = [t for t in trials if "recover_of" in t.user_attrs]
     assert recovered
-    by_number = {t.number: t for t in trials}
-    for trial in recovered:  # the recovered model keeps its candidate's widths, and its timing
-        measured = trial.user_attrs["costs"]["latency_ms"]
-        source = by_number[trial.user_attrs["recover_of"]]
-        assert measured == source.user_attrs["latency_measured_ms"]
-        assert trial.constraints["latency"] == pytest.approx(measured / limit - 1)
-        assert measured <= limit
-    assert "latency_modelled_ms" in result.trials.columns
+    for trial in recovered:  # recovered models are estimated by the corrected model too
+        latency = trial.user_attrs["costs"]["latency_ms"]
+        assert trial.constraints["latency"] == pytest.approx(latency / aim - 1) and latency <= aim
+    assert {"latency_modelled_ms", "latency_measured_ms"} <= set(result.trials.columns)
 
 
-def test_candidates_timed_over_the_limit_are_infeasible_and_never_recovered(
+def test_a_machine_far_slower_than_the_model_shrinks_the_candidates_that_follow(
     conv_task, tmp_path, monkeypatch
 ):
-    result = _search(conv_task, tmp_path / "run", monkeypatch, 100.0)
-    confirmed = [t for t in _candidates(result) if t.user_attrs["fidelity"] == "confirmed"]
-    assert confirmed and all(t.constraints["latency"] > 0 for t in confirmed)
-    corrections = [t.user_attrs["latency_correction"] for t in _candidates(result)]
-    assert corrections[0] == 1.0 and set(corrections[1:]) <= {2.0}  # bounded by its range
-    assert "recover_of" not in result.trials or result.trials.recover_of.isna().all()
+    result = _search(conv_task, tmp_path / "run", monkeypatch, 100.0, n_trials=10)
+    aim = result.context.limits["latency"]
+    candidates = [
+        t
+        for t in result.study.get_trials(states=[TrialState.COMPLETE])
+        if "recover_of" not in t.user_attrs
+    ]
+    confirmed = [t for t in candidates if t.user_attrs["fidelity"] == "confirmed"]
+    first = confirmed[0].user_attrs
+    assert first["latency_modelled_ms"] > aim / 2  # fitted by the model as fitted, up to the aim
+    later = [t for t in candidates if t.number > confirmed[2].number]
+    assert later and {t.user_attrs["latency_correction"] for t in later} == {2.0}  # bounded
+    for trial in later:  # checked, and fitted, at twice the model's latency
+        attrs = trial.user_attrs
+        if attrs["fidelity"] == "confirmed":
+            assert attrs["costs"]["latency_ms"] == pytest.approx(2.0 * attrs["latency_modelled_ms"])
+            assert attrs["latency_modelled_ms"] <= aim / 2 * (1 + 1e-9)
+    # the first candidates met the aim by the model as fitted; by the corrected model they do not
+    assert not any(still_fits(t.user_attrs, 2.0) for t in confirmed[:1])
+    recovered = result.trials[result.trials.recover_of.notna()]
+    assert not recovered.recover_of.isin([t.number for t in confirmed[:1]]).any()
