@@ -12,15 +12,15 @@ A *candidate* trial:
 3. a feasible candidate whose first look is among the best ``confirm_share`` of
    its level so far (and every heuristic) is *confirmed*: its distance on all
    ``fitness.confirm`` items and its one-shot validation metric are measured;
-   under a latency budget it is also pruned for real and timed, the timing
-   corrects the latency model, and its corrected estimate decides its
-   feasibility (:mod:`._timing`).
+   under a latency budget it is also pruned for real and timed: the timing
+   decides its feasibility and corrects the latency model that fits the
+   candidates after it (:mod:`._timing`).
 
 A *recovery* trial (queued for the best confirmed candidates once the others
 are done) prunes the dense model physically as its candidate's policy says,
 trains it back with the space's recovery (distillation from the dense model,
 :func:`~autoprune.training.recover`) and measures its validation metric and
-exact costs (latency: the corrected model's): the pick is made among recovered
+exact costs (latency: its candidate's timing): the pick is made among recovered
 candidates.
 
 The trial reports ``(score, cost / limit)``: the score is the fitness
@@ -123,19 +123,15 @@ class Objective:
         return fitness, cost
 
     def _time(self, trial, candidate: Candidate, built) -> float:
-        """A confirmed candidate under a latency budget, pruned for real and timed: the timing
-        joins the others in the latency model's correction, and the candidate is checked by its
-        corrected estimate (one timing moves by several percent, the median of many does not).
-        Returns that estimate (ms)."""
+        """A confirmed candidate under a latency budget, pruned for real and timed: its measured
+        latency (ms, returned) is what its feasibility is checked by, against the same aim as an
+        estimate, and it joins the others in the latency model's correction."""
         ctx = self.ctx
         measured, modelled = timed_policy(ctx, ctx.reached_policy(candidate.policy, built.reached))
         trial.set_user_attr("latency_measured_ms", measured)
         trial.set_user_attr("latency_modelled_ms", modelled)
-        trial.set_user_attr("latency_aim_ms", ctx.limits["latency"])
-        ctx.latency_correction = latency_correction(trial.study, trial.user_attrs)
-        estimate = ctx.latency_correction * modelled
-        trial.set_user_attr("costs", {**built.costs, "latency_ms": estimate})
-        return estimate
+        trial.set_user_attr("costs", {**built.costs, "latency_ms": measured})
+        return measured
 
     def _record(self, trial, candidate: Candidate) -> None:
         candidate.info["seed"] = bool(trial.user_attrs.get("seed"))
@@ -200,9 +196,8 @@ class Objective:
             raise TrialFailed(f"during recovery: {exc}") from exc
         model = outcome.model.eval()
         latency = None
-        if ctx.latency_model is not None:  # corrected by every candidate timed
-            ctx.latency_correction = latency_correction(trial.study)
-            latency = ctx.latency_of
+        if ctx.latency_model is not None:  # its candidate's timing: the widths are the same
+            latency = _timed(source, ctx)
         costs = measure_costs(
             model, ctx.example_input, latency=latency, scope=ctx.scope, history=outcome.history
         )
@@ -216,6 +211,13 @@ class Objective:
         trial.set_user_attr("val_metric", result.metric)
         trial.set_user_attr("fidelity", "recovered" if feasible else "rejected")
         return result.metric, cost
+
+
+def _timed(source, ctx):
+    """The latency of a recovered model: its candidate's timing (one timing decides: timed
+    again, a model moves by a few percent), else the corrected latency model's estimate."""
+    measured = source.user_attrs.get("latency_measured_ms")
+    return ctx.latency_of if measured is None else (lambda model: measured)
 
 
 def _check_finite(value: float, what: str) -> None:

@@ -143,18 +143,15 @@ def recovery_picks(study, space) -> list[tuple[int, str]]:
     and the best at every other level, under the space's first schedule; the best at the budget
     also under each other schedule the space lists (the schedule is searched on it).
 
-    Best by fitness among feasible confirmed candidates (under a latency budget, feasible by
-    the latency model as every timing so far corrects it); one policy is picked once.
+    Best by fitness among feasible confirmed candidates; one policy is picked once.
     """
     from autoprune.search._evolution import confirmed
-    from autoprune.search._timing import latency_correction, still_fits
 
     picks, seen = [], set()
-    correction = latency_correction(study)
     for level in space.levels:
         wanted = space.recovery.top if level == space.levels[0] else min(1, space.recovery.top)
         taken = 0
-        for trial in (t for t in confirmed(study, level) if still_fits(t.user_attrs, correction)):
+        for trial in confirmed(study, level):
             key = repr(trial.user_attrs.get("policy"))
             if taken >= wanted:
                 break

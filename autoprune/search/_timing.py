@@ -2,16 +2,14 @@
 
 The latency model predicts a candidate's latency from its widths; on the
 candidates a search actually proposes (pressed against the sensitivity caps,
-some groups nearly gone) it can be off by a tenth or more, always the same
-way within a run. So under a latency budget every *confirmed* candidate is
-pruned for real (a copy of the dense model at the widths it reached) and timed
-side by side with the dense model, and the median ratio of measured to
-modelled latency over the candidates timed so far (once there are
-:data:`MIN_TIMED`) corrects the model (:attr:`SearchContext.latency_correction`):
-the candidate is checked by its corrected estimate, and the candidates that
-follow are fitted to it. One timing on a busy machine moves by several percent
-(the same model, timed again, by up to a tenth on a 2-core machine); the
-median of many does not, while the model's error is the same way within a run.
+some groups nearly gone) it can be off by a tenth or more for one structure,
+and on average the same way within a run. So under a latency budget every
+*confirmed* candidate is pruned for real (a copy of the dense model at the
+widths it reached) and timed side by side with the dense model: its measured
+latency decides whether it meets the aim (3% under the limit, for a model timed
+again moves by a few percent), and once :data:`MIN_TIMED` are timed, the median
+ratio of measured to modelled latency corrects the model
+(:attr:`SearchContext.latency_correction`) that fits the candidates after it.
 
 Example:
     >>> ratios = [{"latency_measured_ms": 6.0, "latency_modelled_ms": 5.0},
@@ -58,21 +56,6 @@ def latency_correction(study, *running: dict) -> float:
     """:func:`correction_of` over the study's finished trials (and a running trial's attributes)."""
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return correction_of([*(t.user_attrs for t in trials), *running])
-
-
-def still_fits(attrs: dict, correction: float) -> bool:
-    """Whether a timed candidate meets the latency aim it was checked against by the model as
-    ``correction`` corrects it now (candidates checked before the correction settled may not);
-    True for a candidate never timed.
-
-    Example:
-        >>> timed = {"latency_modelled_ms": 4.0, "latency_aim_ms": 4.5}
-        >>> still_fits(timed, 1.1), still_fits(timed, 1.2), still_fits({}, 1.2)
-        (True, False, True)
-    """
-    if "latency_modelled_ms" not in attrs or "latency_aim_ms" not in attrs:
-        return True
-    return correction * attrs["latency_modelled_ms"] <= attrs["latency_aim_ms"] * (1 + 1e-9)
 
 
 def measured_latency(ctx, model: torch.nn.Module) -> float:
