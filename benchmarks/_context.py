@@ -39,7 +39,7 @@ from autoprune.prune import (
     Calibration,
     Pruner,
     collect_statistics,
-    get_criterion,
+    statistics_needed,
     structured_units,
 )
 from autoprune.tasks import Task
@@ -169,9 +169,7 @@ class BenchTask:
         return model.eval()
 
     def _dense_statistics(self, model: nn.Module, policy: Policy, calibration) -> dict | None:
-        needs = frozenset().union(
-            *(get_criterion(lp.criterion).needs for lp in policy.layers.values())
-        )
+        needs = statistics_needed(lp.criterion for lp in policy.layers.values())
         if not needs:
             return None
         key = (needs, policy.seed)

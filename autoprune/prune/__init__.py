@@ -9,7 +9,12 @@ Example:
 from autoprune.policy import CRITERIA, GRANULARITIES, SCOPES
 from autoprune.prune._allocate import cap_count, channels_to_remove, global_counts, local_count
 from autoprune.prune._calibration import Calibration
-from autoprune.prune._criteria import Criterion, get_criterion, lamp_normalise
+from autoprune.prune._criteria import (
+    Criterion,
+    get_criterion,
+    lamp_normalise,
+    statistics_needed,
+)
 from autoprune.prune._engine import Pruner
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
 from autoprune.prune._shrink import GroupShrink
@@ -62,6 +67,7 @@ __all__ = [
     "encode_removed",
     "find_layouts",
     "get_criterion",
+    "statistics_needed",
     "global_counts",
     "lamp_normalise",
     "local_count",

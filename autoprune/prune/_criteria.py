@@ -191,6 +191,16 @@ _CLASSES = {
 assert set(_CLASSES) == set(CRITERIA), "policy.CRITERIA and the criterion classes must agree"
 
 
+def statistics_needed(criteria) -> frozenset[str]:
+    """The statistics (``taylor``, ``act_in``, ...) the criteria named in ``criteria`` need from data.
+
+    Example:
+        >>> sorted(statistics_needed(["l1", "taylor", "taylor"])), statistics_needed([])
+        (['taylor'], frozenset())
+    """
+    return frozenset().union(*(get_criterion(name).needs for name in criteria))
+
+
 def get_criterion(name: str, *, seed: int = 0) -> Criterion:
     """The criterion called ``name`` (aliases: magnitude, gradient, hessian)."""
     key = CRITERION_ALIASES.get(name, name)

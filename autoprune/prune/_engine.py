@@ -32,7 +32,7 @@ from autoprune.introspect import prunable_layers
 from autoprune.policy import LayerPolicy, Policy, parse_nm
 from autoprune.prune._allocate import cap_count, channels_to_remove, global_counts, local_count
 from autoprune.prune._calibration import Calibration
-from autoprune.prune._criteria import Criterion, get_criterion
+from autoprune.prune._criteria import Criterion, get_criterion, statistics_needed
 from autoprune.prune._layer_report import LayerSize, layer_row
 from autoprune.prune._masks import MaskSet, nm_mask, unstructured_mask
 from autoprune.prune._statistics import Stats, collect_statistics
@@ -116,7 +116,7 @@ class Pruner:
         return self._criteria[name]
 
     def _statistics(self, criteria: set[str]) -> dict[str, dict[str, torch.Tensor]]:
-        needs = set().union(*(self.criterion(c).needs for c in criteria)) if criteria else set()
+        needs = set(statistics_needed(criteria))
         if self._given_statistics is not None and self.steps_done == 0:
             return self._given_statistics
         return collect_statistics(

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from autoprune.policy import Policy
-from autoprune.prune import Calibration, Pruner, get_criterion
+from autoprune.prune import Calibration, Pruner, statistics_needed
 from autoprune.prune._masking import MaskedChannels
 from autoprune.prune._statistics import Stats, collect_statistics
 from autoprune.search._context import SearchContext
@@ -90,9 +90,7 @@ class CandidateScorer:
             self.model.load_state_dict(self._dense_state)
 
     def _stats(self, policy: Policy) -> Stats:
-        needs = frozenset().union(
-            *(get_criterion(lp.criterion).needs for lp in policy.layers.values())
-        )
+        needs = statistics_needed(lp.criterion for lp in policy.layers.values())
         if needs not in self._statistics:
             from autoprune.introspect import prunable_layers
 

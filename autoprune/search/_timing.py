@@ -81,18 +81,12 @@ def measured_latency(ctx, model: torch.nn.Module) -> float:
 def timed_policy(ctx, policy: Policy) -> tuple[float, float]:
     """(measured, modelled) latency in ms of the dense model pruned to ``policy``'s widths.
 
-    ``policy`` is a local policy of the amounts a candidate reached; which
-    channels go does not change the time, so they are ranked by magnitude.
+    ``policy`` is the local policy of the amounts a candidate reached
+    (:meth:`SearchContext.reached_policy`, ranked by magnitude: which channels go
+    does not change the time).
     """
     from autoprune.apply import apply_policy
 
-    widths = Policy.from_dict(
-        {**policy.to_dict(), "layers": _by_magnitude(policy.to_dict()["layers"])}
-    )
-    pruned = apply_policy(ctx.fresh_dense(), widths, example_input=ctx.example_input, check=False)
+    pruned = apply_policy(ctx.fresh_dense(), policy, example_input=ctx.example_input, check=False)
     modelled = ctx.latency_model.predict_policy(ctx.cost_model, policy)
     return measured_latency(ctx, pruned.model), modelled
-
-
-def _by_magnitude(layers: dict) -> dict:
-    return {name: {**entry, "criterion": "l1"} for name, entry in layers.items()}
