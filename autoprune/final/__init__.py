@@ -1,7 +1,8 @@
 """The final model of a search: fine-tune the shortlist fully, choose on validation, test once, save.
 
 1. the front's candidates are shortlisted by the selection rule (under a
-   latency budget, among those whose measured latency meets it);
+   latency budget, among those whose measured latency meets it, the most
+   accurate one narrowed until it measures under when it is just over);
 2. each is pruned from the dense model and fine-tuned for the space's
    ``final_epochs``; the rule chooses among them on their *validation* metric.
    A global structured ranking is first pinned to the channel ratios it reaches

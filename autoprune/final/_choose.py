@@ -3,8 +3,10 @@
 The search only estimated latency; under a latency budget every front
 candidate is pruned from the dense model and measured side by side with it
 (:func:`measure_front_latency`), and the shortlist is drawn from those that
-really meet the budget; when none does, from the one measured fastest, the
-closest to it (the final model's budget check then says it is over). (The search aims
+really meet the budget (the most accurate candidate narrowed to fit first when
+it measures just over, :mod:`autoprune.final._tighten`); when none does, from
+the one measured fastest, the closest to it (the final model's budget check
+then says it is over). (The search aims
 :data:`~autoprune.budgets.LATENCY_MARGIN` under the limit; preferring the
 candidates measured that far under it left the pick to far smaller ones.)
 

@@ -51,6 +51,11 @@ class Shapes:
             )
         return self._outcomes[number]
 
+    def replace(self, number: int, policy: Policy) -> None:
+        """Candidate ``number`` runs ``policy`` from now on (pruned afresh on next use)."""
+        self.policies[number] = policy
+        self._outcomes.pop(number, None)
+
 
 @dataclass(frozen=True)
 class Tuned:

@@ -91,7 +91,11 @@ class Candidate:
 
 @dataclass(frozen=True)
 class FrontLatency:
-    """A front candidate's latency: estimated during the search, measured after it."""
+    """A front candidate's latency: estimated during the search, measured after it.
+
+    ``tightened``: the share its kept widths were narrowed by to measure under the
+    budget (:mod:`autoprune.final._tighten`; 0: as the search left it).
+    """
 
     number: int
     estimated_ms: float
@@ -99,13 +103,14 @@ class FrontLatency:
     measured_vs_dense: float
     limit_ms: float
     met: bool
+    tightened: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "front_latency") -> FrontLatency:
-        return cls(**_pick(cls, data, where))
+        return cls(**_pick(cls, data, where, optional=("tightened",)))
 
 
 @dataclass(frozen=True)

@@ -110,10 +110,19 @@ def latency_model_text(errors: dict, measured: list) -> str:
 
 def _front_latency_blocks(data: ReportData) -> list:
     measured = data.final.front_latency
+    as_searched = [r for r in measured if not r.tightened]
+    narrowed = "".join(
+        f" Trial {r.number} measured over the budget and was narrowed to fit: its kept widths "
+        f"times {1 - r.tightened:.2f}, found by bisection on measured latency (its row shows the "
+        "narrowed model; the error column the searched one's estimate against it)."
+        for r in measured
+        if r.tightened
+    )
     text = Text(
         "Latency of every front candidate, estimated by the latency model during the search and "
         "measured after it (median of 3 interleaved rounds with the dense model). "
-        + latency_model_text(data.run.latency_errors, measured)
+        + latency_model_text(data.run.latency_errors, as_searched)
+        + narrowed
     )
     rows = [
         {
@@ -124,6 +133,7 @@ def _front_latency_blocks(data: ReportData) -> list:
             "measured / dense": r.measured_vs_dense,
             "limit ms": r.limit_ms,
             "met": "yes" if r.met else "NO",
+            "narrowed by": f"{r.tightened:.1%}" if r.tightened else "",
         }
         for r in measured
     ]
