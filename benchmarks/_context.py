@@ -64,8 +64,9 @@ class RunSettings:
 
     ``epochs``, ``lr``, ``optimizer``, ``lr_rule``, ``distill_weight``, ``distill``
     and ``temperature`` are the shared recovery (:class:`RecoverySettings`);
-    ``calibration_images`` bounds the one-shot BatchNorm recalibration; ``trials``
-    and ``space`` are autoprune's search; ``test_items`` evaluates a fixed
+    ``calibration_images`` bounds the one-shot BatchNorm recalibration; ``trials``,
+    ``space`` and ``search_recovery_epochs`` (how long the search trains back its
+    best candidates; None: the space's own) are autoprune's search; ``test_items`` evaluates a fixed
     subset of the test split (None: all of it; the quick preset's smoke test);
     ``match_tol`` is how close a bisection brings a knob to the budget boundary.
     """
@@ -82,6 +83,7 @@ class RunSettings:
     match_tol: float = 1e-3
     trials: int = 8
     space: str = "default"
+    search_recovery_epochs: float | None = None
     latency_batch_size: int = 64
     latency_threads: int = 1
     latency_rounds: int = 5
@@ -101,8 +103,9 @@ class RunSettings:
         )
 
     def relevant(self, *, search: bool) -> dict:
-        """The settings a row depends on (search rows also on trials and space)."""
-        skip = {"latency_rounds", "latency_repeats"} | (set() if search else {"trials", "space"})
+        """The settings a row depends on (search rows also on the search's own)."""
+        search_only = {"trials", "space", "search_recovery_epochs"}
+        skip = {"latency_rounds", "latency_repeats"} | (set() if search else search_only)
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 

@@ -13,7 +13,7 @@ the search the figures were measured with (re-measure them when it changes).
 Example:
     >>> from benchmarks.compare import full, quick
     >>> round(sum(estimate_seconds(quick()).values()) / 60), round(sum(estimate_seconds(full()).values()) / 60)
-    (13, 319)
+    (12, 273)
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ class TaskCost:
     ``epoch``: a training epoch of the dense model; ``trial``: a search trial;
     ``test``: the test split once; ``latency``: a side-by-side latency
     measurement of 5 rounds of 30 runs; ``sensitivity``: the analysis, once per
-    seed; ``probe``: pricing one knob of a bisection (prune a copy, count).
+    seed; ``probe``: pricing one knob of a bisection (prune a copy, count);
+    ``recoveries``: how many candidates a search trains back when ``trial`` does
+    not already count them (their length: the run's ``search_recovery_epochs``,
+    else the space's :data:`SPACE_RECOVERY_EPOCHS`).
     """
 
     epoch: float
@@ -44,6 +47,10 @@ class TaskCost:
     sensitivity: float
     probe: float
     test_size: int = 10_000
+    recoveries: int = 0
+
+
+SPACE_RECOVERY_EPOCHS = 0.5  # the search spaces' own recovery of a search's best candidates
 
 
 # fashion-cnn: 5 epochs in 78 s; a search candidate 1.7 s with its share of the recovery trials
@@ -52,7 +59,7 @@ class TaskCost:
 # structured sensitivity 42 s of 130. minilm-fidelity (its full run at bf15f4a): 125 steps of 32
 # sentences of 64 tokens an epoch, ~1 s a step (OWL's 7 recovery steps in 6-8 s); a search of 10
 # candidates 344-442 s without its sensitivity analysis (115-135 s), five recoveries of 0.5 epoch
-# included; a probe copies, prunes and counts the encoder in ~0.15 s (a data-driven criterion's
+# (5 x 62 s) included: 9 s a candidate, the recoveries apart; a probe copies, prunes and counts the encoder in ~0.15 s (a data-driven criterion's
 # statistics are collected once). Latency at batch 8 for it.
 REFERENCE_COSTS = {
     "fashion-cnn": TaskCost(
@@ -63,12 +70,13 @@ REFERENCE_COSTS = {
     ),
     "minilm-fidelity": TaskCost(
         epoch=125.0,
-        trial=40.0,
+        trial=9.0,
         test=15.0,
         latency=10.0,
         sensitivity=125.0,
         probe=0.15,
         test_size=600,
+        recoveries=5,
     ),
 }
 
@@ -100,6 +108,9 @@ def _cell_seconds(cost: TaskCost, method, kind: str | None, s: RunSettings, n_se
     seconds = _regimes(cost, method, kind, s) + _matching(cost, method, kind, s, n_seeds)
     if method.series == "search":
         seconds += s.trials * cost.trial + cost.test + (25.0 if kind == "latency" else 0.0)
+        seconds += (
+            cost.recoveries * (s.search_recovery_epochs or SPACE_RECOVERY_EPOCHS) * cost.epoch
+        )
     return seconds
 
 

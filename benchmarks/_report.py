@@ -69,7 +69,13 @@ def header_lines(
         "and the dense model given the same recovery (recovery column).",
         "Every budget-driven baseline meets the budget itself: its own knob is found by bisection on the cost of "
         "the real pruned model. autoprune: `autoprune.search` with the "
-        f"`{s.space}` space and {s.trials} trials (the row's seed seeds the sampler), then "
+        f"`{s.space}` space and {s.trials} trials (the row's seed seeds the sampler"
+        + (
+            f"; its best candidates trained back for {s.search_recovery_epochs:g} epoch"
+            if s.search_recovery_epochs is not None
+            else ""
+        )
+        + "), then "
         "`autoprune.finalize(top=1, epochs=0)`: its pick, given the same one-shot step and recovery as the others.",
         f"Seeds: {', '.join(map(str, seeds))}. Test {metric}: mean ± standard deviation over seeds and the 95% "
         "t confidence interval; autoprune vs a row: Welch's t-test, ahead or behind only at p < 0.05, else level "

@@ -99,13 +99,17 @@ class AutopruneSearch(Method):
         self.name, self.sensitivity, self.description = name, sensitivity, description
         self.changes = dict(changes or {})
 
-    def space(self, name: str):
-        """The search space this method searches: the preset's, with this variant's changes."""
-        if not self.changes:
+    def space(self, name: str, *, recovery_epochs: float | None = None):
+        """The search space this method searches: the preset's, with this variant's changes
+        (and ``recovery_epochs`` for the search's recovery when given)."""
+        if not self.changes and recovery_epochs is None:
             return name
         from autoprune.search import load_space
 
-        return {**load_space(name).to_dict(), **self.changes}
+        data = {**load_space(name).to_dict(), **self.changes}
+        if recovery_epochs is not None:
+            data["recovery"] = {**data["recovery"], "epochs": recovery_epochs}
+        return data
 
     def run_dir(self, ctx, budget, seed: int):
         return ctx.runs_dir / budget.slug / f"{self.name}-seed{seed}"
@@ -130,7 +134,7 @@ class AutopruneSearch(Method):
             result = autoprune.search(
                 task,
                 f"{budget.kind}={budget.value:g}",
-                space=self.space(s.space),
+                space=self.space(s.space, recovery_epochs=s.search_recovery_epochs),
                 n_trials=s.trials,
                 out=run_dir,
                 seed=seed,

@@ -19,7 +19,7 @@ task and not counted):
   budget, two methods), short recoveries, few search trials: at most 15 minutes;
 * :func:`full`: 5 seeds; ``fashion-cnn`` at 10/5/2/1% of parameters,
   ``fashion-resnet`` at 50/25% of dense-kernel MACs and 0.5x/0.3x measured
-  latency, ``minilm-fidelity`` at 50/30% of encoder parameters: about 5 hours.
+  latency, ``minilm-fidelity`` at 50/30% of encoder parameters: about 4.5 hours.
 
 Example:
     >>> config = quick()
@@ -68,6 +68,7 @@ class TaskPlan:
     space: str | None = None
     distill_weight: float | None = None
     latency_batch_size: int | None = None
+    search_recovery_epochs: float | None = None
 
     @property
     def name(self) -> str:
@@ -75,7 +76,15 @@ class TaskPlan:
 
 
 # what a TaskPlan may set for its own task
-TASK_SETTINGS = ("epochs", "trials", "lr", "space", "distill_weight", "latency_batch_size")
+TASK_SETTINGS = (
+    "epochs",
+    "trials",
+    "lr",
+    "space",
+    "distill_weight",
+    "latency_batch_size",
+    "search_recovery_epochs",
+)
 
 
 @dataclass(frozen=True)
@@ -240,17 +249,21 @@ def _plans(budgets: dict, *, epochs: dict, trials: dict, methods: dict) -> tuple
             space="transformer",
             distill_weight=0.0,
             latency_batch_size=8,  # 8 sentences of 64 tokens
+            # the search trains its best candidates back as briefly as every method's recovery
+            # (the space's 0.5 epoch took 5 x 62 s of a cell's 10 min)
+            search_recovery_epochs=epochs["minilm-fidelity"],
             methods=methods["minilm-fidelity"],
         ),
     )
 
 
 def full(out: str | Path = "results/benchmarks") -> BenchConfig:
-    """The full comparison (``make bench``): three tasks, both regimes, 5 seeds (about 5 h on 2 cores).
+    """The full comparison (``make bench``): three tasks, both regimes, 5 seeds (about 4.5 h on 2 cores).
 
     Recovery: 0.25 epoch (fashion-cnn), 0.15 (fashion-resnet), 0.05 (minilm-fidelity).
-    Search candidates: 100, 30 and 10 (scored without training, the best few recovered); see
-    :mod:`benchmarks._estimate` for the time this takes.
+    Search candidates: 100, 30 and 10 (scored without training, the best few recovered: for
+    0.5 epoch, the encoder's for its shared 0.05); see :mod:`benchmarks._estimate` for the time
+    this takes.
     """
     return BenchConfig(
         tasks=_plans(

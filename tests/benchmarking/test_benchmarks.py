@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import benchmarks.compare as compare_module
+from autoprune.search import load_space
 from benchmarks.__main__ import main
 from benchmarks._context import RunSettings
 from benchmarks._matching import BudgetUnreachable, bisect_knob, erk_densities, owl_densities
@@ -20,7 +21,7 @@ from benchmarks._search_methods import oneshot_order, provenance
 from benchmarks._stats import compare, summarize, welch_p
 from benchmarks._tables import MEANS, aggregate, headline_markdown, headlines
 from benchmarks.compare import BenchConfig, TaskPlan, estimate_seconds, full, quick, run
-from benchmarks.methods import METHOD_NAMES
+from benchmarks.methods import METHOD_NAMES, get_method
 
 BUDGETS = ("params=0.5", "params=0.3")
 UNSTRUCTURED = ("uniform", "global-magnitude", "lamp", "erk", "owl")
@@ -316,6 +317,24 @@ def test_results_made_with_other_settings_are_not_mixed_in(tiny_run):
     out, _, _ = tiny_run
     with pytest.raises(BenchError, match=r"epochs 0.3 -> 0.5"):
         run(_tiny(out, defaults=replace(TINY_SETTINGS, epochs=0.5)), progress=False)
+
+
+def test_the_searchs_own_recovery_length_is_a_setting_of_search_rows_only(tiny_run):
+    out, _, _ = tiny_run
+    with pytest.raises(BenchError, match=r"autoprune.*search_recovery_epochs None -> 0.05"):
+        run(
+            _tiny(out, defaults=replace(TINY_SETTINGS, search_recovery_epochs=0.05)), progress=False
+        )
+    settings = RunSettings(search_recovery_epochs=0.05)
+    assert "search_recovery_epochs" not in settings.relevant(search=False)
+    assert settings.relevant(search=True)["search_recovery_epochs"] == 0.05
+    method = get_method("autoprune")
+    assert method.space("default") == "default"  # the space as it is, by name
+    space = method.space("transformer", recovery_epochs=0.05)
+    assert space["recovery"] == {"top": 3, "epochs": 0.05, "distill_weight": 1.0}
+    assert space["finetune"] == load_space("transformer").to_dict()["finetune"]
+    plans = {plan.name: full().settings(plan).search_recovery_epochs for plan in full().tasks}
+    assert plans == {"fashion-cnn": None, "fashion-resnet": None, "minilm-fidelity": 0.05}
 
 
 def test_macs_budgets_are_for_structured_methods_only(conv_task, conv_dense, tmp_path):
