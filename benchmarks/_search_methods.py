@@ -163,6 +163,7 @@ class AutopruneSearch(Method):
                 "trials": int(done.recover_of.isna().sum()),  # candidates, not recovery trials
                 "recovered": int(done.recover_of.notna().sum()),
                 **trial_info(trials, summary.chosen_trial),
+                "narrowed": narrowed_by(summary),
                 "search_seconds": round(float(run.get("search_seconds", seconds)), 1),
                 "sensitivity_seconds": round(spent, 1),
                 "sensitivity_charged": round(charged, 1),
@@ -170,7 +171,9 @@ class AutopruneSearch(Method):
                 "run_dir": str(run_dir),
             },
             oneshot_model=None if oneshot is None else _load(oneshot.out, task),
-            oneshot_info={} if oneshot is None else trial_info(trials, oneshot.trial),
+            oneshot_info={}
+            if oneshot is None
+            else {**trial_info(trials, oneshot.trial), "narrowed": 0.0},  # picked as searched
         )
 
 
@@ -179,6 +182,12 @@ def _load(directory, task):
 
     model = load_pruned(directory, build_model=task.build_model, example_input=task.example_input)
     return model.eval()
+
+
+def narrowed_by(summary) -> float:
+    """How much the final step narrowed the pick's kept widths to measure under a latency budget (0: not)."""
+    rows = summary.front_latency or []
+    return next((r.tightened for r in rows if r.number == summary.chosen_trial), 0.0)
 
 
 def trial_info(trials, number: int) -> dict:

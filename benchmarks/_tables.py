@@ -95,7 +95,14 @@ def _mean(rows: list[dict], key: str):
 
 def _note(method, ok: list[dict]) -> str:
     if method.series == "search":
-        return "; ".join(dict.fromkeys(r.get("choice", "") for r in ok))
+        note = "; ".join(dict.fromkeys(r.get("choice", "") for r in ok))
+        narrowed = [r["narrowed"] for r in ok if r.get("narrowed")]
+        if narrowed:
+            note += (
+                f" (narrowed to measure under the budget in {len(narrowed)} of {len(ok)} seeds, "
+                f"widths times {1 - max(narrowed):.2f} at most)"
+            )
+        return note
     knobs = [r["knob"] for r in ok if r.get("knob") is not None]
     if not knobs or method.fixed:
         return ""

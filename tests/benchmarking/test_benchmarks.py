@@ -6,18 +6,20 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import torch
 
 import benchmarks.compare as compare_module
+from autoprune.final import FrontLatency
 from autoprune.search import load_space
 from benchmarks.__main__ import main
 from benchmarks._context import RunSettings
 from benchmarks._matching import BudgetUnreachable, bisect_knob, erk_densities, owl_densities
 from benchmarks._runner import BenchError, in_regime
-from benchmarks._search_methods import oneshot_order, provenance
+from benchmarks._search_methods import narrowed_by, oneshot_order, provenance
 from benchmarks._stats import compare, summarize, welch_p
 from benchmarks._tables import MEANS, aggregate, headline_markdown, headlines
 from benchmarks.compare import BenchConfig, TaskPlan, estimate_seconds, full, quick, run
@@ -183,6 +185,27 @@ def test_the_one_shot_table_reads_a_searchs_own_one_shot_pick_and_recovery_its_p
     assert one.loc["autoprune"].cost_fraction == pytest.approx(0.48)
     assert one.loc["lamp"].autoprune_verdict == "ahead"  # 0.861 against 0.80, not 0.701
     assert rec.loc["autoprune"].params == 1.0 and rec.loc["autoprune"].provenance == "3 seed"
+
+
+def test_a_pick_narrowed_to_a_latency_budget_says_so_in_its_regime_only():
+    front = [
+        FrontLatency(3, 1.0, 0.9, 0.29, 1.0, True, tightened=0.05),
+        FrontLatency(4, 1.0, 0.5, 0.15, 1.0, True),
+    ]
+    assert narrowed_by(SimpleNamespace(chosen_trial=3, front_latency=front)) == 0.05
+    assert narrowed_by(SimpleNamespace(chosen_trial=4, front_latency=front)) == 0.0
+    assert narrowed_by(SimpleNamespace(chosen_trial=3, front_latency=None)) == 0.0
+    search = [
+        _row("autoprune", "params=0.5", s, 0.70, 0.91 + 0.001 * s, 0.49)
+        | {"choice": "structured", "narrowed": 0.05 * (s == 0)}
+        | {"oneshot_pick": {"oneshot_metric": 0.8, "narrowed": 0.0}}
+        for s in range(3)
+    ]
+    frame = aggregate(search, ["params=0.5"], ["autoprune"]).set_index("regime")
+    assert frame.loc["recovery"].note == (
+        "structured (narrowed to measure under the budget in 1 of 3 seeds, widths times 0.95 at most)"
+    )
+    assert frame.loc["one-shot"].note == "structured"
 
 
 def test_the_winning_trials_provenance_comes_from_the_trials_table():
