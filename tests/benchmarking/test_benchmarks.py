@@ -304,8 +304,10 @@ def test_a_seed_independent_method_matches_once_and_charges_every_seed(tiny_run)
     rows = _rows(out)
     first, second = rows[("params=0.3", "lamp", 0)], rows[("params=0.3", "lamp", 1)]
     assert first["knob"] == second["knob"] and first["oneshot_metric"] == second["oneshot_metric"]
-    assert second["wall_seconds"] >= 0.8 * first["wall_seconds"]
-    assert (out / "runs" / "digits-mlp" / "params0.3" / "lamp-match.json").is_file()
+    match = out / "runs" / "digits-mlp" / "params0.3" / "lamp-match.json"
+    found = json.loads(match.read_text())["seconds"]  # what finding the shared match took
+    for row in (first, second):  # both pay it: the second seed is charged what the first spent
+        assert row["wall_seconds"] >= found - 0.01
     # recovery depends on the seed: the data order differs
     assert first["recovered_metric"] != second["recovered_metric"] or first["knob"] == 0
 
