@@ -33,6 +33,9 @@ from autoprune.training import prune_and_finetune
 
 MOST = 0.3  # the largest share of the kept widths a candidate is narrowed by
 STEPS = 4  # bisection steps: the kept widths to within MOST / 16 (about 2%)
+ROUNDS = (
+    5  # interleaved timing rounds of a probe (the front is measured in 3; a probe decides a width)
+)
 
 
 def tightened(policy: Policy, t: float) -> Policy:
@@ -92,7 +95,7 @@ def _narrowest_needed(ctx, policy: Policy, budget):
             ctx.example_input,
             batch_size=ctx.setup.latency_batch_size,
             threads=ctx.setup.latency_threads,
-            rounds=3,
+            rounds=ROUNDS,
         )
         dense = latency["dense"]["median_ms"]
         timings[t] = (latency["tightened"]["median_ms"], dense)

@@ -109,8 +109,10 @@ class CandidateScorer:
         if policy.inputs is not None:
             return self._built(self._narrowed(policy), policy)
         stats = self._stats(policy)
-        units = self._units(policy)
         self._restore()  # heads and neurons: a fresh copy, as their removal shrinks it
+        units = self._units(
+            policy
+        )  # first made here: it keeps the weights it finds as the dense ones
         rest = self._skip_blocks(policy)
         pruner = Pruner(
             self.model, rest, calibration=self.calibration, units=units, statistics=stats
