@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -37,7 +38,7 @@ class TaskCost:
     seed; ``probe``: pricing one knob of a bisection (prune a copy, count);
     ``recoveries``: how many candidates a search trains back when ``trial`` does
     not already count them (their length: the run's ``search_recovery_epochs``,
-    else the space's :data:`SPACE_RECOVERY_EPOCHS`).
+    else its space's own).
     """
 
     epoch: float
@@ -50,17 +51,15 @@ class TaskCost:
     recoveries: int = 0
 
 
-SPACE_RECOVERY_EPOCHS = 0.5  # the search spaces' own recovery of a search's best candidates
-
-
 # fashion-cnn: 5 epochs in 78 s; a search candidate 1.7 s with its share of the recovery trials
 # (60 candidates and 4 recoveries of 0.5 epoch in 102 s); the other tasks' candidates scaled by their
 # epoch cost from it (first estimates: re-measure with the full run). fashion-resnet: 5 epochs in 251 s,
 # structured sensitivity 42 s of 130. minilm-fidelity (its full run at bf15f4a): 125 steps of 32
 # sentences of 64 tokens an epoch, ~1 s a step (OWL's 7 recovery steps in 6-8 s); a search of 10
 # candidates 344-442 s without its sensitivity analysis (115-135 s), five recoveries of 0.5 epoch
-# (5 x 62 s) included: 9 s a candidate, the recoveries apart; a probe copies, prunes and counts the encoder in ~0.15 s (a data-driven criterion's
-# statistics are collected once). Latency at batch 8 for it.
+# (5 x 62 s) included: 9 s a candidate, the recoveries apart; a probe copies, prunes and counts
+# the encoder in ~0.15 s (a data-driven criterion's statistics are collected once). Latency at
+# batch 8 for it.
 REFERENCE_COSTS = {
     "fashion-cnn": TaskCost(
         epoch=16.0, trial=1.7, test=2.5, latency=4.5, sensitivity=20.0, probe=0.3
@@ -108,10 +107,23 @@ def _cell_seconds(cost: TaskCost, method, kind: str | None, s: RunSettings, n_se
     seconds = _regimes(cost, method, kind, s) + _matching(cost, method, kind, s, n_seeds)
     if method.series == "search":
         seconds += s.trials * cost.trial + cost.test + (25.0 if kind == "latency" else 0.0)
-        seconds += (
-            cost.recoveries * (s.search_recovery_epochs or SPACE_RECOVERY_EPOCHS) * cost.epoch
-        )
+        if cost.recoveries:
+            seconds += cost.recoveries * _search_recovery_epochs(s) * cost.epoch
     return seconds
+
+
+@functools.cache
+def _space_recovery_epochs(space: str) -> float:
+    from autoprune.search import load_space
+
+    return load_space(space).recovery.epochs
+
+
+def _search_recovery_epochs(s: RunSettings) -> float:
+    """How long the search trains back each of its best candidates: the run's setting, else its space's."""
+    if s.search_recovery_epochs is not None:
+        return s.search_recovery_epochs
+    return _space_recovery_epochs(s.space)
 
 
 def estimate_seconds(config) -> dict[str, float]:

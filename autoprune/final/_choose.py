@@ -70,19 +70,25 @@ def latency_budget(budgets: list[str]) -> Budget | None:
     return next((b for b in parse_budgets(budgets) if b.kind == "latency"), None)
 
 
+def timed_beside_dense(ctx, models: dict, *, rounds: int = 5) -> dict:
+    """Median latency and spread of each of ``models`` and of the dense model (``"dense"``),
+    measured in ``rounds`` interleaved rounds at the run's batch size and threads."""
+    setup = ctx.setup
+    return side_by_side_latency(
+        {"dense": ctx.dense, **models},
+        ctx.example_input,
+        batch_size=setup.latency_batch_size,
+        threads=setup.latency_threads,
+        rounds=rounds,
+    )
+
+
 def measure_front_latency(ctx, front: pd.DataFrame, models: dict, budget) -> list[FrontLatency]:
     """Measured latency of every front candidate (``models``: number -> pruned model), side by side with the dense model.
 
     A relative budget is checked against the dense model measured in the same rounds.
     """
-    setup = ctx.setup
-    latency = side_by_side_latency(
-        {"dense": ctx.dense, **models},
-        ctx.example_input,
-        batch_size=setup.latency_batch_size,
-        threads=setup.latency_threads,
-        rounds=3,
-    )
+    latency = timed_beside_dense(ctx, models, rounds=3)
     dense = latency["dense"]["median_ms"]
     limit = budget.limit(dense)
     rows = []

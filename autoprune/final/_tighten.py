@@ -26,16 +26,15 @@ from dataclasses import replace
 import pandas as pd
 
 from autoprune._bisect import first_true
+from autoprune.final._choose import timed_beside_dense
 from autoprune.final._summary import FrontLatency
-from autoprune.introspect import side_by_side_latency
 from autoprune.policy import Policy
 from autoprune.training import prune_and_finetune
 
 MOST = 0.3  # the largest share of the kept widths a candidate is narrowed by
 STEPS = 4  # bisection steps: the kept widths to within MOST / 16 (about 2%)
-ROUNDS = (
-    5  # interleaved timing rounds of a probe (the front is measured in 3; a probe decides a width)
-)
+# interleaved timing rounds of a probe (the front is measured in 3; a probe decides a width)
+ROUNDS = 5
 
 
 def tightened(policy: Policy, t: float) -> Policy:
@@ -73,12 +72,13 @@ def tighten_front(
         return rows
     t, policy, measured_ms, dense_ms = found
     shapes.replace(best.number, policy)
+    limit = budget.limit(dense_ms)
     by_number[best.number] = replace(
         best,
         measured_ms=measured_ms,
         measured_vs_dense=measured_ms / dense_ms,
-        limit_ms=budget.limit(dense_ms),
-        met=measured_ms <= budget.limit(dense_ms),
+        limit_ms=limit,
+        met=measured_ms <= limit,
         tightened=round(t, 4),
     )
     return [by_number[r.number] for r in rows]
@@ -90,13 +90,7 @@ def _narrowest_needed(ctx, policy: Policy, budget):
 
     def fits(t: float) -> bool:
         model = prune_and_finetune(ctx.fresh_dense(), tightened(policy, t), ctx.task, epochs=0)
-        latency = side_by_side_latency(
-            {"dense": ctx.dense, "tightened": model.model},
-            ctx.example_input,
-            batch_size=ctx.setup.latency_batch_size,
-            threads=ctx.setup.latency_threads,
-            rounds=ROUNDS,
-        )
+        latency = timed_beside_dense(ctx, {"tightened": model.model}, rounds=ROUNDS)
         dense = latency["dense"]["median_ms"]
         timings[t] = (latency["tightened"]["median_ms"], dense)
         return timings[t][0] <= budget.aim(dense)

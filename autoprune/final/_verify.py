@@ -18,8 +18,8 @@ from pathlib import Path
 
 from autoprune.apply import load_pruned
 from autoprune.budgets import Budget, measure_costs
+from autoprune.final._choose import timed_beside_dense
 from autoprune.final._summary import BudgetCheck, DenseRow, FinalRow, LatencyStats
-from autoprune.introspect import side_by_side_latency
 
 
 @dataclass(frozen=True)
@@ -32,17 +32,11 @@ class Measured:
 
 def measure_saved(ctx, directory: Path, layers: list[dict]) -> Measured:
     """Reload the final model from ``directory`` and measure it side by side with the dense model."""
-    setup = ctx.setup
     reloaded = load_pruned(
         directory, build_model=ctx.task.build_model, example_input=ctx.example_input
     ).to(ctx.device)
     costs = measure_costs(reloaded, ctx.example_input, scope=ctx.scope)
-    latency = side_by_side_latency(
-        {"dense": ctx.dense, "final": reloaded},
-        ctx.example_input,
-        batch_size=setup.latency_batch_size,
-        threads=setup.latency_threads,
-    )
+    latency = timed_beside_dense(ctx, {"final": reloaded})
     final = FinalRow(
         params=costs.params,
         macs=costs.macs,

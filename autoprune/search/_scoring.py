@@ -110,9 +110,8 @@ class CandidateScorer:
             return self._built(self._narrowed(policy), policy)
         stats = self._stats(policy)
         self._restore()  # heads and neurons: a fresh copy, as their removal shrinks it
-        units = self._units(
-            policy
-        )  # first made here: it keeps the weights it finds as the dense ones
+        # made after the restore: the channel masks keep the weights they find as the dense ones
+        units = self._units(policy)
         rest = self._skip_blocks(policy)
         pruner = Pruner(
             self.model, rest, calibration=self.calibration, units=units, statistics=stats
