@@ -193,3 +193,20 @@ def test_the_front_latency_table_shows_the_latency_models_error(run):
     assert "per-layer latency table" in md
     assert "mean error on held-out variants 4.0% (a linear model of MACs: 15.0%)" in md
     assert "On the 2 front candidates measured below: 10.0%." in md
+
+
+def test_a_narrowed_front_candidate_is_shown_and_kept_out_of_the_models_error(run):
+    from autoprune.final._summary import FrontLatency
+
+    data = collect_report_data(run)
+    measured = [
+        FrontLatency(1, 11.0, 10.0, 0.5, 12.0, True),
+        FrontLatency(2, 13.0, 10.0, 0.5, 12.0, True, tightened=0.11),
+    ]
+    final = dataclasses.replace(data.final, front_latency=measured)
+    info = dataclasses.replace(data.run, latency_errors={"table": 0.04, "macs": 0.15})
+    blocks = front_blocks(dataclasses.replace(data, final=final, run=info), run / "pareto.png")
+    md = to_markdown(blocks, run)
+    assert "Trial 2 measured over the budget and was narrowed to fit" in md
+    assert "kept widths times 0.89" in md and "| 11.0% |" in md  # the "narrowed by" column
+    assert "On the 1 front candidates measured below: 10.0%." in md  # trial 1's error alone
