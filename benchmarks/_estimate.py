@@ -13,7 +13,7 @@ the search the figures were measured with (re-measure them when it changes).
 Example:
     >>> from benchmarks.compare import full, quick
     >>> round(sum(estimate_seconds(quick()).values()) / 60), round(sum(estimate_seconds(full()).values()) / 60)
-    (12, 273)
+    (12, 256)
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ class TaskCost:
     recoveries: int = 0
 
 
-# fashion-cnn: 5 epochs in 78 s; a search candidate 1.7 s with its share of the recovery trials
-# (60 candidates and 4 recoveries of 0.5 epoch in 102 s); the other tasks' candidates scaled by their
-# epoch cost from it (first estimates: re-measure with the full run). fashion-resnet: 5 epochs in 251 s,
+# fashion-cnn: 5 epochs in 78 s; a search candidate 1.1 s, its recoveries apart (60 candidates and
+# 4 recoveries of 0.5 epoch in 102 s); fashion-resnet's candidates scaled by its epoch cost from it
+# (first estimates: re-measure with the full run). fashion-resnet: 5 epochs in 251 s,
 # structured sensitivity 42 s of 130. minilm-fidelity (its full run at bf15f4a): 125 steps of 32
 # sentences of 64 tokens an epoch, ~1 s a step (OWL's 7 recovery steps in 6-8 s); a search of 10
 # candidates 344-442 s without its sensitivity analysis (115-135 s), five recoveries of 0.5 epoch
@@ -62,10 +62,10 @@ class TaskCost:
 # batch 8 for it.
 REFERENCE_COSTS = {
     "fashion-cnn": TaskCost(
-        epoch=16.0, trial=1.7, test=2.5, latency=4.5, sensitivity=20.0, probe=0.3
+        epoch=16.0, trial=1.1, test=2.5, latency=4.5, sensitivity=20.0, probe=0.3, recoveries=4
     ),
     "fashion-resnet": TaskCost(
-        epoch=50.0, trial=3.5, test=7.0, latency=7.0, sensitivity=45.0, probe=1.0
+        epoch=50.0, trial=2.3, test=7.0, latency=7.0, sensitivity=45.0, probe=1.0, recoveries=4
     ),
     "minilm-fidelity": TaskCost(
         epoch=125.0,
