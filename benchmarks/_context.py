@@ -42,6 +42,7 @@ from autoprune.prune import (
     statistics_needed,
     structured_units,
 )
+from autoprune.sensitivity import weights_digest
 from autoprune.tasks import Task
 from autoprune.training import (
     RecoverySettings,
@@ -113,15 +114,23 @@ class BenchTask:
     """One task of the benchmark: its dense checkpoint, layer sets, settings and measurements."""
 
     def __init__(
-        self, task: Task, settings: RunSettings, *, runs_dir: str | Path = "results/benchmarks/runs"
+        self,
+        task: Task,
+        settings: RunSettings,
+        *,
+        runs_dir: str | Path = "results/benchmarks/runs",
+        dense_dir: str | Path | None = None,
     ) -> None:
         self.task = task
         self.settings = settings
         self.runs_dir = Path(runs_dir)
-        dense = dense_model(task, seed=0, progress=False)
+        # dense_dir/dense/: the checkpoint every method of the run starts from, kept with the
+        # results (training it again on another machine gives other weights); None: the user's cache
+        dense = dense_model(task, seed=0, cache=dense_dir, progress=False)
         self.dense: nn.Module = dense.model.eval()
         self.dense_info = dense.info
         self.dense_path = Path(dense.info["path"])
+        self.dense_digest = weights_digest(self.dense)
         self.example_input = task.example_input
         self.dense_costs = measure_costs(
             self.dense, self.example_input, scope=self.task.cost_modules, flops=True

@@ -17,14 +17,20 @@ from benchmarks._tables import aggregate, load_rows, pareto_plot, render_markdow
 from benchmarks.methods import METHOD_NAMES, get_method
 
 
+_DENSE_KEPT = (
+    "trained once with seed 0 and kept in the run's dense/ folder, as training it again on another "
+    "machine gives other weights; its training is not counted in any wall time"
+)
+
+
 def _dense_line(rows: list[dict], metric: str) -> str:
     dense = next((r for r in rows if r["method"] == "dense" and r["status"] == "ok"), None)
     if dense is None:
-        return "Every method starts from the same dense checkpoint (trained once with seed 0; its training is not counted in any wall time)."
+        return f"Every method starts from the same dense checkpoint ({_DENSE_KEPT})."
     flops = f"{dense['flops']:,} FLOPs, " if dense.get("flops") else ""
+    digest = f"; weights digest {dense['dense_digest']}" if dense.get("dense_digest") else ""
     return (
-        "Every method starts from the same dense checkpoint (trained once with seed 0; its training is not "
-        f"counted in any wall time): test {metric} {dense['oneshot_metric']:.4f}, {dense['params']:,} parameters, "
+        f"Every method starts from the same dense checkpoint ({_DENSE_KEPT}{digest}): test {metric} {dense['oneshot_metric']:.4f}, {dense['params']:,} parameters, "
         f"{dense['macs']:,} MACs and {flops}{dense['bytes']:,} bytes per input, "
         f"{dense.get('latency_ms', float('nan')):.3f} ms a batch."
     )

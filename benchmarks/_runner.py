@@ -99,6 +99,22 @@ def check_settings(raw_dir: Path, task: str, settings: RunSettings) -> None:
             )
 
 
+def check_dense(raw_dir: Path, task: str, digest: str) -> None:
+    """Refuse to mix: every finished cell of ``task`` that records its dense checkpoint must have started from this one.
+
+    A dense model trained again on another machine has other weights (the same seed,
+    other floating-point kernels), so rows made from it are not comparable.
+    """
+    for path in sorted((Path(raw_dir) / task).glob("*/*/seed*.json")):
+        row = finished(path)
+        if row is not None and row.get("dense_digest") not in (None, digest):
+            raise BenchError(
+                f"{path} started from another dense checkpoint (weights digest "
+                f"{row['dense_digest']}, this run's {digest}). Put that checkpoint back in the run's "
+                f"dense/ folder, use another --out, or delete {Path(raw_dir) / task} to start this task over."
+            )
+
+
 def run_cell(ctx: BenchTask, cell: Cell, *, threads: int | None = None) -> dict:
     """Run one cell and return its row (status ok, n/a or failed); never raises for a method's failure.
 
@@ -128,6 +144,7 @@ def _run_cell(ctx: BenchTask, cell: Cell) -> dict:
         "seed": cell.seed,
         "metric": ctx.task.metric_name,
         "settings": ctx.settings.relevant(search=method.series == "search"),
+        "dense_digest": ctx.dense_digest,
         "versions": versions(),
         "commit": code_commit(),
     }

@@ -46,6 +46,7 @@ from benchmarks._estimate import REFERENCE_COSTS, TaskCost, estimate_seconds
 from benchmarks._report import write_task_report
 from benchmarks._runner import (
     BenchError,
+    check_dense,
     check_settings,
     finished,
     in_regime,
@@ -413,7 +414,10 @@ def run(config: BenchConfig, *, progress: bool = True) -> dict[str, dict[str, Pa
                     if finished(path) is None:
                         if ctx is None:
                             task = plan.task if isinstance(plan.task, Task) else get_task(plan.task)
-                            ctx = BenchTask(task, settings, runs_dir=out / "runs" / plan.name)
+                            ctx = BenchTask(
+                                task, settings, runs_dir=out / "runs" / plan.name, dense_dir=out
+                            )
+                            check_dense(raw_dir, plan.name, ctx.dense_digest)
                         row = run_cell(ctx, cell, threads=threads)
                         write_json(path, row)
                         log(_log_line(done, total, cell, row))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,8 +16,9 @@ import torch
 import benchmarks.compare as compare_module
 from autoprune.final import FrontLatency
 from autoprune.search import load_space
+from autoprune.tasks import get_task
 from benchmarks.__main__ import main
-from benchmarks._context import RunSettings
+from benchmarks._context import BenchTask, RunSettings
 from benchmarks._matching import BudgetUnreachable, bisect_knob, erk_densities, owl_densities
 from benchmarks._runner import BenchError, in_regime
 from benchmarks._search_methods import narrowed_by, oneshot_order, provenance
@@ -344,6 +346,26 @@ def test_results_made_with_other_settings_are_not_mixed_in(tiny_run):
         run(_tiny(out, defaults=replace(TINY_SETTINGS, epochs=0.5)), progress=False)
 
 
+def test_a_run_keeps_its_dense_checkpoint_and_never_mixes_in_rows_from_another(tiny_run, tmp_path):
+    out, paths, _ = tiny_run
+    kept = sorted((out / "dense").glob("digits-mlp-seed0-*.safetensors"))
+    assert len(kept) == 1  # trained once, into the run's own folder
+    digests = {r["dense_digest"] for r in _rows(out).values() if r["status"] == "ok"}
+    again = BenchTask(get_task("digits-mlp"), TINY_SETTINGS, dense_dir=out)
+    assert again.dense_info["cached"] and digests == {again.dense_digest}
+    assert f"weights digest {again.dense_digest}" in paths["digits-mlp"]["markdown"].read_text()
+    # rows made from another dense model (trained again elsewhere) are refused, not mixed in
+    other = tmp_path / "other"
+    shutil.copytree(out / "raw", other / "raw")
+    shutil.copytree(out / "dense", other / "dense")
+    rows = sorted((other / "raw" / "digits-mlp").glob("*/lamp/seed*.json"))
+    stale = json.loads(rows[0].read_text())
+    rows[0].write_text(json.dumps({**stale, "dense_digest": "0" * 20}))
+    rows[1].unlink()  # one cell to run, so the run opens the task
+    with pytest.raises(BenchError, match=r"started from another dense checkpoint .*0{20}"):
+        run(_tiny(other), progress=False)
+
+
 def test_the_searchs_own_recovery_length_is_a_setting_of_search_rows_only(tiny_run):
     out, _, _ = tiny_run
     with pytest.raises(BenchError, match=r"autoprune.*search_recovery_epochs None -> 0.05"):
@@ -402,7 +424,6 @@ def test_the_command_line_estimates_and_refuses_unknown_tasks(capsys):
 def test_a_model_is_timed_when_asked_or_when_it_was_pruned_structurally():
     from autoprune.apply import apply_policy
     from autoprune.policy import Policy
-    from autoprune.tasks import get_task
     from benchmarks._context import BenchTask
 
     ctx = BenchTask(get_task("digits-mlp"), TINY_SETTINGS)
@@ -428,7 +449,6 @@ def test_a_bisections_probes_share_the_dense_models_taylor_scores(monkeypatch):
     import benchmarks._context as context_module
     from autoprune.policy import Policy
     from autoprune.prune import Calibration, Pruner
-    from autoprune.tasks import get_task
     from benchmarks._context import BenchTask
 
     ctx = BenchTask(get_task("digits-mlp"), TINY_SETTINGS)
