@@ -16,10 +16,9 @@ from benchmarks._context import RunSettings
 from benchmarks._tables import aggregate, load_rows, pareto_plot, render_markdown, write_csv
 from benchmarks.methods import METHOD_NAMES, get_method
 
-
 _DENSE_KEPT = (
-    "trained once with seed 0 and kept in the run's dense/ folder, as training it again on another "
-    "machine gives other weights; its training is not counted in any wall time"
+    "trained once with seed 0 and kept in the run's dense/ folder, as training it again with another "
+    "thread count or on another machine gives other weights; its training is not counted in any wall time"
 )
 
 

@@ -102,8 +102,8 @@ def check_settings(raw_dir: Path, task: str, settings: RunSettings) -> None:
 def check_dense(raw_dir: Path, task: str, digest: str) -> None:
     """Refuse to mix: every finished cell of ``task`` that records its dense checkpoint must have started from this one.
 
-    A dense model trained again on another machine has other weights (the same seed,
-    other floating-point kernels), so rows made from it are not comparable.
+    A dense model trained again with another thread count or on another machine has
+    other weights (the same seed, sums in another order): rows made from it are not comparable.
     """
     for path in sorted((Path(raw_dir) / task).glob("*/*/seed*.json")):
         row = finished(path)
