@@ -125,7 +125,8 @@ class BenchTask:
         self.settings = settings
         self.runs_dir = Path(runs_dir)
         # dense_dir/dense/: the checkpoint every method of the run starts from, kept with the
-        # results (training it again on another machine gives other weights); None: the user's cache
+        # results (trained again with another thread count or on another machine, it has other
+        # weights); None: the user's cache
         dense = dense_model(task, seed=0, cache=dense_dir, progress=False)
         self.dense: nn.Module = dense.model.eval()
         self.dense_info = dense.info

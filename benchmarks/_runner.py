@@ -81,12 +81,17 @@ def finished(path: Path) -> dict | None:
     return row if row.get("status") in DONE else None
 
 
-def check_settings(raw_dir: Path, task: str, settings: RunSettings) -> None:
-    """Refuse to mix: every finished cell of ``task`` must have been made with today's settings."""
+def _finished_rows(raw_dir: Path, task: str):
+    """(path, row) of every finished cell of ``task``."""
     for path in sorted((Path(raw_dir) / task).glob("*/*/seed*.json")):
         row = finished(path)
-        if row is None:
-            continue
+        if row is not None:
+            yield path, row
+
+
+def check_settings(raw_dir: Path, task: str, settings: RunSettings) -> None:
+    """Refuse to mix: every finished cell of ``task`` must have been made with today's settings."""
+    for path, row in _finished_rows(raw_dir, task):
         wanted = settings.relevant(search=row.get("series") == "search")
         stored = {k: row.get("settings", {}).get(k) for k in wanted}
         if stored != wanted:
@@ -105,9 +110,8 @@ def check_dense(raw_dir: Path, task: str, digest: str) -> None:
     A dense model trained again with another thread count or on another machine has
     other weights (the same seed, sums in another order): rows made from it are not comparable.
     """
-    for path in sorted((Path(raw_dir) / task).glob("*/*/seed*.json")):
-        row = finished(path)
-        if row is not None and row.get("dense_digest") not in (None, digest):
+    for path, row in _finished_rows(raw_dir, task):
+        if row.get("dense_digest") not in (None, digest):
             raise BenchError(
                 f"{path} started from another dense checkpoint (weights digest "
                 f"{row['dense_digest']}, this run's {digest}). Put that checkpoint back in the run's "
