@@ -107,8 +107,7 @@ def _cell_seconds(cost: TaskCost, method, kind: str | None, s: RunSettings, n_se
     seconds = _regimes(cost, method, kind, s) + _matching(cost, method, kind, s, n_seeds)
     if method.series == "search":
         seconds += s.trials * cost.trial + cost.test + (25.0 if kind == "latency" else 0.0)
-        if cost.recoveries:
-            seconds += cost.recoveries * _search_recovery_epochs(s) * cost.epoch
+        seconds += cost.recoveries * _search_recovery_epochs(s) * cost.epoch
     return seconds
 
 
