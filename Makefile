@@ -71,7 +71,7 @@ $(MODELOPT_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps "nvidia-modelopt==0.47.0" "torchprofile==0.0.4"
 	touch $(MODELOPT_STAMP)
 
-# The full comparison (3 tasks, both regimes, 5 seeds; at most 4 h on 2 cores, resumable).
+# The full comparison (3 tasks, both regimes, 5 seeds; about 4.8 h on 2 cores, resumable).
 bench: install bench-deps
 	$(BIN)/python -m benchmarks compare
 

@@ -19,7 +19,7 @@ task and not counted):
   budget, two methods), short recoveries, few search trials: at most 15 minutes;
 * :func:`full`: 5 seeds; ``fashion-cnn`` at 10/5/2/1% of parameters,
   ``fashion-resnet`` at 50/25% of dense-kernel MACs and 0.5x/0.3x measured
-  latency, ``minilm-fidelity`` at 50/30% of encoder parameters: about 4.5 hours.
+  latency, ``minilm-fidelity`` at 50/30% of encoder parameters: about 4.8 hours.
 
 Example:
     >>> config = quick()
@@ -266,17 +266,17 @@ def _plans(budgets: dict, *, epochs: dict, trials: dict, methods: dict) -> tuple
 
 
 def full(out: str | Path = "results/benchmarks") -> BenchConfig:
-    """The full comparison (``make bench``): three tasks, both regimes, 5 seeds (about 4.3 h on 2 cores).
+    """The full comparison (``make bench``): three tasks, both regimes, 5 seeds (about 4.8 h on 2 cores).
 
     Recovery: 0.25 epoch (fashion-cnn), 0.15 (fashion-resnet), 0.05 (minilm-fidelity).
-    Search candidates: 100, 30 and 10 (scored without training, the best few recovered for
+    Search candidates: 100, 30 and 30 (scored without training, the best few recovered for
     the same epochs); see :mod:`benchmarks._estimate` for the time this takes.
     """
     return BenchConfig(
         tasks=_plans(
             FULL_BUDGETS,
             epochs={"fashion-cnn": 0.25, "fashion-resnet": 0.15, "minilm-fidelity": 0.05},
-            trials={"fashion-cnn": 100, "fashion-resnet": 30, "minilm-fidelity": 10},
+            trials={"fashion-cnn": 100, "fashion-resnet": 30, "minilm-fidelity": 30},
             methods=FULL_METHODS,
         ),
         methods=NO_ABLATION,
